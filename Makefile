@@ -1,0 +1,94 @@
+# madoguchi — two commands on a fresh clone:
+#   make run    install what is missing, train if the data changed, start the stack (SQLite)
+#   make test   install what is missing and run every test
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PY310 ?= $(shell command -v python3.10 2>/dev/null || ls -1d $$HOME/.pyenv/versions/3.10*/bin/python3.10 2>/dev/null | tail -1)
+VENV := .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+export PYTHONPATH := $(CURDIR)
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export RASA_TELEMETRY_ENABLED := false
+
+HOST ?= 127.0.0.1
+RASA_PORT ?= 5005
+ACTIONS_PORT ?= 5055
+STAFF_PORT ?= 8000
+
+DEPS_HASH := $(shell cat pyproject.toml constraints.txt 2>/dev/null | sha256sum | cut -c1-12)
+DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
+# The model is keyed on everything that changes what it predicts.
+# (The age extractor and the crisis lexicon act at prediction time only: editing them needs no retraining.)
+MODEL_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' | sort) bot/nlu/components.py \
+	bot/nlu/crisis_policy.py bot/text.py
+MODEL_HASH := $(shell cat $(MODEL_INPUTS) 2>/dev/null | sha256sum | cut -c1-12)
+MODEL := models/madoguchi-$(MODEL_HASH).tar.gz
+
+.PHONY: help install model run test test-py validate test-stories nlu-cv check-directory \
+	safety-report purge staff-user bench fuzz soak clean stop
+
+help:
+	@echo "make run            install, train if needed, start Rasa + actions + staff app (SQLite)"
+	@echo "make test           install and run every test"
+	@echo "make check-directory  list the directory entries that are 要設定"
+	@echo "make safety-report  crisis detection recall / false positives"
+	@echo "make purge          delete data past retention"
+
+$(PY):
+	@test -n "$(PY310)" || { echo "Python 3.10 is required (pyenv install 3.10)"; exit 1; }
+	$(PY310) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip<25" "setuptools==70.3.0" wheel
+
+$(DEPS_STAMP): | $(PY)
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	rm -f $(VENV)/.deps-* && touch $@
+
+install: $(DEPS_STAMP)
+
+$(MODEL): $(DEPS_STAMP) $(MODEL_INPUTS)
+	@mkdir -p models var
+	@echo "Training model $(MODEL) …"
+	@start=$$(date +%s); \
+	$(RASA) train --fixed-model-name madoguchi-$(MODEL_HASH) --out models --quiet && \
+	echo "Training took $$(( $$(date +%s) - start )) s" | tee var/last-training.txt
+
+model: $(MODEL)
+
+run: $(MODEL)
+	@bash scripts/run_stack.sh "$(MODEL)"
+
+stop:
+	@-pkill -f "rasa_sdk --actions actions" ; pkill -f "rasa run --enable-api" ; pkill -f "bot.staff" ; true
+
+test: $(MODEL)
+	@bash .ci/test_all.sh "$(MODEL)"
+
+test-py: $(DEPS_STAMP)
+	$(PY) -m pytest -q
+
+validate: $(DEPS_STAMP)
+	$(RASA) data validate --fail-on-warnings --quiet
+
+test-stories: $(MODEL)
+	bash scripts/test_stories.sh "$(MODEL)"
+
+nlu-cv: $(DEPS_STAMP)
+	$(PY) -m bot.nlu_eval --folds 3
+
+check-directory: $(DEPS_STAMP)
+	$(PY) -m bot.directory
+
+safety-report: $(DEPS_STAMP)
+	$(PY) -m bot.safety_report
+
+purge: $(DEPS_STAMP)
+	$(PY) -m bot.purge
+
+staff-user: $(DEPS_STAMP)
+	$(PY) -m bot.staff.users create
+
+clean:
+	rm -rf models results .pytest_cache

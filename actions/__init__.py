@@ -1,0 +1,1 @@
+"""Custom actions: thin adapters from Rasa trackers to the domain logic in `bot/`."""

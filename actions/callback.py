@@ -1,0 +1,332 @@
+"""Callback booking: consent → contact → slot → nickname → confirm → ticket."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import (
+    CALLBACK_SLOTS,
+    directory,
+    entity_values,
+    latest_intent,
+    now,
+    privacy_url,
+    slot_label,
+    staff_hours_note,
+)
+from actions.intake import CONTROL_INTENTS
+from bot.db import session_scope
+from bot.phone import mask_phone, normalize_phone
+from bot.schedule import callback_slots, parse_slot_key, slot_is_bookable
+from bot.text import normalize
+from bot.tickets import ConsentRequired, TicketDraft, book_callback, record_consent
+
+CALLBACK_FORM = "callback_form"
+ANY_SLOT = "any"
+NO_NICKNAME = "-"
+MAX_NICKNAME = 20
+_PERIOD_WORDS = {"am": re.compile(r"午前|朝|あさ|ごぜん"), "pm": re.compile(r"午後|昼|ひる|夕方|ごご")}
+_DATE = re.compile(r"(\d{1,2})\s*[/月]\s*(\d{1,2})")
+_ANY_TIME = re.compile(r"いつでも|どこでも|何時でも|なんじでも|特になし|とくにない")
+
+
+def response_text(domain: DomainDict, name: str, **values: Any) -> str:
+    """A response's first text, filled, without sending it (for composing one message)."""
+    text = domain["responses"][name][0]["text"]
+    return text.format(**values) if values else text
+
+
+def _requested(tracker: Tracker, slot: str) -> bool:
+    return tracker.active_loop_name == CALLBACK_FORM and tracker.get_slot("requested_slot") == slot
+
+
+def _answering(tracker: Tracker) -> bool:
+    return latest_intent(tracker) not in CONTROL_INTENTS
+
+
+def match_slot_text(text: str, slots: List[Any], weekdays: str) -> Optional[Any]:
+    """Free text like 「月曜の午前」「11/30 午後」 → one of the offered slots, else None."""
+    norm = normalize(text)
+    period = next((k for k, p in _PERIOD_WORDS.items() if p.search(norm)), None)
+    m = _DATE.search(norm)
+    day_wanted = (int(m.group(1)), int(m.group(2))) if m else None
+    wd = next((i for i, ch in enumerate(weekdays) if f"{ch}曜" in norm), None)
+    matches = [
+        s for s in slots
+        if (period is None or s.period.key == period)
+        and (day_wanted is None or (s.day.month, s.day.day) == day_wanted)
+        and (wd is None or s.day.weekday() == wd)
+    ]
+    if not matches or (period is None and day_wanted is None and wd is None):
+        return None
+    return matches[0]
+
+
+class ValidateCallbackForm(FormValidationAction):
+    def name(self) -> Text:
+        return "validate_callback_form"
+
+    async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: DomainDict) -> List[Text]:
+        if tracker.get_slot("consent") == "no":
+            return []
+        slots = ["consent", "contact_method"]
+        if tracker.get_slot("contact_method") == "phone":
+            slots.append("phone")
+        return [*slots, "preferred_slot", "nickname", "confirm"]
+
+    # --- extraction: only from the message answering the question just asked ---
+    async def extract_consent(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                              domain: DomainDict) -> Dict[Text, Any]:
+        if not _requested(tracker, "consent"):
+            return {}
+        intent = latest_intent(tracker)
+        if intent == "affirm":
+            share = "yes" in [str(v) for v in entity_values(tracker, "share")]
+            return {"consent": "share" if share else "summary", "share_conversation": share}
+        if intent in ("deny", "skip", "dont_know"):
+            return {"consent": "no", "share_conversation": False}
+        return {}
+
+    async def extract_contact_method(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                     domain: DomainDict) -> Dict[Text, Any]:
+        # The "やっぱりチャットで" button works while the phone is being asked, too.
+        contact = next((str(v) for v in entity_values(tracker, "contact")), None)
+        if contact in ("chat", "phone") and (_requested(tracker, "contact_method") or _requested(tracker, "phone")):
+            return {"contact_method": contact}
+        if not _requested(tracker, "contact_method") or not _answering(tracker):
+            if _requested(tracker, "contact_method") and latest_intent(tracker) in ("skip", "dont_know"):
+                pass
+            else:
+                return {}
+        intent = latest_intent(tracker)
+        text = normalize(tracker.latest_message.get("text") or "")
+        if intent in ("skip", "dont_know"):
+            dispatcher.utter_message(response="utter_contact_defaulted_to_chat")
+            return {"contact_method": "chat"}
+        if normalize_phone(text):
+            return {"contact_method": "phone", "phone": normalize_phone(text)}
+        if re.search(r"電話|でんわ|TEL|tel", text):
+            return {"contact_method": "phone"}
+        if re.search(r"チャット|ライン|LINE|line|ここ|メッセージ|テレグラム", text):
+            return {"contact_method": "chat"}
+        return {}
+
+    async def extract_phone(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                            domain: DomainDict) -> Dict[Text, Any]:
+        if not _requested(tracker, "phone"):
+            return {}
+        intent = latest_intent(tracker)
+        if intent in ("skip", "dont_know"):
+            dispatcher.utter_message(response="utter_contact_defaulted_to_chat")
+            return {"contact_method": "chat"}
+        if not _answering(tracker) or entity_values(tracker, "contact"):
+            return {}
+        text = tracker.latest_message.get("text") or ""
+        phone = normalize_phone(text)
+        if phone:
+            return {"phone": phone}
+        if re.search(r"\d{3,}", normalize(text)):
+            dispatcher.utter_message(response="utter_phone_invalid")
+            return {"phone": None}
+        return {}
+
+    async def extract_preferred_slot(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                     domain: DomainDict) -> Dict[Text, Any]:
+        if not _requested(tracker, "preferred_slot"):
+            return {}
+        intent = latest_intent(tracker)
+        service = directory().service
+        moment = now()
+        keys = [str(v) for v in entity_values(tracker, "preferred_slot")]
+        if keys:
+            key = keys[0]
+            if key == ANY_SLOT:
+                return {"preferred_slot": ANY_SLOT}
+            slot = parse_slot_key(key, service)
+            if slot and slot_is_bookable(slot, moment, service):
+                return {"preferred_slot": slot.key}
+            dispatcher.utter_message(response="utter_slot_invalid")
+            return {"preferred_slot": None}
+        if intent in ("skip", "dont_know"):
+            return {"preferred_slot": ANY_SLOT}
+        if not _answering(tracker):
+            return {}
+        text = tracker.latest_message.get("text") or ""
+        if _ANY_TIME.search(normalize(text)):
+            return {"preferred_slot": ANY_SLOT}
+        slot = match_slot_text(text, callback_slots(moment, service), directory().formats["weekdays"])
+        if slot:
+            return {"preferred_slot": slot.key}
+        dispatcher.utter_message(response="utter_slot_invalid")
+        return {"preferred_slot": None}
+
+    async def extract_nickname(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                               domain: DomainDict) -> Dict[Text, Any]:
+        if not _requested(tracker, "nickname"):
+            return {}
+        intent = latest_intent(tracker)
+        if intent in ("skip", "dont_know", "deny"):
+            return {"nickname": NO_NICKNAME}
+        if not _answering(tracker):
+            return {}
+        text = normalize(tracker.latest_message.get("text") or "")
+        # Names are short; drop symbols that could break staff screens or CSV cells.
+        name = "".join(ch for ch in text if unicodedata.category(ch)[0] in "LNZ" or ch in "・ー-")
+        name = name.strip()[:MAX_NICKNAME]
+        return {"nickname": name or NO_NICKNAME}
+
+    async def extract_confirm(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                              domain: DomainDict) -> Dict[Text, Any]:
+        if not _requested(tracker, "confirm"):
+            return {}
+        intent = latest_intent(tracker)
+        if intent == "affirm":
+            return {"confirm": "yes"}
+        if intent in ("deny", "skip"):
+            return {"confirm": "no"}
+        return {}
+
+
+class ActionAskPreferredSlot(Action):
+    """Offers the next business days' periods as buttons (weekends, holidays, 年末年始 excluded)."""
+
+    def name(self) -> Text:
+        return "action_ask_preferred_slot"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        slots = callback_slots(now(), directory().service)
+        buttons = [
+            {"title": slot_label(s), "payload": f'/choose_slot{{"preferred_slot":"{s.key}"}}'}
+            for s in slots
+        ]
+        buttons.append({"title": response_text(domain, "utter_slot_any"),
+                        "payload": f'/choose_slot{{"preferred_slot":"{ANY_SLOT}"}}'})
+        dispatcher.utter_message(response="utter_ask_preferred_slot", buttons=buttons)
+        return []
+
+
+def _slot_label_for(key: Optional[str], domain: DomainDict) -> str:
+    if not key or key == ANY_SLOT:
+        return response_text(domain, "utter_slot_any")
+    slot = parse_slot_key(key, directory().service)
+    return slot_label(slot) if slot else key
+
+
+def _contact_label(tracker: Tracker, domain: DomainDict) -> str:
+    if tracker.get_slot("contact_method") == "phone" and tracker.get_slot("phone"):
+        return response_text(domain, "utter_contact_label_phone", phone_masked=mask_phone(tracker.get_slot("phone")))
+    return response_text(domain, "utter_contact_label_chat")
+
+
+class ActionAskConfirm(Action):
+    def name(self) -> Text:
+        return "action_ask_confirm"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        nickname = tracker.get_slot("nickname")
+        dispatcher.utter_message(
+            response="utter_confirm_summary",
+            contact_label=_contact_label(tracker, domain),
+            slot_label=_slot_label_for(tracker.get_slot("preferred_slot"), domain),
+            nickname_label=nickname if nickname and nickname != NO_NICKNAME else response_text(domain, "utter_nickname_none"),
+            urgent_label=response_text(domain, "utter_urgent_label") if tracker.get_slot("urgent") else "",
+        )
+        return []
+
+
+def conversation_key(tracker: Tracker) -> str:
+    """Stable for one booking: the user message that confirmed it (retries resend the same)."""
+    return str(tracker.latest_message.get("message_id") or tracker.latest_message.get("text") or "") + \
+        f"|{len(tracker.events)}"
+
+
+class ActionBookCallback(Action):
+    """Stores the ticket only after consent, and tells the truth about it."""
+
+    def name(self) -> Text:
+        return "action_book_callback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        reset = [SlotSet(s, None) for s in CALLBACK_SLOTS] + [SlotSet("requested_slot", None)]
+        consent = tracker.get_slot("consent")
+        if consent not in ("summary", "share"):
+            self._record_consent(tracker, agreed=False)
+            dispatcher.utter_message(response="utter_consent_declined")
+            from actions.common import utter_hotlines
+
+            utter_hotlines(dispatcher)
+            return reset
+        if tracker.get_slot("confirm") != "yes":
+            dispatcher.utter_message(response="utter_callback_cancelled")
+            return reset
+        self._record_consent(tracker, agreed=True, share=consent == "share")
+        draft = self._draft(tracker)
+        try:
+            ticket, _created = book_callback(draft)
+        except ConsentRequired:
+            dispatcher.utter_message(response="utter_consent_declined")
+            return reset
+        except Exception:  # noqa: BLE001 — the database is down: never claim it was stored
+            dispatcher.utter_message(response="utter_ticket_stored_later")
+            from actions.common import utter_hotlines
+
+            utter_hotlines(dispatcher)
+            return reset
+        slot = _slot_label_for(ticket.preferred_slot, domain)
+        contact = _contact_label(tracker, domain)
+        dispatcher.utter_message(response="utter_ticket_booked", ticket_no=f"#{ticket.id}",
+                                 slot_label=slot, contact_label=contact)
+        dispatcher.utter_message(json_message={"ticket": {
+            "id": ticket.id, "number": f"#{ticket.id}", "slot_label": slot,
+            "contact_label": contact, "urgent": ticket.priority == "urgent",
+        }})
+        staff_hours_note(dispatcher)
+        return [*reset, SlotSet("ticket_id", float(ticket.id))]
+
+    @staticmethod
+    def _record_consent(tracker: Tracker, *, agreed: bool, share: bool = False) -> None:
+        try:
+            with session_scope() as session:
+                record_consent(session, tracker.sender_id, "callback_summary", agreed)
+                if agreed:
+                    record_consent(session, tracker.sender_id, "share_conversation", share)
+        except Exception:  # noqa: BLE001 — booking reports the storage failure itself
+            pass
+
+    @staticmethod
+    def _draft(tracker: Tracker) -> TicketDraft:
+        d = directory()
+        key = tracker.get_slot("preferred_slot")
+        slot = parse_slot_key(key, d.service) if key and key != ANY_SLOT else None
+        age_min, age_max = tracker.get_slot("age_min"), tracker.get_slot("age_max")
+        nickname = tracker.get_slot("nickname")
+        relation = tracker.get_slot("relation")
+        return TicketDraft(
+            sender_id=tracker.sender_id,
+            channel=tracker.get_latest_input_channel() or "rest",
+            conversation_key=conversation_key(tracker),
+            contact_method=tracker.get_slot("contact_method") or "chat",
+            consent_at=datetime.now(timezone.utc),
+            priority="urgent" if tracker.get_slot("urgent") else "normal",
+            relation=relation if relation in ("self", "family", "other") else None,
+            relation_detail=tracker.get_slot("relation_detail"),
+            age_min=age_min,
+            age_max=age_max,
+            age_band=d.age_band(age_min, age_max),
+            situation=tracker.get_slot("situation"),
+            needs=tuple(tracker.get_slot("needs") or ()),
+            windows=tuple(tracker.get_slot("recommended") or ()),
+            phone=tracker.get_slot("phone") if tracker.get_slot("contact_method") == "phone" else None,
+            nickname=nickname if nickname and nickname != NO_NICKNAME else None,
+            preferred_slot=key,
+            preferred_at=slot.starts_at if slot else None,
+            share_conversation=tracker.get_slot("consent") == "share",
+        )

@@ -1,0 +1,263 @@
+"""Intake: pick up volunteered information, ask only what is missing, recommend windows."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import (
+    DECLINED,
+    crisis_signal,
+    hotlines_payload,
+    hotlines_text,
+    KNOWN,
+    UNKNOWN,
+    directory,
+    entity_values,
+    format_date,
+    latest_intent,
+    now,
+    privacy_url,
+    profile_from,
+    window_text,
+)
+from bot.profile import extract_profile
+from bot.routing import Profile, route_windows
+from bot.schedule import next_occurrences
+
+INTAKE_FORM = "intake_form"
+CALLBACK_FORM = "callback_form"
+# Intents whose text is never taken as an answer to the question just asked.
+CONTROL_INTENTS = frozenset({
+    "stop", "start_over", "crisis", "faq", "show_hotlines", "delete_data", "request_human",
+    "ibasho_schedule", "thanks", "continue_session", "unfollow", "staff_reply", "choose_slot",
+    "reassure", "greet",
+})
+# Intents that carry what people volunteer, so a message with information answers questions.
+ANSWERING_INTENTS = frozenset({
+    "inform", "ask_where_to_go", "show_windows", "affirm", "deny", "nlu_fallback",
+    "out_of_scope", "request_callback",
+})
+WANTS_WINDOWS_INTENTS = frozenset({"ask_where_to_go", "show_windows"})
+SKIP_INTENTS = {"skip": DECLINED, "dont_know": UNKNOWN}
+# The question slot each piece of information answers.
+QUESTION_FOR = {
+    "relation": "relation_status",
+    "age": "age_status",
+    "situation": "situation_status",
+    "needs": "needs_status",
+}
+DECADE_MAX = {60: 79}
+
+
+def _age_from_decade(value: Any) -> Optional[tuple[int, int]]:
+    try:
+        decade = int(str(value).strip())
+    except ValueError:
+        return None
+    if decade not in (10, 20, 30, 40, 50, 60):
+        return None
+    return decade, DECADE_MAX.get(decade, decade + 9)
+
+
+class ActionExtractProfile(Action):
+    """Runs after every user message (custom slot mapping): never asks, only listens."""
+
+    def name(self) -> Text:
+        return "action_extract_profile"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        intent = latest_intent(tracker)
+        text = tracker.latest_message.get("text") or ""
+        entities = tracker.latest_message.get("entities") or []
+        requested = tracker.get_slot("requested_slot") if tracker.active_loop_name == INTAKE_FORM else None
+        changes: Dict[str, Any] = {}
+
+        _categories, severity = crisis_signal(tracker)
+        if severity == "low" and intent != "crisis":
+            # Past or mild signals: no alarm, but the lines are in reach on this very turn.
+            dispatcher.utter_message(response="utter_crisis_soft")
+            dispatcher.utter_message(text=hotlines_text(), json_message={"hotlines": hotlines_payload(),
+                                                                         "text": hotlines_text()})
+
+        if requested == "recommendation_done":
+            if intent in ("request_callback", "affirm"):
+                changes["recommendation_done"] = "callback"
+            elif intent in ("deny", "skip", "dont_know", "thanks"):
+                changes["recommendation_done"] = "none"
+
+        if requested in QUESTION_FOR.values() and intent in SKIP_INTENTS:
+            changes[requested] = SKIP_INTENTS[intent]
+            return self._events(tracker, changes)
+
+        if intent in WANTS_WINDOWS_INTENTS:
+            changes["wants_recommendation"] = True
+
+        answering = intent not in CONTROL_INTENTS and intent in ANSWERING_INTENTS
+        update = extract_profile(text, entities, requested_slot=requested if answering else None)
+        answered: List[str] = []
+
+        if update.relation:
+            changes["relation"] = update.relation
+            if update.relation_detail:
+                changes["relation_detail"] = update.relation_detail
+            answered.append("relation")
+
+        age = (update.age_min, update.age_max) if update.age_min is not None else None
+        decade = next(iter(entity_values(tracker, "age_decade")), None)
+        if decade is not None:
+            age = _age_from_decade(decade) or age
+        if age:
+            changes["age_min"], changes["age_max"] = float(age[0]), float(age[1])
+            answered.append("age")
+
+        if update.status:
+            merged = list(dict.fromkeys([*(tracker.get_slot("status_labels") or []), *update.status]))
+            changes["status_labels"] = merged
+        if update.duration_years is not None:
+            changes["duration_years"] = update.duration_years
+        if update.situation_text and (answering or update.status or update.duration_years is not None):
+            changes["situation"] = update.situation_text
+            answered.append("situation")
+
+        if update.needs:
+            changes["needs"] = list(dict.fromkeys([*(tracker.get_slot("needs") or []), *update.needs]))
+            answered.append("needs")
+
+        # Only a message that answers marks questions as answered; a FAQ that mentions an age
+        # still fills the age, but leaves the form free to answer the FAQ first.
+        if answering:
+            for item in answered:
+                changes[QUESTION_FOR[item]] = KNOWN
+        return self._events(tracker, changes)
+
+    @staticmethod
+    def _events(tracker: Tracker, changes: Dict[str, Any]) -> List[EventType]:
+        return [SlotSet(k, v) for k, v in changes.items() if tracker.get_slot(k) != v]
+
+
+def _known(tracker: Tracker, item: str) -> bool:
+    if item == "relation":
+        return tracker.get_slot("relation") in ("self", "family", "other")
+    if item == "age":
+        return tracker.get_slot("age_min") is not None
+    if item == "situation":
+        return bool(tracker.get_slot("situation"))
+    return bool(tracker.get_slot("needs"))
+
+
+class ValidateIntakeForm(FormValidationAction):
+    """Asks only what is neither known nor declined; asking where to go cuts it to one question."""
+
+    def name(self) -> Text:
+        return "validate_intake_form"
+
+    async def required_slots(
+        self,
+        domain_slots: List[Text],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[Text]:
+        questions = [
+            q for item, q in QUESTION_FOR.items()
+            if tracker.get_slot(q) is None and not _known(tracker, item)
+        ]
+        if tracker.get_slot("wants_recommendation"):
+            # "Where can I go?" is answered at once, with at most the age asked first.
+            questions = [q for q in questions if q == "age_status"]
+        return [*questions, "recommendation_done"]
+
+
+class ActionOpenIntake(Action):
+    """Greets once per session and re-opens the recommendation step of the intake."""
+
+    def name(self) -> Text:
+        return "action_open_intake"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        events: List[EventType] = []
+        if not tracker.get_slot("greeted"):
+            response = "utter_greet_returning" if tracker.get_slot("returning") else "utter_greet"
+            dispatcher.utter_message(response=response, privacy_url=privacy_url())
+            events.append(SlotSet("greeted", True))
+        if tracker.get_slot("recommendation_done") is not None:
+            # Every way into the intake ends with an up-to-date recommendation.
+            events.append(SlotSet("recommendation_done", None))
+        return events
+
+
+def recommend(dispatcher: CollectingDispatcher, profile: Profile, *, partial: bool) -> List[str]:
+    """Send 1–3 windows (text + channel-neutral payload). Returns the window ids."""
+    d = directory()
+    today = now().date()
+    recs = route_windows(profile, d, today=today)
+    dispatcher.utter_message(response="utter_recommend_intro_partial" if partial else "utter_recommend_intro")
+    for rec in recs:
+        dispatcher.utter_message(response="utter_window", **window_text(rec))
+    dispatcher.utter_message(json_message={"windows": [r.to_payload(d) for r in recs]})
+    if any(not r.window.has_contact for r in recs):
+        dispatcher.utter_message(response="utter_window_needs_callback")
+    return [r.window.id for r in recs]
+
+
+class ActionAskRecommendation(Action):
+    """The intake form's last step: recommend, then offer a callback (the form's question)."""
+
+    def name(self) -> Text:
+        return "action_ask_recommendation_done"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        profile = profile_from(tracker)
+        partial = not (profile.age_known and profile.needs)
+        ids = recommend(dispatcher, profile, partial=partial)
+        dispatcher.utter_message(response="utter_offer_callback")
+        return [SlotSet("recommended", ids)]
+
+
+class ActionIbashoSchedule(Action):
+    """Next two dates of each 居場所 with a recurring rule that fits the person's age."""
+
+    def name(self) -> Text:
+        return "action_ibasho_schedule"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        d = directory()
+        profile = profile_from(tracker)
+        band = profile.age_band
+        today = now().date()
+        found = False
+        for w in d.windows:
+            if not w.schedule or (band and not w.age.overlaps(*band)):
+                continue
+            if not found:
+                dispatcher.utter_message(response="utter_ibasho_intro")
+                found = True
+            dates = next_occurrences(w.schedule, today)
+            reasons = [w.schedule.label, d.reasons["schedule"].format(
+                dates=d.reasons["list_sep"].join(format_date(x) for x in dates))]
+            if not w.age.unrestricted:
+                reasons.append(d.reasons["age"].format(ages=w.age.label(d.reasons)))
+            details = [w.what]
+            place = " ".join(x for x in (w.place_name, w.address) if x)
+            if place:
+                details.append(d.fmt("place", place=place))
+            dispatcher.utter_message(
+                response="utter_window", name=w.name,
+                reasons="\n".join(d.fmt("reason", text=r) for r in reasons), details="\n".join(details),
+            )
+        if not found:
+            dispatcher.utter_message(response="utter_ibasho_none")
+        return []
+
+
+class ActionOfferHuman(Action):
+    def name(self) -> Text:
+        return "action_offer_human"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        dispatcher.utter_message(response="utter_human_offer")
+        return []

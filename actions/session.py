@@ -1,0 +1,101 @@
+"""Session start, stopping, restarting, fallback and other small turns."""
+from __future__ import annotations
+
+from typing import Any, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, ActiveLoop, EventType, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import CALLBACK_SLOTS, PROFILE_SLOTS, entity_values, privacy_url
+
+# Slots that describe the person: carried into a new session so people can continue.
+CARRIED = (*PROFILE_SLOTS, "relation_status", "urgent", "crisis_categories")
+QUESTION_SLOTS = ("relation_status", "age_status", "situation_status", "needs_status")
+
+
+class ActionSessionStart(Action):
+    """Carries the profile over; the next greeting then offers to continue or start fresh."""
+
+    def name(self) -> Text:
+        return "action_session_start"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        events: List[EventType] = [SessionStarted()]
+        carried = {k: tracker.get_slot(k) for k in CARRIED if tracker.get_slot(k) not in (None, [], False)}
+        returning = any(k in carried for k in ("relation", "age_min", "situation", "needs"))
+        events += [SlotSet(k, v) for k, v in carried.items() if k not in ("recommended",)]
+        events += [
+            SlotSet("returning", returning),
+            SlotSet("greeted", False),
+            SlotSet("crisis_active", False),
+            SlotSet("privacy_url", privacy_url()),
+        ]
+        events.append(ActionExecuted("action_listen"))
+        return events
+
+
+def deactivate_loop() -> List[EventType]:
+    """Always emitted (even with no form active) so that the rules stay consistent."""
+    return [ActiveLoop(None), SlotSet("requested_slot", None)]
+
+
+class ActionStop(Action):
+    def name(self) -> Text:
+        return "action_stop"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        dispatcher.utter_message(response="utter_stop")
+        return deactivate_loop()
+
+
+class ActionStartOver(Action):
+    """「最初から」: forget the answers (not the crisis state), then the intake starts again."""
+
+    def name(self) -> Text:
+        return "action_start_over"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        dispatcher.utter_message(response="utter_start_over")
+        resets = [*PROFILE_SLOTS, *QUESTION_SLOTS, "recommendation_done", *CALLBACK_SLOTS, "returning"]
+        events: List[EventType] = deactivate_loop()
+        events += [SlotSet(s, None) for s in resets]
+        return events
+
+
+class ActionGentleFallback(Action):
+    """Never a dead end: apologise and offer the ways forward."""
+
+    def name(self) -> Text:
+        return "action_gentle_fallback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent == "out_of_scope":
+            dispatcher.utter_message(response="utter_out_of_scope")
+        dispatcher.utter_message(response="utter_fallback")
+        return []
+
+
+class ActionMarkUnfollow(Action):
+    """LINE unfollow: no reply is possible; remember it for statistics and staff."""
+
+    def name(self) -> Text:
+        return "action_mark_unfollow"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        return deactivate_loop()
+
+
+class ActionRelayStaffReply(Action):
+    """A staff message triggered through Rasa's API reaches the user through their channel."""
+
+    def name(self) -> Text:
+        return "action_relay_staff_reply"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        message: Any = next(iter(entity_values(tracker, "staff_message")), None)
+        if message:
+            dispatcher.utter_message(response="utter_staff_reply", staff_message=str(message)[:1000])
+        return []

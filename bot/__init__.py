@@ -1,0 +1,1 @@
+"""madoguchi: domain logic for the hikikomori intake assistant (no TensorFlow imports here)."""

@@ -1,0 +1,1 @@
+"""Rasa NLU components for Japanese (normaliser, age extractor, crisis detector)."""

@@ -1,0 +1,177 @@
+"""Custom Rasa NLU components: thin GraphComponent wrappers over plain functions in `bot/`.
+
+Pipeline order (config.yml): JapaneseNormalizer → SpacyNLP(ja_ginza) → … → DIETClassifier
+→ AgeExtractor → FallbackClassifier → CrisisDetector. The crisis detector runs last so that
+a lexicon hit overrides both DIET and the fallback: detection never rests on DIET alone.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_CONFIDENCE,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    EXTRACTOR,
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.age import extract_age
+from bot.crisis import detect_crisis
+from bot.text import normalize
+
+CRISIS_INTENT = "crisis"
+CRISIS_CATEGORY_ENTITY = "crisis_category"
+CRISIS_SEVERITY_ENTITY = "crisis_severity"
+
+
+class _Stateless(GraphComponent):
+    """Shared create/load for components with no trained state."""
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        self._config = config
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> GraphComponent:
+        return cls(config)
+
+    @staticmethod
+    def _is_command(message: Message) -> bool:
+        # Button payloads ("/intent{...}") are resolved by Rasa's RegexMessageHandler.
+        return str(message.get(TEXT) or "").startswith("/")
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
+class JapaneseNormalizer(_Stateless):
+    """NFKC, zero-width/control removal and safe kanji numerals → digits, before tokenising.
+
+    Without it, full-width digits never become spaCy numbers and ４５歳 / 四十五歳 / 45歳
+    would be three different words to the featurizers.
+    """
+
+    def _normalize(self, message: Message) -> None:
+        text = message.get(TEXT)
+        if text and not self._is_command(message):
+            message.set(TEXT, normalize(text))
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        for example in training_data.training_examples:
+            entities = example.get(ENTITIES)
+            if entities:
+                self._normalize_annotated(example, entities)
+            else:
+                self._normalize(example)
+        return training_data
+
+    def _normalize_annotated(self, example: Message, entities: List[Dict[Text, Any]]) -> None:
+        """Normalise and move entity offsets with the text (十年→10年 shortens it).
+
+        If an annotated span cannot be found again, the example keeps its original text.
+        """
+        text = example.get(TEXT) or ""
+        norm = normalize(text)
+        moved = []
+        cursor = 0
+        for ent in sorted(entities, key=lambda e: e[ENTITY_ATTRIBUTE_START]):
+            span = normalize(text[ent[ENTITY_ATTRIBUTE_START]:ent[ENTITY_ATTRIBUTE_END]])
+            pos = norm.find(span, cursor) if span else -1
+            if pos < 0:
+                return
+            moved.append({**ent, ENTITY_ATTRIBUTE_START: pos, ENTITY_ATTRIBUTE_END: pos + len(span)})
+            cursor = pos + len(span)
+        example.set(TEXT, norm)
+        example.set(ENTITIES, moved)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            self._normalize(message)
+        return messages
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
+class AgeExtractor(_Stateless):
+    """Adds `age_min` / `age_max` entities (years) for the age of the person concerned."""
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT)
+            if not text or self._is_command(message):
+                continue
+            match = extract_age(text)
+            if match is None:
+                continue
+            entities = list(message.get(ENTITIES) or [])
+            for name, value in (("age_min", match.min), ("age_max", match.max)):
+                entities.append({
+                    ENTITY_ATTRIBUTE_TYPE: name,
+                    ENTITY_ATTRIBUTE_VALUE: value,
+                    ENTITY_ATTRIBUTE_START: match.start,
+                    ENTITY_ATTRIBUTE_END: match.end,
+                    ENTITY_ATTRIBUTE_CONFIDENCE: 1.0,
+                    EXTRACTOR: self.__class__.__name__,
+                })
+            message.set(ENTITIES, entities, add_to_output=True)
+        return messages
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class CrisisDetector(_Stateless):
+    """Reviewed lexicon (bot/resources/crisis_lexicon.yml) on top of DIET's `crisis` intent.
+
+    A high-severity hit forces the `crisis` intent with confidence 1.0; any hit adds
+    `crisis_category` / `crisis_severity` entities that the actions read.
+    """
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT)
+            if not text or self._is_command(message):
+                continue
+            signal = detect_crisis(text)
+            if signal is None:
+                continue
+            entities = list(message.get(ENTITIES) or [])
+            for category in signal.categories:
+                entities.append(self._entity(CRISIS_CATEGORY_ENTITY, category.value))
+            entities.append(self._entity(CRISIS_SEVERITY_ENTITY, signal.severity))
+            message.set(ENTITIES, entities, add_to_output=True)
+            if signal.urgent:
+                self._force_crisis_intent(message)
+        return messages
+
+    def _entity(self, name: str, value: str) -> Dict[Text, Any]:
+        return {
+            ENTITY_ATTRIBUTE_TYPE: name,
+            ENTITY_ATTRIBUTE_VALUE: value,
+            ENTITY_ATTRIBUTE_CONFIDENCE: 1.0,
+            EXTRACTOR: self.__class__.__name__,
+        }
+
+    @staticmethod
+    def _force_crisis_intent(message: Message) -> None:
+        forced = {INTENT_NAME_KEY: CRISIS_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
+        ranking: List[Dict[Text, Any]] = [
+            r for r in (message.get(INTENT_RANKING_KEY) or []) if r.get(INTENT_NAME_KEY) != CRISIS_INTENT
+        ]
+        message.set(INTENT, forced, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [forced, *ranking], add_to_output=True)
+

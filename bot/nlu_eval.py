@@ -1,0 +1,133 @@
+"""`python -m bot.nlu_eval`: NLU cross-validation summary plus age and crisis figures.
+
+1. Rasa's k-fold cross-validation on data/nlu with config.yml → intent and entity F1.
+2. The trained model (MADOGUCHI_MODEL or the newest in models/) parses held-out messages:
+   age extraction accuracy on tests/data/age_eval.yml and crisis recall / false positives on
+   the safety suites. Figures are printed and written to results/nlu-summary.json.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+
+
+def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    cmd = [str(ROOT / ".venv" / "bin" / "rasa"), "test", "nlu", "--cross-validation", "--folds", str(folds),
+           "--config", config, "--nlu", "data/nlu", "--out", str(out), "--quiet", "--no-plot"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        raise SystemExit(f"cross-validation failed ({proc.returncode})")
+    report = json.loads((out / "intent_report.json").read_text(encoding="utf-8"))
+    entity = {}
+    diet = out / "DIETClassifier_report.json"
+    if diet.exists():
+        entity = json.loads(diet.read_text(encoding="utf-8"))
+    return {
+        "folds": folds,
+        "seconds": round(time.monotonic() - started, 1),
+        "intent_macro_f1": round(report["macro avg"]["f1-score"], 4),
+        "intent_weighted_f1": round(report["weighted avg"]["f1-score"], 4),
+        "intent_accuracy": round(report.get("accuracy", 0.0), 4),
+        "entity_macro_f1": round(entity.get("macro avg", {}).get("f1-score", 0.0), 4) if entity else None,
+        "worst_intents": sorted(
+            ((k, round(v["f1-score"], 3)) for k, v in report.items() if isinstance(v, dict) and "support" in v
+             and k not in ("macro avg", "weighted avg", "micro avg")),
+            key=lambda kv: kv[1],
+        )[:5],
+    }
+
+
+def newest_model() -> str:
+    pinned = os.environ.get("MADOGUCHI_MODEL")
+    if pinned:
+        return pinned
+    models = sorted((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        raise SystemExit("no trained model in models/ (run make model)")
+    return str(models[-1])
+
+
+def _age_from(entities: list[dict[str, Any]]) -> tuple[int, int] | None:
+    lo = next((e["value"] for e in entities if e.get("entity") == "age_min"), None)
+    hi = next((e["value"] for e in entities if e.get("entity") == "age_max"), None)
+    return (int(lo), int(hi)) if lo is not None else None
+
+
+async def _parse_all(model: str, texts: list[str]) -> list[dict[str, Any]]:
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(model)
+    return [await agent.parse_message(t) for t in texts]
+
+
+def model_figures(model: str) -> dict[str, Any]:
+    age_cases = yaml.safe_load((ROOT / "tests" / "data" / "age_eval.yml").read_text(encoding="utf-8"))["cases"]
+    crisis = yaml.safe_load((ROOT / "tests" / "safety" / "crisis_messages.yml").read_text(encoding="utf-8"))
+    calm = yaml.safe_load((ROOT / "tests" / "safety" / "calm_messages.yml").read_text(encoding="utf-8"))
+    crisis_items = crisis["messages"] if isinstance(crisis, dict) else crisis
+    calm_items = calm["messages"] if isinstance(calm, dict) else calm
+    texts = [c["text"] for c in age_cases] + [c["text"] for c in crisis_items] + [c["text"] for c in calm_items]
+    started = time.monotonic()
+    parsed = asyncio.run(_parse_all(model, texts))
+    seconds = time.monotonic() - started
+    n_age, n_crisis = len(age_cases), len(crisis_items)
+    age_ok = 0
+    for case, result in zip(age_cases, parsed[:n_age]):
+        expected = tuple(case["age"]) if case.get("age") else None
+        age_ok += int(_age_from(result.get("entities", [])) == expected)
+    crisis_hits = sum(r["intent"]["name"] == "crisis" for r in parsed[n_age:n_age + n_crisis])
+    calm_hits = sum(r["intent"]["name"] == "crisis" for r in parsed[n_age + n_crisis:])
+    return {
+        "model": Path(model).name,
+        "age_accuracy": round(age_ok / n_age, 4),
+        "age_cases": n_age,
+        "crisis_recall": round(crisis_hits / n_crisis, 4),
+        "crisis_messages": n_crisis,
+        "calm_false_positive_rate": round(calm_hits / len(calm_items), 4),
+        "calm_messages": len(calm_items),
+        "parse_ms_mean": round(1000 * seconds / len(texts), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--config", default="config.yml")
+    ap.add_argument("--skip-cv", action="store_true")
+    args = ap.parse_args(argv)
+    summary: dict[str, Any] = {}
+    if not args.skip_cv:
+        summary["cross_validation"] = run_cross_validation(args.folds, args.config, RESULTS / "nlu-cv")
+    summary["model"] = model_figures(newest_model())
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "nlu-summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    cv = summary.get("cross_validation")
+    if cv:
+        print(f"NLU cross-validation ({cv['folds']} folds, {cv['seconds']} s): intent macro-F1 {cv['intent_macro_f1']:.3f}, "
+              f"weighted F1 {cv['intent_weighted_f1']:.3f}, accuracy {cv['intent_accuracy']:.3f}, "
+              f"entity macro-F1 {cv['entity_macro_f1']}")
+        print("  weakest intents: " + ", ".join(f"{k} {v}" for k, v in cv["worst_intents"]))
+    m = summary["model"]
+    print(f"Age extraction accuracy {m['age_accuracy']:.3f} on {m['age_cases']} held-out messages; "
+          f"crisis recall {m['crisis_recall']:.3f} on {m['crisis_messages']}, calm false positives "
+          f"{m['calm_false_positive_rate']:.3f} on {m['calm_messages']}; mean parse {m['parse_ms_mean']} ms")
+    return 0 if m["crisis_recall"] == 1.0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

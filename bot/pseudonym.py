@@ -1,0 +1,26 @@
+"""Pseudonymous sender ids: a keyed hash of the platform id, so trackers never hold raw ids."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from functools import lru_cache
+
+from bot.keys import load_or_create_secret
+
+ENV_KEY = "MADOGUCHI_SENDER_KEY"
+
+
+@lru_cache(maxsize=1)
+def _key() -> bytes:
+    return load_or_create_secret(ENV_KEY, "sender.key")
+
+
+def pseudonymize(channel: str, platform_id: str) -> str:
+    """`line:U4af…` → `line-3f2a…` (stable per key; 128 bits are plenty against collisions)."""
+    digest = hmac.new(_key(), f"{channel}:{platform_id}".encode("utf-8"), hashlib.sha256)
+    return f"{channel}-{digest.hexdigest()[:32]}"
+
+
+def is_pseudonymous(sender_id: str) -> bool:
+    prefix, _, rest = sender_id.partition("-")
+    return bool(prefix) and len(rest) == 32 and all(c in "0123456789abcdef" for c in rest)

@@ -1,0 +1,405 @@
+"""Helpers shared by the LINE and Telegram connectors.
+
+* platform limits and text splitting/merging;
+* settings from Rasa credentials with environment fallback (a channel with empty settings is off);
+* retry with exponential backoff and full jitter, honouring Retry-After;
+* a per-sender work queue so one person's events are handled in order, in the background;
+* :class:`TurnBuffer`, an output channel that keeps each bot message whole (text + buttons +
+  custom payload), so a connector can render a turn at once;
+* the connector texts (``channels/texts.yml``);
+* logging helpers: log lines carry event kinds, statuses and a shortened *pseudonymous* id,
+  never message text or raw platform ids.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Text, Tuple, TypeVar, Union
+
+import yaml
+from rasa.core.channels.channel import OutputChannel
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+TEXTS_PATH = Path(__file__).resolve().parent / "texts.yml"
+
+# --- platform limits -------------------------------------------------------------------------
+MAX_WEBHOOK_BODY = 1_000_000  # bytes; both platforms send far less
+LINE_MAX_MESSAGES = 5  # message objects per reply/push call
+LINE_MAX_TEXT = 5000  # characters per text message
+LINE_MAX_QUICK_REPLIES = 13
+LINE_MAX_LABEL = 20  # quick-reply label characters
+LINE_MAX_ALT_TEXT = 400
+LINE_MAX_BUBBLES = 12  # carousel
+LINE_MAX_DISPLAY_TEXT = 300
+TELEGRAM_MAX_TEXT = 4096  # UTF-16 code units, after entity parsing
+TELEGRAM_MAX_CALLBACK_DATA = 64  # bytes
+
+#: Failures that were given up on, by "<channel>.<operation>" (exported for metrics/tests).
+FAILURES: Counter = Counter()
+
+
+# --- settings --------------------------------------------------------------------------------
+_UNEXPANDED = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+
+
+def setting(credentials: Optional[Mapping[str, Any]], key: Union[str, Tuple[str, ...]], env_name: str,
+            default: str = "") -> str:
+    """A setting from credentials.yml (first non-empty of ``key``), else the environment, else
+    ``default``.
+
+    A credentials value that is empty, or still a literal ``${VAR}`` (quoted in YAML, so Rasa
+    did not expand it), counts as unset.
+    """
+    for k in (key,) if isinstance(key, str) else key:
+        value = str((credentials or {}).get(k) or "").strip()
+        if value and not _UNEXPANDED.match(value):
+            return value
+    return os.environ.get(env_name, "").strip() or default
+
+
+def float_setting(credentials: Optional[Mapping[str, Any]], key: str, env_name: str, default: float) -> float:
+    raw = setting(credentials, key, env_name, "")
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        logger.warning("Ignoring non-numeric %s; using %s", env_name, default)
+        return default
+
+
+# --- texts -----------------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def load_texts(path: str = str(TEXTS_PATH)) -> Dict[str, Any]:
+    """The connector texts (``channels/texts.yml``), read once."""
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    missing = {"non_text", "group_only", "unknown_postback", "unknown_command", "error", "cards"} - set(data)
+    if missing:
+        raise ValueError(f"{path}: missing keys {sorted(missing)}")
+    return data
+
+
+def failure_text() -> str:
+    """What a person sees when a turn produced nothing: the shared fallback (apology plus the
+    verified 24-hour lines, ``channels.fallback``), or the plain apology if even that fails."""
+    from channels.fallback import unavailable_text  # imported late: fallback imports this module
+
+    try:
+        return unavailable_text()
+    except Exception:  # noqa: BLE001 (a broken directory must not silence the apology)
+        logger.exception("fallback text unavailable")
+        return load_texts()["error"]
+
+
+# --- logging ---------------------------------------------------------------------------------
+def short_id(sender_id: Optional[str]) -> str:
+    """A log-safe handle for a *pseudonymous* sender id (never pass raw platform ids)."""
+    if not sender_id:
+        return "-"
+    prefix, _, rest = sender_id.partition("-")
+    return f"{prefix}-{rest[:8]}" if rest else sender_id[:12]
+
+
+def record_failure(channel: str, operation: str, reason: str) -> None:
+    """Count and log a delivery we gave up on (no message content in the log)."""
+    FAILURES[f"{channel}.{operation}"] += 1
+    logger.warning("%s %s failed for good: %s", channel, operation, reason)
+
+
+# --- text helpers ----------------------------------------------------------------------------
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int, length: Callable[[str], int] = len) -> List[str]:
+    """Split ``text`` into chunks of at most ``limit`` (by ``length``), preferring paragraph,
+    then line, then hard boundaries. Empty text gives no chunk."""
+    text = text.strip()
+    if not text:
+        return []
+    if length(text) <= limit:
+        return [text]
+    for sep in ("\n\n", "\n", "。", " "):
+        cut = _last_fit(text, sep, limit, length)
+        if cut > 0:
+            head = text[:cut] + (sep if sep == "。" else "")
+            return [head.strip(), *split_text(text[cut + len(sep):], limit, length)]
+    # No separator fits: cut hard at the largest prefix that fits.
+    lo, hi = 1, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if length(text[:mid]) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return [text[:lo], *split_text(text[lo:], limit, length)]
+
+
+def _last_fit(text: str, sep: str, limit: int, length: Callable[[str], int]) -> int:
+    best = -1
+    start = 0
+    while True:
+        idx = text.find(sep, start)
+        if idx <= 0:
+            break
+        head = text[:idx] + (sep if sep == "。" else "")
+        if length(head) > limit:
+            break
+        best = idx
+        start = idx + len(sep)
+    return best
+
+
+def neutralize_user_text(text: str) -> str:
+    """Typed text must not act as a Rasa intent payload (``/delete_data``…): only buttons,
+    whose keys are validated by ``bot.postback``, may do that. A leading ``/`` becomes ``／``."""
+    stripped = text.lstrip()
+    return "／" + stripped[1:] if stripped.startswith("/") else text
+
+
+# --- retry -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with full jitter.
+
+    Attributes:
+        attempts (:obj:`int`): total tries, including the first.
+        base (:obj:`float`): first backoff ceiling in seconds; doubles per try up to ``cap``.
+        cap (:obj:`float`): backoff ceiling in seconds.
+        max_retry_after (:obj:`float`): a server asking us to wait longer than this is given up on.
+    """
+
+    attempts: int = 4
+    base: float = 0.5
+    cap: float = 8.0
+    max_retry_after: float = 30.0
+
+    def backoff(self, attempt: int) -> float:
+        return random.uniform(0, min(self.cap, self.base * (2 ** attempt)))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How to treat a failed attempt: retry (after ``retry_after`` seconds if given) or not."""
+
+    retry: bool
+    retry_after: Optional[float] = None
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]],
+    classify: Callable[[BaseException], Verdict],
+    policy: RetryPolicy,
+    *,
+    what: str,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> T:
+    """Run ``call`` until it succeeds, the classifier says stop, or attempts run out.
+
+    The last exception propagates; the caller decides whether to count it as a failure.
+    A server's Retry-After is honoured (plus a little jitter so clients do not stampede).
+    """
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (classified below)
+            verdict = classify(exc)
+            attempt += 1
+            if not verdict.retry or attempt >= policy.attempts:
+                raise
+            if verdict.retry_after is not None:
+                if verdict.retry_after > policy.max_retry_after:
+                    raise
+                delay = verdict.retry_after + random.uniform(0, min(1.0, policy.base))
+            else:
+                delay = policy.backoff(attempt - 1)
+            logger.info("%s: attempt %d failed (%s); retrying in %.2fs", what, attempt,
+                        type(exc).__name__, delay)
+            await sleep(delay)
+
+
+# --- ordered background work -----------------------------------------------------------------
+class SenderQueue:
+    """Runs submitted jobs in the background, one at a time and in order per key.
+
+    Webhooks must be answered at once (LINE treats >2 s as a timeout), but one person's
+    messages must still reach Rasa in the order they were sent.
+    """
+
+    def __init__(self) -> None:
+        self._tails: Dict[str, asyncio.Task] = {}
+        self._tasks: set = set()
+
+    def submit(self, key: str, job: Callable[[], Awaitable[Any]]) -> asyncio.Task:
+        previous = self._tails.get(key)
+
+        async def run() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])  # its failure must not stop this job
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                logger.exception("background job failed (key %s)", short_id(key))
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tails[key] = task
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task) -> None:
+            self._tasks.discard(t)
+            if self._tails.get(key) is t:
+                del self._tails[key]
+
+        task.add_done_callback(done)
+        return task
+
+    async def drain(self) -> None:
+        """Wait until every submitted job (including ones submitted meanwhile) has finished."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+# --- output buffering --------------------------------------------------------------------------
+_MESSAGE_KEYS = ("text", "buttons", "custom", "image", "attachment")
+
+
+def normalize_message(message: Mapping[str, Any]) -> Dict[str, Any]:
+    """Keep what a connector renders from a Rasa bot message (plus the response name, see
+    :func:`drop_superseded`); quick_replies count as buttons."""
+    out = {k: message[k] for k in _MESSAGE_KEYS if message.get(k)}
+    if not out.get("buttons") and message.get("quick_replies"):
+        out["buttons"] = message["quick_replies"]
+    if out and message.get("utter_action"):
+        out["utter_action"] = message["utter_action"]
+    return out
+
+
+def drop_superseded(messages: List[Dict[str, Any]], texts: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """Drop plain texts that only spell out this turn's window cards (``superseded_by_windows``
+    in texts.yml): they are there for text-only channels."""
+    if not any(windows_of(m.get("custom")) for m in messages):
+        return list(messages)
+    names = set(texts.get("superseded_by_windows") or ())
+    return [m for m in messages
+            if not (m.get("utter_action") in names and not m.get("custom") and not m.get("buttons"))]
+
+
+class TurnBuffer(OutputChannel):
+    """Collects the bot's messages of one turn, each kept whole.
+
+    Rasa's default ``send_response`` would send a message's text and its custom payload as two
+    messages; here the text of a custom message stays with it (as alt text / intro).
+    """
+
+    def __init__(self) -> None:
+        self.messages: List[Dict[str, Any]] = []
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        normalized = normalize_message(message)
+        if normalized:
+            self.messages.append(normalized)
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": text})
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text,
+                                     buttons: List[Dict[Text, Any]], **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": text, "buttons": buttons})
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"custom": json_message})
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"image": image})
+
+
+class NullOutput(TurnBuffer):
+    """Swallows output: for turns that must stay silent (unfollow / blocked bot)."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "null"
+
+
+def windows_of(custom: Any) -> List[Dict[str, Any]]:
+    """The ``{"windows": [...]}`` custom payload's window dicts (``Recommendation.to_payload``)."""
+    if isinstance(custom, Mapping) and isinstance(custom.get("windows"), list):
+        return [w for w in custom["windows"] if isinstance(w, Mapping) and w.get("name")]
+    return []
+
+
+def ticket_of(custom: Any) -> Optional[Dict[str, Any]]:
+    """The ``{"ticket": {...}}`` custom payload, if any."""
+    if isinstance(custom, Mapping) and isinstance(custom.get("ticket"), Mapping):
+        return dict(custom["ticket"])
+    return None
+
+
+def ticket_lines(ticket: Mapping[str, Any], cards: Mapping[str, Any]) -> List[Tuple[str, str]]:
+    """(label, value) rows of a ticket confirmation, in display order.
+
+    Reads what ``action_book_callback`` sends (``number``, ``contact_label``, ``slot_label``);
+    ``contact_method`` (chat|phone) and ``preferred_slot_label`` are accepted as well.
+    """
+    rows = []
+    number = ticket.get("number", ticket.get("id"))
+    if number is not None:
+        rows.append((cards["ticket_number"], str(number)))
+    method = ticket.get("contact_label") or cards["contact_methods"].get(ticket.get("contact_method") or "")
+    if method:
+        rows.append((cards["ticket_contact"], str(method)))
+    slot = ticket.get("slot_label") or ticket.get("preferred_slot_label")
+    if slot:
+        rows.append((cards["ticket_slot"], str(slot)))
+    return rows
+
+
+def window_detail_lines(window: Mapping[str, Any], cards: Mapping[str, Any]) -> List[str]:
+    """Hours / next dates / place lines of a window, for either renderer."""
+    lines = []
+    if window.get("hours"):
+        lines.append(f"{cards['hours']}：{window['hours']}")
+    dates = [d for d in window.get("next_dates") or [] if d]
+    if dates:
+        lines.append(f"{cards['next_dates']}：{'、'.join(_md(d) for d in dates)}")
+    place = "　".join(p for p in (window.get("place"), window.get("address")) if p)
+    if place:
+        lines.append(f"{cards['place']}：{place}")
+    return lines
+
+
+def _md(iso: str) -> str:
+    """``2026-11-30`` → ``11/30``; anything else unchanged."""
+    m = re.fullmatch(r"\d{4}-(\d{2})-(\d{2})", str(iso))
+    return f"{int(m.group(1))}/{int(m.group(2))}" if m else str(iso)
+
+
+def is_web_url(url: Any) -> bool:
+    return isinstance(url, str) and url.startswith(("https://", "http://"))
+
+
+def buttons_of(messages: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """The buttons of the last message that has any (platforms show one set per turn)."""
+    found: List[Dict[str, Any]] = []
+    for m in messages:
+        if m.get("buttons"):
+            found = list(m["buttons"])
+    return found

@@ -1,0 +1,97 @@
+"""REST channel with pseudonymous sender ids, input checks and a reply on every turn.
+
+Same wire format as Rasa's built-in `rest` channel (POST /webhooks/rest/webhook with
+{"sender", "message"}), so `rasa shell` and existing clients keep working, but:
+  * the sender id is replaced by a keyed hash before it reaches Rasa (like LINE/Telegram);
+  * malformed JSON, a wrong content type, missing fields or an oversized body get a clear
+    400/413/415 instead of a stack trace;
+  * a turn that produced no reply (action server down, Rasa error) still answers the
+    person with the unavailable text and the 24-hour lines;
+  * message text is never logged.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from asyncio import CancelledError
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.pseudonym import pseudonymize
+from channels.common import load_texts
+from channels.fallback import unavailable_reply
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_MESSAGE_CHARS = 5000
+MAX_SENDER_CHARS = 128
+
+
+class PseudonymousRestInput(InputChannel):
+    """`channels.rest.PseudonymousRestInput` in credentials.yml; served at /webhooks/rest/."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "rest"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "PseudonymousRestInput":
+        return cls()
+
+    @staticmethod
+    def _error(status: int, key: str) -> HTTPResponse:
+        return response.json({"error": key, "message": load_texts()["rest_errors"][key]}, status=status)
+
+    def _parse(self, request: Request) -> tuple[Optional[Dict[str, Any]], Optional[HTTPResponse]]:
+        if len(request.body or b"") > MAX_BODY_BYTES:
+            return None, self._error(413, "too_large")
+        ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if ctype and ctype != "application/json":
+            return None, self._error(415, "content_type")
+        try:
+            body = json.loads(request.body or b"")
+        except (ValueError, UnicodeDecodeError):
+            return None, self._error(400, "malformed_json")
+        if not isinstance(body, dict):
+            return None, self._error(400, "malformed_json")
+        sender, message = body.get("sender"), body.get("message")
+        if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
+            return None, self._error(400, "missing_sender")
+        if not isinstance(message, str):
+            return None, self._error(400, "missing_message")
+        return body, None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint("pseudonymous_rest_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            body, error = self._parse(request)
+            if error is not None:
+                return error
+            assert body is not None
+            text = body["message"][:MAX_MESSAGE_CHARS]
+            sender_id = pseudonymize("rest", body["sender"])
+            collector = CollectingOutputChannel()
+            try:
+                await on_new_message(UserMessage(
+                    text, collector, sender_id, input_channel=self.name(),
+                    metadata=body.get("metadata") if isinstance(body.get("metadata"), dict) else None,
+                ))
+            except CancelledError:
+                log.error("rest turn timed out (sender %s)", sender_id[:12])
+            except Exception:  # noqa: BLE001 — answer the person anyway; details stay in debug
+                log.error("rest turn failed (sender %s)", sender_id[:12], exc_info=log.isEnabledFor(logging.DEBUG))
+            messages = collector.messages or [{"recipient_id": sender_id, **m} for m in unavailable_reply()]
+            return response.json(messages)
+
+        return webhook

@@ -1,0 +1,1 @@
+"""Tests of the LINE and Telegram connectors (channels/)."""

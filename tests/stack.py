@@ -1,0 +1,141 @@
+"""Start the real stack (action server + Rasa) on free 127.0.0.1 ports for integration tests."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def newest_model() -> Path:
+    pinned = os.environ.get("MADOGUCHI_MODEL")
+    if pinned:
+        return Path(pinned)
+    models = sorted((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        raise RuntimeError("no trained model: run `make model` first")
+    return models[-1]
+
+
+def wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.5)
+    raise TimeoutError(f"{url} did not come up in {timeout} s")
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    env: dict[str, str]
+    rasa_port: int = field(default_factory=free_port)
+    actions_port: int = field(default_factory=free_port)
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    endpoints: Path | None = None
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    def write_endpoints(self, extra: str = "") -> Path:
+        path = self.workdir / "endpoints.yml"
+        path.write_text(
+            f"action_endpoint:\n  url: http://127.0.0.1:{self.actions_port}/webhook\n"
+            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {self.workdir / 'tracker.db'}\n"
+            f"lock_store:\n  type: in_memory\n{extra}",
+            encoding="utf-8",
+        )
+        self.endpoints = path
+        return path
+
+    def start_actions(self) -> None:
+        log = open(self.workdir / "actions.log", "ab")
+        self.procs["actions"] = subprocess.Popen(
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.actions_port)],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_http(f"http://127.0.0.1:{self.actions_port}/health", 60)
+
+    def start_rasa(self, credentials: Path | None = None) -> None:
+        log = open(self.workdir / "rasa.log", "ab")
+        cmd = [str(ROOT / ".venv" / "bin" / "rasa"), "run", "--enable-api", "-i", "127.0.0.1",
+               "-p", str(self.rasa_port), "-m", str(newest_model()),
+               "--endpoints", str(self.endpoints or self.write_endpoints()),
+               "--credentials", str(credentials or ROOT / "credentials.yml")]
+        self.procs["rasa"] = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log,
+                                              stderr=subprocess.STDOUT, start_new_session=True)
+        wait_http(f"{self.rasa_url}/", 240)
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def say(self, sender: str, text: str, timeout: float = 30) -> list[dict[str, Any]]:
+        body = json.dumps({"sender": sender, "message": text}).encode("utf-8")
+        req = urllib.request.Request(f"{self.rasa_url}/webhooks/rest/webhook", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+
+    def tracker(self, sender_id: str) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.rasa_url}/conversations/{sender_id}/tracker", timeout=10) as resp:
+            return json.loads(resp.read())
+
+
+def stack_env(workdir: Path, **overrides: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "PYTHONPATH": str(ROOT),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "RASA_TELEMETRY_ENABLED": "false",
+        "SANIC_HOST": "127.0.0.1",
+        "MADOGUCHI_VAR_DIR": str(workdir),
+        "MADOGUCHI_DB_URL": f"sqlite:///{workdir / 'madoguchi.db'}",
+        "MADOGUCHI_TRACKER_DB_URL": f"sqlite:///{workdir / 'tracker.db'}",
+        "LINE_CHANNEL_SECRET": "", "LINE_CHANNEL_ACCESS_TOKEN": "", "LINE_API_BASE_URL": "",
+        "TELEGRAM_BOT_TOKEN": "", "TELEGRAM_SECRET_TOKEN": "", "TELEGRAM_API_BASE_URL": "",
+    })
+    env.update(overrides)
+    return env
+
+
+def texts(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(m.get("text", "") for m in messages)
+
+
+def buttons(messages: list[dict[str, Any]]) -> list[str]:
+    return [b["title"] for m in messages for b in m.get("buttons", [])]
+
+
+def custom(messages: list[dict[str, Any]], key: str) -> list[Any]:
+    return [m["custom"][key] for m in messages if isinstance(m.get("custom"), dict) and key in m["custom"]]

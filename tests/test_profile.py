@@ -1,0 +1,74 @@
+"""What people volunteer in their own words is picked up, and nothing else."""
+from __future__ import annotations
+
+import pytest
+
+from bot.profile import detect_relation, duration_years, extract_profile
+
+
+@pytest.mark.parametrize("text,relation,detail", [
+    ("母です", "family", "母"),
+    ("父親として相談したい", "family", "父親"),
+    ("うちの息子のことで", "family", "親"),
+    ("娘が部屋から出てきません", "family", "親"),
+    ("兄が家にいます", "family", "きょうだい"),
+    ("民生委員をしています", "other", "民生委員"),
+    ("近所の方のことで", "other", "近所の人"),
+    ("自分のことです", "self", None),
+    ("本人です", "self", None),
+    ("ぼくは外に出られない", "self", None),
+    ("私は30代で家にいます", "self", None),
+    ("自分の息子が家にいます", "family", "親"),
+    ("天気はどう", None, None),
+])
+def test_relation(text, relation, detail):
+    assert detect_relation(text) == (relation, detail)
+
+
+@pytest.mark.parametrize("text,years", [
+    ("仕事をやめてから10年家にいます", 10.0),
+    ("二十年近く部屋から出てきません", 20.0),
+    ("半年くらい学校に行っていません", 0.5),
+    ("3ヶ月前から外に出られない", 0.2),
+    ("平成10年から家にいます", None),
+    ("高校2年の娘です", None),
+    ("45歳です", None),
+])
+def test_duration_only_in_context(text, years):
+    assert duration_years(text) == years
+
+
+def test_long_family_message_fills_everything():
+    u = extract_profile("夜分にすみません ７８歳の母です 息子が４５歳で仕事をやめてから十年 家から出られません "
+                        "家族会のようなところに行きたいです")
+    assert u.relation == "family" and u.relation_detail == "母"
+    assert (u.age_min, u.age_max) == (45, 45)
+    assert u.duration_years == 10.0
+    assert "離職" in u.status and "外出が難しい" in u.status
+    assert "family" in u.needs and u.situation_text
+
+
+def test_story_words_are_not_needs_unless_wished_for():
+    u = extract_profile("仕事をやめてから家にいます")
+    assert "work" not in u.needs
+    assert "work" in extract_profile("そろそろ働きたいと言っています").needs
+    assert "work" in extract_profile("仕事", requested_slot="needs_status").needs
+
+
+def test_bare_number_is_an_age_only_after_the_age_question():
+    assert extract_profile("45").age_min is None
+    assert extract_profile("45", requested_slot="age_status").age_min == 45
+
+
+def test_free_text_is_the_situation_only_after_that_question():
+    assert extract_profile("なんとなくつらい").situation_text is None
+    assert extract_profile("なんとなくつらい", requested_slot="situation_status").situation_text == "なんとなくつらい"
+
+
+def test_dieted_entities_are_used_when_the_lexicon_is_silent():
+    u = extract_profile("ええと", [{"entity": "relation", "value": "other", "start": 0, "end": 3}])
+    assert u.relation == "other"
+
+
+def test_button_payloads_are_not_read_as_text():
+    assert extract_profile('/inform{"relation":"self"}').empty
