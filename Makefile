@@ -28,7 +28,7 @@ MODEL_HASH := $(shell cat $(MODEL_INPUTS) 2>/dev/null | sha256sum | cut -c1-12)
 MODEL := models/madoguchi-$(MODEL_HASH).tar.gz
 
 .PHONY: help install model run test test-py validate test-stories nlu-cv check-directory \
-	safety-report purge staff-user bench fuzz soak clean stop
+	safety-report purge staff-user bench fuzz soak clean stop line-richmenu telegram-set-webhook telegram-polling
 
 help:
 	@echo "make run            install, train if needed, start Rasa + actions + staff app (SQLite)"
@@ -89,6 +89,16 @@ purge: $(DEPS_STAMP)
 
 staff-user: $(DEPS_STAMP)
 	$(PY) -m bot.staff.users create
+
+line-richmenu: $(DEPS_STAMP)
+	$(PY) -m channels.richmenu
+
+telegram-set-webhook: $(DEPS_STAMP)
+	@test -n "$(URL)" || { echo "usage: make telegram-set-webhook URL=https://your.host/webhooks/telegram/webhook"; exit 2; }
+	$(PY) -m channels.telegram_admin set-webhook "$(URL)"
+
+telegram-polling: $(DEPS_STAMP)
+	$(PY) -m channels.telegram_admin poll
 
 clean:
 	rm -rf models results .pytest_cache

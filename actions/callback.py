@@ -155,13 +155,11 @@ class ValidateCallbackForm(FormValidationAction):
                 return {"preferred_slot": slot.key}
             dispatcher.utter_message(response="utter_slot_invalid")
             return {"preferred_slot": None}
-        if intent in ("skip", "dont_know"):
+        text = tracker.latest_message.get("text") or ""
+        if intent in ("skip", "dont_know") or _ANY_TIME.search(normalize(text)):
             return {"preferred_slot": ANY_SLOT}
         if not _answering(tracker):
             return {}
-        text = tracker.latest_message.get("text") or ""
-        if _ANY_TIME.search(normalize(text)):
-            return {"preferred_slot": ANY_SLOT}
         slot = match_slot_text(text, callback_slots(moment, service), directory().formats["weekdays"])
         if slot:
             return {"preferred_slot": slot.key}
@@ -175,7 +173,8 @@ class ValidateCallbackForm(FormValidationAction):
         intent = latest_intent(tracker)
         if intent in ("skip", "dont_know", "deny"):
             return {"nickname": NO_NICKNAME}
-        if not _answering(tracker):
+        if not _answering(tracker) or intent == "affirm":
+            # 「はい」 is not a name: the question is asked again.
             return {}
         text = normalize(tracker.latest_message.get("text") or "")
         # Names are short; drop symbols that could break staff screens or CSV cells.

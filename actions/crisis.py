@@ -21,10 +21,10 @@ def utter_crisis_lines(dispatcher: CollectingDispatcher, categories: List[str]) 
         emergency += ["police", "police_consult"]
     if CHILD_CATEGORIES & set(categories):
         emergency.append("child_abuse")
+    lines = f"{emergency_text(emergency)}\n{hotlines_text()}"
     dispatcher.utter_message(
-        text=f"{emergency_text(emergency)}\n{hotlines_text()}",
-        json_message={"crisis_lines": {"emergency": emergency, "hotlines": hotlines_payload()},
-                      "text": f"{emergency_text(emergency)}\n{hotlines_text()}"},
+        response="utter_crisis_lines", lines=lines,
+        json_message={"crisis_lines": {"emergency": emergency, "hotlines": hotlines_payload()}},
     )
 
 

@@ -1,6 +1,7 @@
 """Intake: pick up volunteered information, ask only what is missing, recommend windows."""
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -22,10 +23,11 @@ from actions.common import (
     now,
     privacy_url,
     profile_from,
+    staff_hours_note,
     window_text,
 )
 from bot.profile import extract_profile
-from bot.routing import Profile, route_windows
+from bot.routing import Profile, Recommendation, route_windows
 from bot.schedule import next_occurrences
 
 INTAKE_FORM = "intake_form"
@@ -51,6 +53,13 @@ QUESTION_FOR = {
     "needs": "needs_status",
 }
 DECADE_MAX = {60: 79}
+
+
+_QUESTION_MARK = re.compile(r"[?？]|ですか|ますか|って|とは|どんな|なに|何")
+
+
+def _is_short_answer(text: str) -> bool:
+    return len(text.strip()) <= 12 and not _QUESTION_MARK.search(text)
 
 
 def _age_from_decade(value: Any) -> Optional[tuple[int, int]]:
@@ -97,6 +106,9 @@ class ActionExtractProfile(Action):
             changes["wants_recommendation"] = True
 
         answering = intent not in CONTROL_INTENTS and intent in ANSWERING_INTENTS
+        if requested == "needs_status" and intent == "faq" and _is_short_answer(text):
+            # 「居場所」 typed as the answer looks like the 居場所 FAQ; a bare word is an answer.
+            answering = True
         update = extract_profile(text, entities, requested_slot=requested if answering else None)
         answered: List[str] = []
 
@@ -215,6 +227,7 @@ class ActionAskRecommendation(Action):
         partial = not (profile.age_known and profile.needs)
         ids = recommend(dispatcher, profile, partial=partial)
         dispatcher.utter_message(response="utter_offer_callback")
+        staff_hours_note(dispatcher)
         return [SlotSet("recommended", ids)]
 
 
@@ -259,5 +272,9 @@ class ActionOfferHuman(Action):
         return "action_offer_human"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        anchor = next((w for w in directory().windows if w.anchor and w.dialable_phone), None)
+        if anchor:
+            dispatcher.utter_message(response="utter_window", **window_text(Recommendation(anchor, ())))
         dispatcher.utter_message(response="utter_human_offer")
+        staff_hours_note(dispatcher)
         return []

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActionExecuted, ActiveLoop, EventType, SessionStarted, SlotSet
+from rasa_sdk.events import ActionExecuted, ActiveLoop, EventType, FollowupAction, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -64,18 +64,29 @@ class ActionStartOver(Action):
         return events
 
 
+# Replies that are no answer to the question asked: the question is simply asked again.
+SMALL_TALK = frozenset({"affirm", "deny", "thanks", "greet", "reassure", "continue_session"})
+
+
 class ActionGentleFallback(Action):
-    """Never a dead end: apologise and offer the ways forward."""
+    """Never a dead end: apologise, offer the ways forward, and go back to the open question.
+
+    Also Rasa's core fallback. The explicit follow-up keeps the dialogue from predicting the
+    fallback again and again when no rule covers the turn.
+    """
 
     def name(self) -> Text:
         return "action_gentle_fallback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
+        form = tracker.active_loop_name
+        if form and intent in SMALL_TALK:
+            return [FollowupAction(form)]
         if intent == "out_of_scope":
             dispatcher.utter_message(response="utter_out_of_scope")
         dispatcher.utter_message(response="utter_fallback")
-        return []
+        return [FollowupAction(form or "action_listen")]
 
 
 class ActionMarkUnfollow(Action):
@@ -97,5 +108,6 @@ class ActionRelayStaffReply(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         message: Any = next(iter(entity_values(tracker, "staff_message")), None)
         if message:
+            dispatcher.utter_message(response="utter_staff_reply_preview")
             dispatcher.utter_message(response="utter_staff_reply", staff_message=str(message)[:1000])
         return []

@@ -405,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m bot.directory`: validate the file and list what is 要設定."""
     import sys
 
-    path = (argv or sys.argv[1:] or [None])[0]
+    args = sys.argv[1:] if argv is None else argv
+    path = args[0] if args else None
     try:
         d = load_directory(path)
     except (DirectoryError, KeyError, yaml.YAMLError) as exc:

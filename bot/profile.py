@@ -182,7 +182,12 @@ def extract_profile(
     the situation only right after the situation question.
     """
     norm = normalize(text or "")
-    if not norm or norm.startswith("/"):
+    if norm.startswith("/"):
+        # A button: only its entities count (relation, need), never the payload text.
+        ent_rel = [v for v in _entity_values(entities, "relation") if v in RELATIONS]
+        ent_needs = [v for v in _entity_values(entities, "need") if v in NEED_KEYS]
+        return ProfileUpdate(relation=ent_rel[0] if ent_rel else None, needs=tuple(dict.fromkeys(ent_needs)))
+    if not norm:
         return ProfileUpdate()
 
     relation, detail = detect_relation(norm)

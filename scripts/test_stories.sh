@@ -5,5 +5,5 @@ MODEL=${1:?model}
 cd "$(dirname "$0")/.."
 rm -rf results/core
 .venv/bin/rasa test core --stories tests/stories --model "$MODEL" --endpoints endpoints.yml \
-  --fail-on-prediction-errors --out results/core --quiet
+  --fail-on-prediction-errors --out results/core --no-plot --quiet
 echo "test stories: all predictions correct ($(grep -c 'story:' tests/stories/*.yml) stories)"

@@ -107,6 +107,16 @@ class Stack:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
 
+    def tracker_db_dump(self) -> list[tuple]:
+        """Every stored tracker event row (to check what is, and is not, kept)."""
+        import sqlite3
+
+        con = sqlite3.connect(self.workdir / "tracker.db")
+        try:
+            return con.execute("select sender_id, type_name, data from events").fetchall()
+        finally:
+            con.close()
+
     def tracker(self, sender_id: str) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.rasa_url}/conversations/{sender_id}/tracker", timeout=10) as resp:
             return json.loads(resp.read())

@@ -625,7 +625,7 @@ async def test_rich_menu_is_created_uploaded_and_made_default(fake: FakeApi) -> 
     assert [a["action"]["displayText"] for a in areas] == [
         "相談をはじめる", "窓口を見る", "居場所の日程", "いますぐ話したい（緊急）", "記録を消す"]
     assert [postback.decode(a["action"]["data"]) for a in areas] == [
-        "/start", "/show_windows", "/ibasho_schedule", "/show_hotlines", "/delete_data"]
+        "/greet", "/show_windows", "/ibasho_schedule", "/show_hotlines", "/delete_data"]
     assert all(a["action"]["type"] == "postback" for a in areas)
     covered = sum(a["bounds"]["width"] * a["bounds"]["height"] for a in areas)
     assert covered == 2500 * 1686  # the areas tile the whole image

@@ -1,0 +1,106 @@
+"""The staff web app (issue #4): inbox, tickets, audit log, export, statistics.
+
+`create_app()` builds it; `python -m bot.staff --host 127.0.0.1 --port 8000` serves it and
+delivers staff notifications in the background. Flask is imported inside `create_app` so that
+the action server can import the Flask-free helpers (bot.staff.display, bot.staff.texts).
+"""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from flask import Flask
+
+SESSION_MINUTES = 30
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def _secret_key() -> bytes:
+    from bot.keys import load_or_create_secret
+
+    return load_or_create_secret("MADOGUCHI_STAFF_SECRET", "staff_secret.key")
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
+    from flask import Flask, render_template, request
+    from flask_login import current_user
+    from flask_wtf.csrf import CSRFError, CSRFProtect
+
+    from bot.notify import ensure_tables as ensure_outbox
+    from bot.staff import auth, public, supervisor, views
+    from bot.staff.display import need_label, slot_label, window_name
+    from bot.staff.models import ensure_tables
+    from bot.staff.texts import label, t
+    from bot.staff.timeutil import fmt
+
+    app = Flask(__name__)
+    public_url = os.environ.get("MADOGUCHI_PUBLIC_URL", "")
+    minutes = int(os.environ.get("MADOGUCHI_STAFF_SESSION_MINUTES") or SESSION_MINUTES)
+    app.config.update(
+        SECRET_KEY=_secret_key(),
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=minutes),
+        SESSION_REFRESH_EACH_REQUEST=True,
+        SESSION_COOKIE_NAME="madoguchi_staff",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=public_url.startswith("https://")
+        or os.environ.get("MADOGUCHI_STAFF_SECURE_COOKIE") == "1",
+        REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (30-minute) session
+        MAX_CONTENT_LENGTH=64 * 1024,
+        PRIVACY_PATH=None,
+    )
+    if config:
+        app.config.update(config)
+
+    ensure_tables()
+    ensure_outbox()
+
+    CSRFProtect(app)
+    auth.login_manager.init_app(app)
+    auth.login_manager.login_message = t("flash.login_required")
+    auth.login_manager.login_message_category = "error"
+    for blueprint in (auth.bp, public.bp, views.bp, supervisor.bp):
+        app.register_blueprint(blueprint)
+
+    app.jinja_env.globals.update(t=t, label=label, window_name=window_name, need_label=need_label,
+                                 slot_label=slot_label)
+    app.jinja_env.filters["jst"] = fmt
+
+    public_endpoints = {"auth.login", "public.privacy", "public.health", "static"}
+
+    @app.before_request
+    def _require_login() -> Any:
+        from flask import session
+
+        if request.endpoint in public_endpoints:
+            return None
+        if not current_user.is_authenticated:
+            return auth.login_manager.unauthorized()
+        session.permanent = True  # the 30-minute lifetime restarts with every request
+        return None
+
+    @app.after_request
+    def _headers(resp: Any) -> Any:
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        if request.endpoint != "static":
+            resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    def _error(code: int, kind: str) -> Any:
+        return render_template("error.html", code=code, kind=kind), code
+
+    @app.errorhandler(CSRFError)
+    def _csrf(_err: CSRFError) -> Any:
+        return _error(400, "csrf")
+
+    for code, kind in ((400, "bad_request"), (403, "forbidden"), (404, "not_found"),
+                       (405, "not_allowed"), (413, "too_large"), (500, "server")):
+        app.register_error_handler(code, lambda _e, code=code, kind=kind: _error(code, kind))
+    return app

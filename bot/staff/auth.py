@@ -1,0 +1,118 @@
+"""Login, logout, sessions and roles (Flask-Login; accounts in bot.staff.accounts)."""
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, Callable, TypeVar, cast
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from bot.db import session_scope
+from bot.staff.accounts import LOCK_MINUTES, LoginResult, StaffIdentity, authenticate, end_sessions, load_identity
+from bot.staff.forms import LoginForm, PostForm
+from bot.staff.texts import t
+from bot.staff.workflow import audit
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.session_protection = "strong"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class StaffPrincipal(UserMixin):
+    """Flask-Login's user: the identity plus a cookie id that includes the session nonce."""
+
+    def __init__(self, identity: StaffIdentity) -> None:
+        self.identity = identity
+
+    def get_id(self) -> str:
+        return f"{self.identity.id}:{self.identity.session_nonce}"
+
+    @property
+    def username(self) -> str:
+        return self.identity.username
+
+    @property
+    def role(self) -> str:
+        return self.identity.role
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.identity.is_supervisor
+
+
+@login_manager.user_loader
+def _load(user_id: str) -> StaffPrincipal | None:
+    raw_id, _, nonce = user_id.partition(":")
+    if not raw_id.isdigit() or not nonce:
+        return None
+    identity = load_identity(int(raw_id), nonce)
+    return StaffPrincipal(identity) if identity else None
+
+
+def me() -> StaffIdentity:
+    return cast(StaffPrincipal, current_user).identity
+
+
+def supervisor_required(view: F) -> F:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if not current_user.is_supervisor:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (no scheme, no host, no //evil)."""
+    if not target:
+        return url_for("views.inbox")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("views.inbox")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+        return render_template("login.html", form=form)
+    status = 200
+    if form.validate_on_submit():
+        result, identity = authenticate(form.username.data.strip(), form.password.data)
+        if result is LoginResult.OK and identity:
+            session.clear()
+            login_user(StaffPrincipal(identity))
+            session.permanent = True
+            return redirect(_safe_next(form.next.data))
+        flash(t("flash.locked", minutes=LOCK_MINUTES) if result is LoginResult.LOCKED
+              else t("flash.login_failed"), "error")
+        status = 401
+    else:
+        flash(t("flash.login_failed"), "error")
+        status = 400
+    form.password.data = ""
+    return render_template("login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Response:
+    form = PostForm()
+    if form.validate_on_submit() and current_user.is_authenticated:
+        identity = me()
+        end_sessions(identity.id)
+        with session_scope() as s:
+            audit(s, identity, "logout")
+        logout_user()
+    session.clear()
+    flash(t("flash.logged_out"), "ok")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,165 @@
+"""What staff do to a ticket, validated here (server side) and audited.
+
+Status flow:  new → assigned → contacted → closed
+              assigned → unreachable (with a time for the next attempt)
+              unreachable → assigned (retry) | contacted | closed
+Only the assignee or a supervisor changes an assigned ticket; anyone may claim a new one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Sequence
+
+from sqlalchemy import String, and_, case, cast, select
+from sqlalchemy.orm import Session
+
+from bot import crypto
+from bot.models import AuditEntry, CallbackTicket, TicketNote, TicketStatus
+from bot.staff.accounts import StaffIdentity
+from bot.staff.timeutil import jst_day_bounds, now_utc, to_utc
+
+S = TicketStatus
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    S.NEW: (S.ASSIGNED,),
+    S.ASSIGNED: (S.CONTACTED, S.UNREACHABLE),
+    S.CONTACTED: (S.CLOSED,),
+    S.UNREACHABLE: (S.ASSIGNED, S.CONTACTED, S.CLOSED),
+    S.CLOSED: (),
+}
+MAX_NOTE = 2000
+MAX_REPLY = 500
+
+
+class WorkflowError(Exception):
+    """Refused change; `key` names the flash message in texts.yml, `values` fill it."""
+
+    def __init__(self, key: str, **values: str) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+def audit(session: Session, actor: StaffIdentity | str, action: str, ticket_id: int | None = None,
+          detail: str | None = None) -> None:
+    name = actor if isinstance(actor, str) else actor.username
+    session.add(AuditEntry(actor=name, action=action, ticket_id=ticket_id, detail=detail))
+
+
+def allowed_next(ticket: CallbackTicket, user: StaffIdentity) -> tuple[str, ...]:
+    if ticket.erased_at is not None:
+        return ()
+    if ticket.status != S.NEW and not _may_change(ticket, user):
+        return ()
+    return TRANSITIONS.get(ticket.status, ())
+
+
+def _may_change(ticket: CallbackTicket, user: StaffIdentity) -> bool:
+    return user.is_supervisor or ticket.assigned_to in (None, user.username)
+
+
+def _note(session: Session, ticket: CallbackTicket, user: StaffIdentity, kind: str, body: str) -> None:
+    session.add(TicketNote(ticket_id=ticket.id, author=user.username, kind=kind,
+                           body_enc=crypto.encrypt(body)))
+
+
+def claim(session: Session, ticket: CallbackTicket, user: StaffIdentity) -> None:
+    """Take the ticket: assigned to me (new, or an unreachable one being retried)."""
+    if ticket.status not in (S.NEW, S.UNREACHABLE) or ticket.erased_at is not None:
+        raise WorkflowError("invalid_transition", status=ticket.status)
+    if ticket.status == S.UNREACHABLE and not _may_change(ticket, user):
+        raise WorkflowError("not_assignee")
+    before = ticket.status
+    ticket.status = S.ASSIGNED
+    ticket.assigned_to = user.username
+    ticket.next_attempt_at = None
+    _note(session, ticket, user, "status", f"{before}>{S.ASSIGNED}")
+    audit(session, user, "claim", ticket.id, f"from={before} to={S.ASSIGNED}")
+
+
+def change_status(session: Session, ticket: CallbackTicket, user: StaffIdentity, target: str,
+                  next_attempt_at: datetime | None = None) -> None:
+    if ticket.erased_at is not None and target != S.CLOSED:
+        raise WorkflowError("erased")
+    if target not in TRANSITIONS.get(ticket.status, ()):
+        raise WorkflowError("invalid_transition", status=ticket.status)
+    if ticket.status != S.NEW and not _may_change(ticket, user):
+        raise WorkflowError("not_assignee")
+    if target == S.ASSIGNED:
+        claim(session, ticket, user)
+        return
+    if target == S.UNREACHABLE:
+        if next_attempt_at is None:
+            raise WorkflowError("next_attempt_required")
+        if to_utc(next_attempt_at) <= now_utc():
+            raise WorkflowError("next_attempt_past")
+        ticket.next_attempt_at = to_utc(next_attempt_at)
+    else:
+        ticket.next_attempt_at = None
+    if target == S.CLOSED:
+        ticket.closed_at = now_utc()
+    before = ticket.status
+    ticket.status = target
+    ticket.assigned_to = ticket.assigned_to or user.username
+    _note(session, ticket, user, "status", f"{before}>{target}")
+    audit(session, user, "status", ticket.id, f"from={before} to={target}")
+
+
+def add_note(session: Session, ticket: CallbackTicket, user: StaffIdentity, body: str) -> None:
+    body = body.strip()
+    if not body or len(body) > MAX_NOTE:
+        raise WorkflowError("invalid_input")
+    if ticket.erased_at is not None:
+        raise WorkflowError("erased")
+    _note(session, ticket, user, "note", body)
+    audit(session, user, "note", ticket.id, f"chars={len(body)}")
+
+
+def set_outcome(session: Session, ticket: CallbackTicket, user: StaffIdentity, window_id: str | None,
+                known_windows: Sequence[str]) -> None:
+    if window_id and window_id not in known_windows:
+        raise WorkflowError("invalid_input")
+    if not _may_change(ticket, user):
+        raise WorkflowError("not_assignee")
+    ticket.outcome_window = window_id or None
+    audit(session, user, "outcome", ticket.id, f"window={window_id or '-'}")
+
+
+def record_reply(session: Session, ticket: CallbackTicket, user: StaffIdentity, text: str) -> None:
+    _note(session, ticket, user, "reply", text)
+    audit(session, user, "reply", ticket.id, f"chars={len(text)}")
+
+
+# --- reading ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InboxFilter:
+    statuses: tuple[str, ...] = S.OPEN
+    priority: str | None = None
+    day: date | None = None
+    day_field: str = "created"  # created | preferred
+    window: str | None = None
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def inbox_query(f: InboxFilter, limit: int = 300):  # noqa: ANN201 — a SQLAlchemy Select
+    q = select(CallbackTicket).where(CallbackTicket.status.in_(f.statuses))
+    if f.priority:
+        q = q.where(CallbackTicket.priority == f.priority)
+    if f.day:
+        start, end = jst_day_bounds(f.day)
+        column = CallbackTicket.preferred_at if f.day_field == "preferred" else CallbackTicket.created_at
+        q = q.where(and_(column >= start, column < end))
+    if f.window:
+        # windows is a JSON list of ids: match the quoted id in its text form (SQLite and PostgreSQL).
+        q = q.where(cast(CallbackTicket.windows, String).like(f'%"{_like_escape(f.window)}"%', escape="\\"))
+    urgent_first = case((CallbackTicket.priority == "urgent", 0), else_=1)
+    return q.order_by(
+        urgent_first,
+        CallbackTicket.preferred_at.is_(None),  # nulls last (false sorts first), portable
+        CallbackTicket.preferred_at.asc(),
+        CallbackTicket.created_at.desc(),
+        CallbackTicket.id.desc(),
+    ).limit(limit)

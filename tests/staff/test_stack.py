@@ -1,0 +1,105 @@
+"""End to end with the real stack: a REST conversation books a ticket through Rasa and the action
+server; the staff app (in this process, on the same database and keys) shows it, shows the shared
+conversation to a supervisor, and pushes a staff reply back through Rasa's HTTP API."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from typing import Iterator
+
+import pytest
+
+from bot import crypto, pseudonym
+from bot.staff import create_app
+from bot.staff.accounts import create_user
+from tests.stack import Stack, custom, newest_model, stack_env, texts
+from tests.staff.helpers import PASSWORD, login, post
+
+pytestmark = pytest.mark.stack
+PINNED_NOW = "2026-11-30T10:00:00+09:00"  # Monday 10:00 JST: slots are deterministic
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    try:
+        newest_model()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    workdir = tmp_path_factory.mktemp("staff-stack")
+    s = Stack(workdir=workdir, env=stack_env(workdir, MADOGUCHI_NOW=PINNED_NOW))
+    s.write_endpoints()
+    s.start_actions()
+    s.start_rasa()
+    yield s
+    s.stop_all()
+
+
+@pytest.fixture
+def same_store(stack: Stack, monkeypatch):
+    """Point this process at the stack's database, var dir (keys) and Rasa."""
+    for name in ("MADOGUCHI_DB_URL", "MADOGUCHI_VAR_DIR", "MADOGUCHI_FERNET_KEYS", "MADOGUCHI_SENDER_KEY"):
+        if stack.env.get(name):
+            monkeypatch.setenv(name, stack.env[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MADOGUCHI_RASA_URL", stack.rasa_url)
+    monkeypatch.setenv("MADOGUCHI_NOW", PINNED_NOW)
+    crypto.reset_keys()
+    pseudonym._key.cache_clear()
+    yield
+    crypto.reset_keys()
+    pseudonym._key.cache_clear()
+
+
+def book_by_conversation(stack: Stack, sender: str) -> int:
+    stack.say(sender, "こんばんは")
+    stack.say(sender, "母です")
+    stack.say(sender, "４５歳です")
+    stack.say(sender, "大学を中退してから二十年近く部屋から出てきません")
+    stack.say(sender, "居場所")
+    assert "要約" in texts(stack.say(sender, "お願いします"))
+    assert "ご連絡の方法" in texts(stack.say(sender, '/affirm{"share":"yes"}'))
+    stack.say(sender, "電話で")
+    reply = stack.say(sender, "０９０ー１２３４ー５６７８")
+    slot = next(b for m in reply for b in m.get("buttons", []) if "choose_slot" in b["payload"])
+    stack.say(sender, slot["payload"])
+    stack.say(sender, "/skip")
+    reply = stack.say(sender, "はい")
+    assert "受け付けました" in texts(reply)
+    return int(custom(reply, "ticket")[0]["id"])
+
+
+def test_a_rest_booking_reaches_the_staff_app_and_a_reply_reaches_the_conversation(stack, same_store):
+    sender = f"staff-{uuid.uuid4().hex[:10]}"
+    ticket_id = book_by_conversation(stack, sender)
+    sender_id = pseudonym.pseudonymize("rest", sender)
+
+    app = create_app({"TESTING": True})
+    username = f"sv-{uuid.uuid4().hex[:6]}"
+    create_user(username, PASSWORD, "supervisor")
+    client = app.test_client()
+    assert login(client, username).status_code == 302
+
+    inbox = client.get("/").text
+    assert f'data-ticket="{ticket_id}"' in inbox and "ご家族（母）" in inbox and "40〜49歳" in inbox
+    page = client.get(f"/tickets/{ticket_id}").text
+    assert "090-1234-5678" in page and "二十年近く" in page
+    # Shared conversation, read from Rasa's tracker.
+    assert "会話の記録" in page and "母です" in page
+
+    message = "まどぐち担当の佐藤です。月曜の午後にお電話しますね。"
+    resp = post(client, f"/tickets/{ticket_id}/reply", {"message": message}, token_from=f"/tickets/{ticket_id}")
+    assert resp.status_code == 302
+    deadline = time.monotonic() + 20
+    bot_texts: list[str] = []
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{stack.rasa_url}/conversations/{sender_id}/tracker", timeout=10) as r:
+            events = json.loads(r.read())["events"]
+        bot_texts = [e.get("text") or "" for e in events if e["event"] == "bot"]
+        if message in bot_texts:
+            break
+        time.sleep(0.5)
+    assert message in bot_texts
+    assert "返信を送りました" in client.get(f"/tickets/{ticket_id}").text
