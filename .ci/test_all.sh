@@ -19,4 +19,6 @@ echo "== NLU cross-validation"
 .venv/bin/python -m bot.nlu_eval --folds "${NLU_CV_FOLDS:-3}"
 
 echo "== pytest"
+bash scripts/ensure_chromium.sh
+export MADOGUCHI_REQUIRE_BROWSER=1
 .venv/bin/python -m pytest -q -p no:cacheprovider

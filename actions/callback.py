@@ -34,6 +34,9 @@ NO_NICKNAME = "-"
 MAX_NICKNAME = 20
 _PERIOD_WORDS = {"am": re.compile(r"午前|朝|あさ|ごぜん"), "pm": re.compile(r"午後|昼|ひる|夕方|ごご")}
 _DATE = re.compile(r"(\d{1,2})\s*[/月]\s*(\d{1,2})")
+_DAY_ONLY = re.compile(r"(?<![\d/月])(\d{1,2})\s*日")
+_TOMORROW = re.compile(r"明日|あした|あす")
+_EARLIEST = re.compile(r"(一番|いちばん)早い|早いほう|最短|すぐ")
 _ANY_TIME = re.compile(r"いつでも|どこでも|何時でも|なんじでも|特になし|とくにない")
 
 
@@ -51,22 +54,31 @@ def _answering(tracker: Tracker) -> bool:
     return latest_intent(tracker) not in CONTROL_INTENTS
 
 
-def match_slot_text(text: str, slots: List[Any], weekdays: str) -> Optional[Any]:
-    """Free text like 「月曜の午前」「11/30 午後」 → one of the offered slots, else None."""
+def match_slot_text(text: str, slots: List[Any], weekdays: str, today: Optional[Any] = None) -> Optional[Any]:
+    """Free text like 「月曜の午前」「11/30 午後」「明日の午後」「一番早い日」 → an offered slot, else None."""
     norm = normalize(text)
+    if not slots:
+        return None
+    if _EARLIEST.search(norm):
+        return slots[0]
     period = next((k for k, p in _PERIOD_WORDS.items() if p.search(norm)), None)
     m = _DATE.search(norm)
     day_wanted = (int(m.group(1)), int(m.group(2))) if m else None
+    d = None if m else _DAY_ONLY.search(norm)
+    day_of_month = int(d.group(1)) if d else None
+    tomorrow = today.toordinal() + 1 if today is not None and _TOMORROW.search(norm) else None
     wd = next((i for i, ch in enumerate(weekdays) if f"{ch}曜" in norm), None)
+    if period is None and day_wanted is None and wd is None and day_of_month is None and tomorrow is None:
+        return None
     matches = [
         s for s in slots
         if (period is None or s.period.key == period)
         and (day_wanted is None or (s.day.month, s.day.day) == day_wanted)
+        and (day_of_month is None or s.day.day == day_of_month)
+        and (tomorrow is None or s.day.toordinal() == tomorrow)
         and (wd is None or s.day.weekday() == wd)
     ]
-    if not matches or (period is None and day_wanted is None and wd is None):
-        return None
-    return matches[0]
+    return matches[0] if matches else None
 
 
 class ValidateCallbackForm(FormValidationAction):
@@ -160,7 +172,7 @@ class ValidateCallbackForm(FormValidationAction):
             return {"preferred_slot": ANY_SLOT}
         if not _answering(tracker):
             return {}
-        slot = match_slot_text(text, callback_slots(moment, service), directory().formats["weekdays"])
+        slot = match_slot_text(text, callback_slots(moment, service), directory().formats["weekdays"], moment.date())
         if slot:
             return {"preferred_slot": slot.key}
         dispatcher.utter_message(response="utter_slot_invalid")
@@ -248,12 +260,34 @@ def conversation_key(tracker: Tracker) -> str:
 
 
 class ActionBookCallback(Action):
-    """Stores the ticket only after consent, and tells the truth about it."""
+    """Stores the ticket only after consent, and tells the truth about it.
+
+    If the database cannot take the ticket, the draft goes to the durable outbox (`bot.outbox`)
+    and the person hears that it is being saved (never 「受け付けました」). Once the outbox has
+    stored it, the outbox worker asks Rasa to run this action again for the conversation
+    (`/execute`, outside the form): it then announces the ticket number through the person's
+    channel.
+    """
+
+    def __init__(self) -> None:
+        # The action server instantiates each action once at start-up: run the outbox retry
+        # here, so drafts spooled before a restart are stored without waiting for a booking.
+        from bot import outbox
+
+        super().__init__()
+        outbox.ensure_worker()
 
     def name(self) -> Text:
         return "action_book_callback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        import logging
+
+        from bot import outbox
+
+        if tracker.latest_action_name == "action_listen":
+            # Not reached through the callback form: the outbox worker asks us to announce.
+            return self._announce(dispatcher, tracker, domain)
         reset = [SlotSet(s, None) for s in CALLBACK_SLOTS] + [SlotSet("requested_slot", None)]
         consent = tracker.get_slot("consent")
         if consent not in ("summary", "share"):
@@ -266,21 +300,34 @@ class ActionBookCallback(Action):
         if tracker.get_slot("confirm") != "yes":
             dispatcher.utter_message(response="utter_callback_cancelled")
             return reset
-        self._record_consent(tracker, agreed=True, share=consent == "share")
+        outbox.kick()  # every booking attempt also retries what is waiting in the outbox
+        consent_stored = self._record_consent(tracker, agreed=True, share=consent == "share")
         draft = self._draft(tracker)
         try:
-            ticket, _created = book_callback(draft)
+            if not consent_stored:  # the database is down already: do not wait on it twice
+                raise ConnectionError("consent could not be recorded")
+            ticket, created = book_callback(draft)
         except ConsentRequired:
             dispatcher.utter_message(response="utter_consent_declined")
             return reset
-        except Exception:  # noqa: BLE001 — the database is down: never claim it was stored
+        except Exception as exc:  # noqa: BLE001 — the database is down: never claim it was stored
+            log = logging.getLogger(__name__)
+            try:
+                outbox.spool(draft)  # durable; the worker stores it and then announces the number
+            except Exception:  # noqa: BLE001
+                log.exception("ticket could not be stored (%s) nor spooled", type(exc).__name__)
             dispatcher.utter_message(response="utter_ticket_stored_later")
             from actions.common import utter_hotlines
 
             utter_hotlines(dispatcher)
             return reset
+        outbox.after_stored(ticket, created)
+        self._utter_booked(dispatcher, domain, ticket, _contact_label(tracker, domain))
+        return [*reset, SlotSet("ticket_id", float(ticket.id))]
+
+    @staticmethod
+    def _utter_booked(dispatcher: CollectingDispatcher, domain: DomainDict, ticket: Any, contact: str) -> None:
         slot = _slot_label_for(ticket.preferred_slot, domain)
-        contact = _contact_label(tracker, domain)
         dispatcher.utter_message(response="utter_ticket_booked", ticket_no=f"#{ticket.id}",
                                  slot_label=slot, contact_label=contact)
         dispatcher.utter_message(json_message={"ticket": {
@@ -288,17 +335,46 @@ class ActionBookCallback(Action):
             "contact_label": contact, "urgent": ticket.priority == "urgent",
         }})
         staff_hours_note(dispatcher)
-        return [*reset, SlotSet("ticket_id", float(ticket.id))]
+
+    def _announce(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        """Tell the person the number of each ticket the outbox stored since they were told
+        「保存に時間がかかっています」. Silent when there is nothing to announce."""
+        from rasa_sdk.events import ActionExecuted
+
+        from bot import outbox
+        from bot.tickets import get_ticket
+
+        events: List[EventType] = []
+        for pending in outbox.announcements_for(tracker.sender_id):
+            try:
+                ticket = get_ticket(pending.ticket_id)
+            except Exception:  # noqa: BLE001 — the database went away again: the worker retries
+                break
+            if ticket is None or ticket.sender_id != tracker.sender_id:  # erased meanwhile
+                outbox.mark_announced(pending.key)
+                continue
+            if ticket.contact_method == "phone" and ticket.phone:
+                contact = response_text(domain, "utter_contact_label_phone", phone_masked=mask_phone(ticket.phone))
+            else:
+                contact = response_text(domain, "utter_contact_label_chat")
+            self._utter_booked(dispatcher, domain, ticket, contact)
+            outbox.mark_announced(pending.key)
+            events.append(SlotSet("ticket_id", float(ticket.id)))
+        # The conversation goes on listening, as after any turn.
+        return [*events, ActionExecuted("action_listen")]
 
     @staticmethod
-    def _record_consent(tracker: Tracker, *, agreed: bool, share: bool = False) -> None:
+    def _record_consent(tracker: Tracker, *, agreed: bool, share: bool = False) -> bool:
+        """Record the consent; False if the database could not take it (the outbox, which
+        carries the consent with the draft, records it later)."""
         try:
             with session_scope() as session:
                 record_consent(session, tracker.sender_id, "callback_summary", agreed)
                 if agreed:
                     record_consent(session, tracker.sender_id, "share_conversation", share)
+            return True
         except Exception:  # noqa: BLE001 — booking reports the storage failure itself
-            pass
+            return False
 
     @staticmethod
     def _draft(tracker: Tracker) -> TicketDraft:

@@ -1,6 +1,7 @@
 """Intake: pick up volunteered information, ask only what is missing, recommend windows."""
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any, Dict, List, Optional, Text
 
@@ -29,13 +30,14 @@ from actions.common import (
 from bot.profile import extract_profile
 from bot.routing import Profile, Recommendation, route_windows
 from bot.schedule import next_occurrences
+from bot.stats import record_stat, session_key
 
 INTAKE_FORM = "intake_form"
 CALLBACK_FORM = "callback_form"
 # Intents whose text is never taken as an answer to the question just asked.
 CONTROL_INTENTS = frozenset({
     "stop", "start_over", "crisis", "faq", "show_hotlines", "delete_data", "request_human",
-    "ibasho_schedule", "thanks", "continue_session", "unfollow", "staff_reply", "choose_slot",
+    "ibasho_schedule", "thanks", "continue_session", "unfollow", "staff_reply",
     "reassure", "greet",
 })
 # Intents that carry what people volunteer, so a message with information answers questions.
@@ -144,11 +146,34 @@ class ActionExtractProfile(Action):
         if answering:
             for item in answered:
                 changes[QUESTION_FOR[item]] = KNOWN
-        return self._events(tracker, changes)
+        events = self._events(tracker, changes)
+        if events or _first_message_of_session(tracker):
+            await record_consultation(tracker, changes)
+        return events
 
     @staticmethod
     def _events(tracker: Tracker, changes: Dict[str, Any]) -> List[EventType]:
         return [SlotSet(k, v) for k, v in changes.items() if tracker.get_slot(k) != v]
+
+
+def _first_message_of_session(tracker: Tracker) -> bool:
+    users = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "session_started":
+            break
+        users += event.get("event") == "user"
+    return users <= 1
+
+
+async def record_consultation(tracker: Tracker, changes: Dict[str, Any]) -> None:
+    """Anonymous 実態把握 row for this conversation (no text, no id), off the event loop."""
+    slots = {**tracker.current_slot_values(), **changes}
+    await asyncio.to_thread(
+        record_stat, "consultation", tracker.sender_id, session_key(tracker.events),
+        relation=slots.get("relation"),
+        age_band=directory().age_band(slots.get("age_min"), slots.get("age_max")),
+        needs=tuple(slots.get("needs") or ()), at=now(),
+    )
 
 
 def _known(tracker: Tracker, item: str) -> bool:
@@ -228,6 +253,11 @@ class ActionAskRecommendation(Action):
         ids = recommend(dispatcher, profile, partial=partial)
         dispatcher.utter_message(response="utter_offer_callback")
         staff_hours_note(dispatcher)
+        await asyncio.to_thread(
+            record_stat, "recommendation", tracker.sender_id, session_key(tracker.events),
+            relation=profile.relation, age_band=directory().age_band(profile.age_min, profile.age_max),
+            needs=profile.needs, windows=ids, at=now(),
+        )
         return [SlotSet("recommended", ids)]
 
 

@@ -20,12 +20,39 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import relationship
+from sqlalchemy.types import TypeDecorator
 
 from bot.db import Base
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes stored as UTC everywhere.
+
+    SQLite drops the offset of DateTime(timezone=True): a JST value would come back as a
+    naive clock time 9 hours off. Writing UTC and reading it back as UTC keeps SQLite and
+    PostgreSQL identical.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
 
 
 class TicketStatus:
@@ -43,8 +70,8 @@ class CallbackTicket(Base):
 
     id = Column(Integer, primary_key=True)
     idempotency_key = Column(String(80), nullable=False, unique=True)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
-    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
     sender_id = Column(String(64), nullable=True, index=True)  # pseudonymous; NULL after erasure
     channel = Column(String(16), nullable=False, default="rest")
     priority = Column(String(8), nullable=False, default="normal")  # normal | urgent
@@ -63,17 +90,17 @@ class CallbackTicket(Base):
     phone_enc = Column(Text)
     nickname_enc = Column(Text)
     preferred_slot = Column(String(24))
-    preferred_at = Column(DateTime(timezone=True), index=True)
+    preferred_at = Column(UTCDateTime(), index=True)
 
     consent_version = Column(String(16), nullable=False)
-    consent_at = Column(DateTime(timezone=True), nullable=False)
+    consent_at = Column(UTCDateTime(), nullable=False)
     share_conversation = Column(Boolean, nullable=False, default=False)
 
     assigned_to = Column(String(64))
-    next_attempt_at = Column(DateTime(timezone=True))
+    next_attempt_at = Column(UTCDateTime())
     outcome_window = Column(String(64))
-    closed_at = Column(DateTime(timezone=True))
-    erased_at = Column(DateTime(timezone=True))
+    closed_at = Column(UTCDateTime())
+    erased_at = Column(UTCDateTime())
 
     notes = relationship("TicketNote", back_populates="ticket", cascade="all, delete-orphan",
                          order_by="TicketNote.created_at")
@@ -84,7 +111,7 @@ class TicketNote(Base):
 
     id = Column(Integer, primary_key=True)
     ticket_id = Column(Integer, ForeignKey("callback_tickets.id", ondelete="CASCADE"), nullable=False, index=True)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
     author = Column(String(64), nullable=False)
     kind = Column(String(16), nullable=False, default="note")  # note | reply | status
     body_enc = Column(Text, nullable=False)
@@ -102,7 +129,7 @@ class ConsentRecord(Base):
     scope = Column(String(32), nullable=False)  # callback_summary | share_conversation
     agreed = Column(Boolean, nullable=False)
     notice_version = Column(String(16), nullable=False)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
 
 class ChannelIdentity(Base):
@@ -113,8 +140,8 @@ class ChannelIdentity(Base):
     sender_id = Column(String(64), primary_key=True)
     channel = Column(String(16), nullable=False)
     platform_id_enc = Column(Text, nullable=False)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
-    last_seen_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    last_seen_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
 
 class ProcessedEvent(Base):
@@ -123,14 +150,14 @@ class ProcessedEvent(Base):
     __tablename__ = "processed_events"
 
     key = Column(String(128), primary_key=True)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow, index=True)
 
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id = Column(Integer, primary_key=True)
-    at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    at = Column(UTCDateTime(), nullable=False, default=utcnow, index=True)
     actor = Column(String(64), nullable=False)
     action = Column(String(32), nullable=False)
     ticket_id = Column(Integer, index=True)
@@ -144,7 +171,7 @@ class StatEvent(Base):
     __table_args__ = (UniqueConstraint("person", "kind", "conversation", name="uq_stat_once"),)
 
     id = Column(Integer, primary_key=True)
-    at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    at = Column(UTCDateTime(), nullable=False, default=utcnow, index=True)
     kind = Column(String(24), nullable=False)  # consultation | recommendation | callback
     person = Column(String(64), nullable=False, index=True)
     conversation = Column(String(64), nullable=False)  # session start key: one row per kind per session
@@ -162,5 +189,5 @@ class ErasureRequest(Base):
 
     id = Column(Integer, primary_key=True)
     sender_id = Column(String(64), nullable=False, index=True)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
-    done_at = Column(DateTime(timezone=True))
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    done_at = Column(UTCDateTime())

@@ -69,7 +69,14 @@ def _age_from(entities: list[dict[str, Any]]) -> tuple[int, int] | None:
 
 
 async def _parse_all(model: str, texts: list[str]) -> list[dict[str, Any]]:
+    import logging
+
     from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
+
+    # Parse results carry message text at DEBUG: keep them out of the output.
+    configure_structlog(logging.WARNING)
+    logging.getLogger().setLevel(logging.WARNING)
 
     agent = Agent.load(model)
     return [await agent.parse_message(t) for t in texts]

@@ -34,10 +34,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import JSON, Column, DateTime, Integer, String, Text, or_, select, update
+from sqlalchemy import JSON, Column, Integer, String, or_, select, update
 
 from bot.db import Base, database_url, get_engine, session_scope
-from bot.models import utcnow
+from bot.models import UTCDateTime, utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
     from bot.tickets import TicketView
@@ -57,13 +57,13 @@ class NotificationOutbox(Base):
     __tablename__ = "notification_outbox"
 
     id = Column(Integer, primary_key=True)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow, index=True)
     kind = Column(String(32), nullable=False)
     channel = Column(String(16), nullable=False)  # telegram | email | oncall_telegram | oncall_email
     payload = Column(JSON, nullable=False)  # {"text", "subject", "ticket_id", "priority", ...}: no personal data
     attempts = Column(Integer, nullable=False, default=0)
-    next_attempt_at = Column(DateTime(timezone=True), index=True)
-    sent_at = Column(DateTime(timezone=True), index=True)
+    next_attempt_at = Column(UTCDateTime(), index=True)
+    sent_at = Column(UTCDateTime(), index=True)
     last_error = Column(String(300))
 
 
@@ -377,7 +377,7 @@ def deliver_pending(now: datetime | None = None, *, only: Sequence[int] | None =
         return 0
     results = asyncio.run(_deliver_all(rows))
     sent = 0
-    for due, (error, retry_after) in zip(rows, results):
+    for due, (error, retry_after) in zip(rows, results, strict=True):
         _finish(due, moment, error, retry_after)
         if error is None:
             sent += 1

@@ -22,7 +22,7 @@ import hmac
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import Iterable, Mapping, Sequence, Union
 
@@ -66,6 +66,16 @@ def person_key(sender_id: str) -> str:
 def conversation_key(sender_id: str, conversation: str) -> str:
     raw = f"conversation:{sender_id}|{conversation}".encode("utf-8")
     return hmac.new(_key(), raw, hashlib.sha256).hexdigest()[:32]
+
+
+def session_key(events: Iterable[Mapping[str, object]]) -> str:
+    """The conversation a tracker is in: the timestamp of its latest `session_started` event
+    ("0" before the first one). Pass `tracker.events` from an action."""
+    stamp: object = 0
+    for event in events:
+        if event.get("event") == "session_started":
+            stamp = event.get("timestamp") or stamp
+    return str(stamp)
 
 
 def _utc(moment: datetime | None) -> datetime:

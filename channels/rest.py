@@ -16,7 +16,9 @@ import logging
 from asyncio import CancelledError
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from collections import OrderedDict
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -30,6 +32,46 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 MAX_MESSAGE_CHARS = 5000
 MAX_SENDER_CHARS = 128
+MAILBOX_SENDERS = 10_000  # out-of-turn messages are kept for at most this many senders…
+MAILBOX_MESSAGES = 20  # …and this many messages each (oldest dropped first)
+
+
+class Mailbox:
+    """Messages for REST users that arrive outside their own turn (Rasa's
+    ``output_channel=latest``: a ticket number announced by the outbox, a staff reply).
+
+    REST cannot push, so they wait here (in memory, bounded) and are delivered first in the
+    sender's next reply. Before this, they went to a throw-away collector and were lost.
+    """
+
+    def __init__(self) -> None:
+        self._boxes: "OrderedDict[str, list[Dict[str, Any]]]" = OrderedDict()
+
+    def put(self, recipient_id: str, message: Dict[str, Any]) -> None:
+        box = self._boxes.pop(recipient_id, [])
+        box = (box + [message])[-MAILBOX_MESSAGES:]
+        self._boxes[recipient_id] = box
+        while len(self._boxes) > MAILBOX_SENDERS:
+            self._boxes.popitem(last=False)
+
+    def take(self, recipient_id: str) -> list[Dict[str, Any]]:
+        return self._boxes.pop(recipient_id, [])
+
+    def __len__(self) -> int:
+        return len(self._boxes)
+
+
+class MailboxOutput(CollectingOutputChannel):
+    """Collects like Rasa's collector (the HTTP API still returns the messages) and also
+    leaves each message in the mailbox for the recipient's next REST turn."""
+
+    def __init__(self, mailbox: Mailbox) -> None:
+        super().__init__()
+        self.mailbox = mailbox
+
+    async def _persist_message(self, message: Dict[str, Any]) -> None:
+        await super()._persist_message(message)
+        self.mailbox.put(message["recipient_id"], message)
 
 
 class PseudonymousRestInput(InputChannel):
@@ -42,6 +84,13 @@ class PseudonymousRestInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "PseudonymousRestInput":
         return cls()
+
+    def __init__(self) -> None:
+        self.mailbox = Mailbox()
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        """For messages outside a turn (``output_channel=latest``): kept for the next reply."""
+        return MailboxOutput(self.mailbox)
 
     @staticmethod
     def _error(status: int, key: str) -> HTTPResponse:
@@ -92,6 +141,6 @@ class PseudonymousRestInput(InputChannel):
             except Exception:  # noqa: BLE001 — answer the person anyway; details stay in debug
                 log.error("rest turn failed (sender %s)", sender_id[:12], exc_info=log.isEnabledFor(logging.DEBUG))
             messages = collector.messages or [{"recipient_id": sender_id, **m} for m in unavailable_reply()]
-            return response.json(messages)
+            return response.json(self.mailbox.take(sender_id) + messages)
 
         return webhook

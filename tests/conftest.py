@@ -1,5 +1,17 @@
-"""Shared pytest configuration."""
+"""Shared pytest configuration, and the one real stack that the stack tests share.
+
+The stack (Rasa with REST, LINE and Telegram + the action server, SQLite in a tmp dir, and a
+fake LINE/Telegram API on 127.0.0.1 that records every call) starts once per session, on the
+first test that asks for it: starting Rasa with GiNZA takes about a minute.
+"""
+from __future__ import annotations
+
+import asyncio
 import os
+import threading
+from pathlib import Path
+
+import pytest
 
 from hypothesis import HealthCheck, settings
 
@@ -9,3 +21,59 @@ settings.register_profile(
     "ci", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+from tests.channels.fake_api import TELEGRAM_TOKEN, FakeApi  # noqa: E402
+from tests.stack import Stack, stack_env  # noqa: E402
+
+# Monday 10:00 JST: inside business hours, so slots and staff notes are deterministic.
+PINNED_NOW = "2026-11-30T10:00:00+09:00"
+LINE_SECRET = "line-test-channel-secret"
+TELEGRAM_SECRET = "tg-test-secret_token"
+
+
+class ThreadedFakeApi:
+    """The aiohttp fake API on its own event loop thread, usable from synchronous tests."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.api = FakeApi()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def start(self) -> "ThreadedFakeApi":
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.api.start(), self.loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.api.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+@pytest.fixture(scope="session")
+def fake_api() -> ThreadedFakeApi:
+    fake = ThreadedFakeApi().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, fake_api) -> Stack:
+    workdir = tmp_path_factory.mktemp("stack")
+    env = stack_env(
+        workdir,
+        MADOGUCHI_NOW=PINNED_NOW,
+        LINE_CHANNEL_SECRET=LINE_SECRET,
+        LINE_CHANNEL_ACCESS_TOKEN="line-test-access-token",
+        LINE_API_BASE_URL=fake_api.api.base_url,
+        TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+        TELEGRAM_SECRET_TOKEN=TELEGRAM_SECRET,
+        TELEGRAM_API_BASE_URL=fake_api.api.base_url,
+    )
+    s = Stack(workdir=workdir, env=env)
+    s.db_path = Path(workdir / "madoguchi.db")  # type: ignore[attr-defined]
+    s.write_endpoints()
+    s.start_actions()
+    s.start_rasa()
+    yield s
+    s.stop_all()

@@ -84,7 +84,7 @@ class Stack:
                "--credentials", str(credentials or ROOT / "credentials.yml")]
         self.procs["rasa"] = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log,
                                               stderr=subprocess.STDOUT, start_new_session=True)
-        wait_http(f"{self.rasa_url}/", 240)
+        wait_http(f"{self.rasa_url}/", 420)  # GiNZA + TensorFlow load slowly on a busy 2-core machine
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)

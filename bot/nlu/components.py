@@ -137,25 +137,39 @@ class AgeExtractor(_Stateless):
 class CrisisDetector(_Stateless):
     """Reviewed lexicon (bot/resources/crisis_lexicon.yml) on top of DIET's `crisis` intent.
 
-    A high-severity hit forces the `crisis` intent with confidence 1.0; any hit adds
-    `crisis_category` / `crisis_severity` entities that the actions read.
+    * a high-severity lexicon hit forces the `crisis` intent with confidence 1.0;
+    * a past or denied risk (severity low) never becomes the `crisis` intent: the actions show
+      the lines gently instead of raising an alarm;
+    * DIET's `crisis` intent alone stands only at or above `diet_threshold`: hyperbole such as
+      暑くて死にそう otherwise triggers it (measured by `make nlu-cv` on the calm suite).
+    Any hit adds `crisis_category` / `crisis_severity` entities that the actions read.
     """
 
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"diet_threshold": 0.9}
+
     def process(self, messages: List[Message]) -> List[Message]:
+        threshold = float(self._config.get("diet_threshold", 0.9))
         for message in messages:
             text = message.get(TEXT)
             if not text or self._is_command(message):
                 continue
             signal = detect_crisis(text)
-            if signal is None:
-                continue
-            entities = list(message.get(ENTITIES) or [])
-            for category in signal.categories:
-                entities.append(self._entity(CRISIS_CATEGORY_ENTITY, category.value))
-            entities.append(self._entity(CRISIS_SEVERITY_ENTITY, signal.severity))
-            message.set(ENTITIES, entities, add_to_output=True)
-            if signal.urgent:
+            if signal is not None:
+                entities = list(message.get(ENTITIES) or [])
+                for category in signal.categories:
+                    entities.append(self._entity(CRISIS_CATEGORY_ENTITY, category.value))
+                entities.append(self._entity(CRISIS_SEVERITY_ENTITY, signal.severity))
+                message.set(ENTITIES, entities, add_to_output=True)
+            if signal is not None and signal.urgent:
                 self._force_crisis_intent(message)
+                continue
+            intent = message.get(INTENT) or {}
+            if intent.get(INTENT_NAME_KEY) == CRISIS_INTENT and (
+                signal is not None or float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0) < threshold
+            ):
+                self._demote_crisis_intent(message)
         return messages
 
     def _entity(self, name: str, value: str) -> Dict[Text, Any]:
@@ -165,6 +179,14 @@ class CrisisDetector(_Stateless):
             ENTITY_ATTRIBUTE_CONFIDENCE: 1.0,
             EXTRACTOR: self.__class__.__name__,
         }
+
+    @staticmethod
+    def _demote_crisis_intent(message: Message) -> None:
+        """Use the best non-crisis intent instead (or `nlu_fallback` when there is none)."""
+        ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if r.get(INTENT_NAME_KEY) != CRISIS_INTENT]
+        best = ranking[0] if ranking else {INTENT_NAME_KEY: "nlu_fallback", PREDICTED_CONFIDENCE_KEY: 1.0}
+        message.set(INTENT, dict(best), add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
 
     @staticmethod
     def _force_crisis_intent(message: Message) -> None:

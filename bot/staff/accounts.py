@@ -103,10 +103,12 @@ def unlock(username: str) -> None:
 
 
 def list_users() -> list[tuple[str, str, datetime | None]]:
+    """(username, role, locked until — None unless locked now)."""
     ensure_tables()
+    moment = now_utc()
     with session_scope() as session:
         rows = session.execute(select(StaffUser).order_by(StaffUser.username)).scalars()
-        return [(u.username, u.role, u.locked_until) for u in rows]
+        return [(u.username, u.role, to_utc(u.locked_until) if _locked(u, moment) else None) for u in rows]
 
 
 def _locked(user: StaffUser, moment: datetime) -> bool:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 
-from sqlalchemy import Column, DateTime, Integer, String
+from sqlalchemy import Column, Integer, String
 from sqlalchemy.engine import Engine
 
 from bot.db import Base, get_engine
-from bot.models import utcnow
+from bot.models import UTCDateTime, utcnow
 
 
 class Role:
@@ -28,13 +28,13 @@ class StaffUser(Base):
     username = Column(String(64), nullable=False, unique=True)
     password_hash = Column(String(255), nullable=False)
     role = Column(String(16), nullable=False, default=Role.STAFF)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
-    last_login_at = Column(DateTime(timezone=True))
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    last_login_at = Column(UTCDateTime())
     failed_logins = Column(Integer, nullable=False, default=0)
-    locked_until = Column(DateTime(timezone=True))
+    locked_until = Column(UTCDateTime())
     # Part of the login cookie: rotating it (logout, password change, disable) ends every session.
     session_nonce = Column(String(32), nullable=False, default=new_session_nonce)
-    disabled_at = Column(DateTime(timezone=True))
+    disabled_at = Column(UTCDateTime())
 
 
 @lru_cache(maxsize=8)

@@ -43,7 +43,7 @@ class WorkflowError(Exception):
 def audit(session: Session, actor: StaffIdentity | str, action: str, ticket_id: int | None = None,
           detail: str | None = None) -> None:
     name = actor if isinstance(actor, str) else actor.username
-    session.add(AuditEntry(actor=name, action=action, ticket_id=ticket_id, detail=detail))
+    session.add(AuditEntry(at=now_utc(), actor=name, action=action, ticket_id=ticket_id, detail=detail))
 
 
 def allowed_next(ticket: CallbackTicket, user: StaffIdentity) -> tuple[str, ...]:
@@ -59,7 +59,7 @@ def _may_change(ticket: CallbackTicket, user: StaffIdentity) -> bool:
 
 
 def _note(session: Session, ticket: CallbackTicket, user: StaffIdentity, kind: str, body: str) -> None:
-    session.add(TicketNote(ticket_id=ticket.id, author=user.username, kind=kind,
+    session.add(TicketNote(ticket_id=ticket.id, author=user.username, kind=kind, created_at=now_utc(),
                            body_enc=crypto.encrypt(body)))
 
 

@@ -41,10 +41,6 @@ def sends(api: FakeApi) -> list[dict[str, Any]]:
     return [c.params for c in api.calls_to("/sendMessage")]
 
 
-def naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
-
-
 def test_notice_text_has_number_priority_slot_and_link_only():
     ticket = book(contact_method="phone", phone="090-1234-5678", nickname="はなこ", situation="息子が部屋から出ない",
                   relation="family", relation_detail="母", priority="urgent", preferred_slot="2026-11-30_am",
@@ -75,7 +71,7 @@ def test_failing_telegram_leaves_the_row_pending_with_backoff_then_sends_once(te
     assert deliver_pending(now=T0) == 0
     [row] = rows()
     assert row.sent_at is None and row.attempts == 1
-    assert row.next_attempt_at == naive_utc(T0 + timedelta(seconds=30))
+    assert row.next_attempt_at == T0 + timedelta(seconds=30)
     assert row.last_error and TELEGRAM_TOKEN not in row.last_error and "#7" not in row.last_error
     assert len(sends(telegram)) == 1
     # Not due yet: nothing is attempted.
@@ -114,7 +110,7 @@ def test_rate_limit_waits_as_long_as_telegram_asks(telegram: FakeApi):
     enqueue_new_ticket(9, "normal", None, False)
     deliver_pending(now=T0)
     [row] = rows()
-    assert row.next_attempt_at == naive_utc(T0 + timedelta(seconds=300))
+    assert row.next_attempt_at == T0 + timedelta(seconds=300)
 
 
 def test_two_workers_never_send_the_same_row_twice(telegram: FakeApi):

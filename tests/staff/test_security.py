@@ -92,7 +92,7 @@ def _locked_until(username: str):
 def test_lockout_after_five_failed_logins(client, accounts, monkeypatch):
     start = datetime(2026, 11, 30, 1, 0, tzinfo=timezone.utc)
     monkeypatch.setenv("MADOGUCHI_NOW", start.isoformat())
-    for i in range(4):
+    for _ in range(4):
         resp = login(client, "sato", "wrong-password-123")
         assert resp.status_code == 401 and "正しくありません" in resp.text
         assert _locked_until("sato") is None

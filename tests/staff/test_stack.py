@@ -7,33 +7,17 @@ import json
 import time
 import urllib.request
 import uuid
-from typing import Iterator
 
 import pytest
 
 from bot import crypto, pseudonym
 from bot.staff import create_app
 from bot.staff.accounts import create_user
-from tests.stack import Stack, custom, newest_model, stack_env, texts
+from tests.stack import Stack, custom, texts
 from tests.staff.helpers import PASSWORD, login, post
 
 pytestmark = pytest.mark.stack
-PINNED_NOW = "2026-11-30T10:00:00+09:00"  # Monday 10:00 JST: slots are deterministic
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[Stack]:
-    try:
-        newest_model()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    workdir = tmp_path_factory.mktemp("staff-stack")
-    s = Stack(workdir=workdir, env=stack_env(workdir, MADOGUCHI_NOW=PINNED_NOW))
-    s.write_endpoints()
-    s.start_actions()
-    s.start_rasa()
-    yield s
-    s.stop_all()
+from tests.conftest import PINNED_NOW  # noqa: E402  (the shared stack pins this time)
 
 
 @pytest.fixture

@@ -186,3 +186,10 @@ def test_stats_page_and_csv(supervisor, monkeypatch):
 
 def test_stats_page_for_staff_is_forbidden(staff):
     assert staff.get("/stats").status_code == 403
+
+
+def test_session_key_is_the_latest_session_start():
+    events = [{"event": "session_started", "timestamp": 100.5}, {"event": "user", "timestamp": 101},
+              {"event": "session_started", "timestamp": 200.25}, {"event": "user", "timestamp": 201}]
+    assert stats.session_key(events) == "200.25"
+    assert stats.session_key([]) == "0"

@@ -1,0 +1,1 @@
+"""madoguchi benchmark (`make bench`, `python -m bench`): see bench/__main__.py."""

@@ -1,0 +1,158 @@
+"""A Redis lock store that is safe between Rasa replicas (RasaHQ/rasa#9213).
+
+Rasa's ``RedisLockStore`` keeps one JSON ``TicketLock`` per conversation and changes it with
+read-modify-write (GET, change in Python, SET) from every replica: two replicas issuing a ticket
+at the same moment get the *same* ticket number, and a replica finishing its turn can write back
+a lock without the ticket another replica just added, then delete the lock while that replica
+waits — which then fails with ``LockError`` and its message is dropped. Two turns of one
+conversation processed at once also lose or duplicate tracker events, because the SQL tracker
+store appends "the events past the stored count".
+
+Here every step is a single atomic Redis command, so no update can be lost:
+
+* ticket = ``INCR <prefix><conversation>:seq`` (unique, monotonic);
+* the ticket joins ``ZADD <prefix><conversation>:queue`` (score = ticket) and gets a liveness key
+  ``SET <prefix><conversation>:t:<ticket> PX lifetime`` — a replica that dies mid-turn stops
+  blocking the queue when its key expires (Rasa's lock lifetime, TICKET_LOCK_LIFETIME, 60 s);
+* the holder is the lowest ticket in the queue whose liveness key exists; waiters poll every
+  ``poll_interval`` seconds (default 20 ms, Rasa's default is 1 s);
+* release = ``ZREM`` + ``DEL`` of one's own ticket only.
+
+It uses ``redis.asyncio`` so waiting never blocks the event loop.
+
+endpoints.yml::
+
+    lock_store:
+      type: deploy.lock_store.AtomicRedisLockStore
+      url: 127.0.0.1          # host
+      port: 6379
+      db: 1
+      key_prefix: madoguchi   # alphanumeric
+      poll_interval: 0.02
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncGenerator, Optional, Text
+
+from rasa.core.lock import TicketLock
+from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
+from rasa.utils.endpoints import EndpointConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "lock:"
+
+
+class AtomicRedisLockStore(LockStore):
+    """Per-conversation FIFO locks in Redis, race-free across processes."""
+
+    def __init__(self, endpoint_config: Optional[EndpointConfig] = None, *, host: str = "localhost",
+                 port: int = 6379, db: int = 1, password: Optional[str] = None, key_prefix: Optional[str] = None,
+                 poll_interval: float = 0.02, socket_timeout: float = 10.0, use_ssl: bool = False,
+                 username: Optional[str] = None) -> None:
+        import redis.asyncio as aioredis
+
+        kw: dict[str, Any] = dict(endpoint_config.kwargs) if endpoint_config is not None else {}
+        host = (endpoint_config.url if endpoint_config is not None and endpoint_config.url else host)
+        port = int(kw.get("port", port))
+        db = int(kw.get("db", db))
+        password = kw.get("password", password) or None
+        username = kw.get("username", username) or None
+        key_prefix = kw.get("key_prefix", key_prefix)
+        self.poll_interval = float(kw.get("poll_interval", poll_interval))
+        self.red = aioredis.Redis(host=host, port=port, db=db, username=username, password=password,
+                                  ssl=bool(kw.get("use_ssl", use_ssl)),
+                                  socket_timeout=float(kw.get("socket_timeout", socket_timeout)))
+        # Tickets from this process are issued one at a time, so that two messages of one
+        # person arriving here together keep their arrival order (asyncio.Lock is FIFO).
+        self._issuing = asyncio.Lock()
+        self.key_prefix = DEFAULT_PREFIX
+        if key_prefix:
+            if str(key_prefix).isalnum():
+                self.key_prefix = f"{key_prefix}:{DEFAULT_PREFIX}"
+            else:
+                logger.warning("Ignoring non-alphanumeric lock key_prefix %r", key_prefix)
+        super().__init__()
+
+    # -- keys ------------------------------------------------------------------------------------
+    def _seq(self, cid: Text) -> str:
+        return f"{self.key_prefix}{cid}:seq"
+
+    def _queue(self, cid: Text) -> str:
+        return f"{self.key_prefix}{cid}:queue"
+
+    def _alive(self, cid: Text, ticket: int) -> str:
+        return f"{self.key_prefix}{cid}:t:{ticket}"
+
+    # -- the lock --------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def lock(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME,
+                   wait_time_in_seconds: float = 1) -> AsyncGenerator[TicketLock, None]:
+        ticket = await self._issue(conversation_id, lock_lifetime)
+        try:
+            await self._wait_for_turn(conversation_id, ticket, lock_lifetime)
+            yield TicketLock(conversation_id)
+        finally:
+            await self._release(conversation_id, ticket)
+
+    async def _issue(self, cid: Text, lifetime: float) -> int:
+        try:
+            ttl_ms = max(1, int(lifetime * 1000))
+            async with self._issuing:
+                ticket = int(await self.red.incr(self._seq(cid)))
+                async with self.red.pipeline(transaction=True) as pipe:
+                    pipe.set(self._alive(cid, ticket), 1, px=ttl_ms)
+                    pipe.zadd(self._queue(cid), {str(ticket): ticket})
+                    # The bookkeeping keys disappear on their own once a conversation is quiet.
+                    pipe.pexpire(self._queue(cid), ttl_ms * 2)
+                    pipe.pexpire(self._seq(cid), max(ttl_ms * 2, 24 * 3600 * 1000))
+                    await pipe.execute()
+            return ticket
+        except Exception as exc:  # noqa: BLE001 (Rasa expects LockError)
+            raise LockError(f"Error while issuing a lock ticket: {exc}") from exc
+
+    async def _wait_for_turn(self, cid: Text, ticket: int, lifetime: float) -> None:
+        deadline = time.monotonic() + max(lifetime, 1.0) * 2
+        while True:
+            head = await self.red.zrange(self._queue(cid), 0, 0)
+            if not head:
+                # Our own ticket vanished (queue key expired after >2 lifetimes): re-enter.
+                await self.red.zadd(self._queue(cid), {str(ticket): ticket})
+                continue
+            first = int(head[0])
+            if first == ticket:
+                return
+            if not await self.red.exists(self._alive(cid, first)):
+                # Released just now, or its holder died past its lifetime: skip it.
+                if await self.red.zrem(self._queue(cid), str(first)):
+                    logger.warning("lock: dropped expired ticket %s of %s", first, cid[:12])
+                continue
+            if time.monotonic() > deadline:
+                raise LockError(f"Could not acquire lock for conversation_id '{cid}'.")
+            await asyncio.sleep(self.poll_interval)
+
+    async def _release(self, cid: Text, ticket: int) -> None:
+        try:
+            async with self.red.pipeline(transaction=True) as pipe:
+                pipe.zrem(self._queue(cid), str(ticket))
+                pipe.delete(self._alive(cid, ticket))
+                await pipe.execute()
+        except Exception:  # noqa: BLE001 (the liveness key expires anyway)
+            logger.exception("lock: could not release ticket %s", ticket)
+
+    # -- LockStore's synchronous API (not used by the message path) -------------------------------
+    def get_lock(self, conversation_id: Text) -> Optional[TicketLock]:
+        return None
+
+    def delete_lock(self, conversation_id: Text) -> None:
+        return None
+
+    def save_lock(self, lock: TicketLock) -> None:
+        return None
+
+    def issue_ticket(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME) -> int:
+        raise NotImplementedError("AtomicRedisLockStore issues tickets inside lock()")

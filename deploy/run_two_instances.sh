@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Two Rasa replicas + one action server behind nginx, on one machine (docs/deploy.md).
+#
+#   set -a; . deploy/production.env; set +a      # see deploy/production.env.example
+#   bash deploy/run_two_instances.sh [MODEL]
+#
+# Needs PostgreSQL and Redis (scripts/services.sh starts the local ones) and nginx
+# (apt-get install -y nginx). Everything binds to 127.0.0.1 (LB_HOST for the balancer).
+# Renders deploy/nginx.conf.template into RUN_DIR, creates the tables (python -m deploy.init_db),
+# starts the action server, Rasa 1 and 2 (in that order, with the production endpoints) and nginx,
+# writes RUN_DIR/ready when everything answers, and stops everything on Ctrl-C / SIGTERM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+MODEL=${1:-${MADOGUCHI_MODEL:-$(ls -t models/*.tar.gz 2>/dev/null | head -1)}}
+[ -n "$MODEL" ] && [ -f "$MODEL" ] || { echo "no model (make model, or pass a path)" >&2; exit 2; }
+RUN_DIR=${RUN_DIR:-$ROOT/var/two-instances}
+LB_HOST=${LB_HOST:-127.0.0.1}
+LB_PORT=${LB_PORT:-8080}
+RASA1_PORT=${RASA1_PORT:-5006}
+RASA2_PORT=${RASA2_PORT:-5007}
+ACTIONS_PORT=${ACTIONS_PORT:-5056}
+LB_ROUTING=${LB_ROUTING:-sticky}
+ENDPOINTS=${RASA_ENDPOINTS:-$ROOT/deploy/endpoints.production.yml}
+PY=$ROOT/.venv/bin/python
+RASA=$ROOT/.venv/bin/rasa
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+
+for v in MADOGUCHI_PG_HOST MADOGUCHI_PG_PORT MADOGUCHI_PG_DB MADOGUCHI_PG_USER MADOGUCHI_REDIS_HOST \
+         MADOGUCHI_REDIS_PORT MADOGUCHI_REDIS_DB MADOGUCHI_REDIS_PREFIX MADOGUCHI_DB_URL MADOGUCHI_TRACKER_DB_URL \
+         MADOGUCHI_SENDER_KEY MADOGUCHI_FERNET_KEYS; do
+  [ -n "${!v:-}" ] || { echo "$v is not set (see deploy/production.env.example)" >&2; exit 2; }
+done
+export MADOGUCHI_PG_PASSWORD=${MADOGUCHI_PG_PASSWORD:-}
+case "$LB_ROUTING" in
+  sticky) UPSTREAM=rasa_sticky ;;
+  round_robin) UPSTREAM=rasa_round_robin ;;
+  *) echo "LB_ROUTING must be sticky or round_robin" >&2; exit 2 ;;
+esac
+[ -x "$NGINX" ] || { echo "nginx not found (apt-get install -y nginx)" >&2; exit 2; }
+
+export PYTHONPATH=$ROOT TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 RASA_TELEMETRY_ENABLED=false
+export SANIC_HOST=127.0.0.1
+export MADOGUCHI_ACTIONS_URL="http://127.0.0.1:${ACTIONS_PORT}/webhook"
+mkdir -p "$RUN_DIR"
+rm -f "$RUN_DIR/ready"
+
+sed -e "s#@RUN_DIR@#${RUN_DIR}#g" -e "s#@LB_HOST@#${LB_HOST}#g" -e "s#@LB_PORT@#${LB_PORT}#g" \
+    -e "s#@RASA1_PORT@#${RASA1_PORT}#g" -e "s#@RASA2_PORT@#${RASA2_PORT}#g" \
+    -e "s#@WEBHOOK_UPSTREAM@#${UPSTREAM}#g" deploy/nginx.conf.template > "$RUN_DIR/nginx.conf"
+"$NGINX" -t -q -c "$RUN_DIR/nginx.conf" -p "$RUN_DIR" -g "daemon off;" 2>"$RUN_DIR/nginx-test.log" \
+  || { cat "$RUN_DIR/nginx-test.log" >&2; exit 1; }
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+wait_for() { # url name seconds [pid]
+  local i
+  for ((i = 0; i < $3 * 2; i++)); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
+      echo "$2 exited; see $RUN_DIR/*.log" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+  echo "$2 did not come up; see $RUN_DIR/*.log" >&2
+  return 1
+}
+
+$PY -m deploy.init_db >"$RUN_DIR/init_db.log" 2>&1 || { cat "$RUN_DIR/init_db.log" >&2; exit 1; }
+
+$PY -m rasa_sdk --actions actions -p "$ACTIONS_PORT" >"$RUN_DIR/actions.log" 2>&1 & pids+=($!)
+actions_pid=$!
+rasa_pids=()
+for n in 1 2; do
+  port_var=RASA${n}_PORT
+  "$RASA" run --enable-api -i 127.0.0.1 -p "${!port_var}" -m "$MODEL" \
+    --credentials "${RASA_CREDENTIALS:-$ROOT/credentials.yml}" --endpoints "$ENDPOINTS" \
+    >"$RUN_DIR/rasa${n}.log" 2>&1 & pids+=($!)
+  rasa_pids+=($!)
+done
+"$NGINX" -c "$RUN_DIR/nginx.conf" -p "$RUN_DIR" -g "daemon off;" & pids+=($!)
+nginx_pid=$!
+
+wait_for "http://127.0.0.1:${ACTIONS_PORT}/health" "action server" 120 "$actions_pid"
+wait_for "http://127.0.0.1:${RASA1_PORT}/" "Rasa 1" 600 "${rasa_pids[0]}"
+wait_for "http://127.0.0.1:${RASA2_PORT}/" "Rasa 2" 600 "${rasa_pids[1]}"
+wait_for "http://${LB_HOST}:${LB_PORT}/lb-health" "nginx" 30 "$nginx_pid"
+for n in 1 2; do
+  if grep -q "InMemoryTrackerStore\|Could not connect\|Error when trying to connect" "$RUN_DIR/rasa${n}.log"; then
+    echo "Rasa $n is not using the production stores; see $RUN_DIR/rasa${n}.log" >&2
+    exit 1
+  fi
+done
+touch "$RUN_DIR/ready"
+cat <<INFO
+madoguchi: 2 Rasa replicas behind nginx ($LB_ROUTING routing), logs in $RUN_DIR/
+  balancer   http://${LB_HOST}:${LB_PORT}/webhooks/line/webhook   (and /webhooks/rest/webhook)
+  rasa 1/2   http://127.0.0.1:${RASA1_PORT}  http://127.0.0.1:${RASA2_PORT}
+  actions    http://127.0.0.1:${ACTIONS_PORT}/webhook
+  model      $(basename "$MODEL")
+Stop with Ctrl-C.
+INFO
+set +e
+wait -n "${pids[@]}"
+echo "a process exited; stopping everything" >&2
+exit 1
