@@ -21,7 +21,7 @@ from actions.common import (
     slot_label,
     staff_hours_note,
 )
-from actions.intake import CONTROL_INTENTS
+from actions.intake import CONTROL_INTENTS, VETO_INTENTS
 from bot.db import session_scope
 from bot.phone import mask_phone, normalize_phone
 from bot.schedule import callback_slots, parse_slot_key, slot_is_bookable
@@ -37,6 +37,8 @@ _DATE = re.compile(r"(\d{1,2})\s*[/月]\s*(\d{1,2})")
 _DAY_ONLY = re.compile(r"(?<![\d/月])(\d{1,2})\s*日")
 _TOMORROW = re.compile(r"明日|あした|あす")
 _EARLIEST = re.compile(r"(一番|いちばん)早い|早いほう|最短|すぐ")
+_PHONE_WORDS = re.compile(r"電話|でんわ|TEL|tel|携帯|けいたい")
+_CHAT_WORDS = re.compile(r"チャット|ちゃっと|ライン|LINE|line|ここ|メッセージ|テレグラム|Telegram|トーク|文字")
 _ANY_TIME = re.compile(r"いつでも|どこでも|何時でも|なんじでも|特になし|とくにない")
 
 
@@ -113,21 +115,20 @@ class ValidateCallbackForm(FormValidationAction):
         contact = next((str(v) for v in entity_values(tracker, "contact")), None)
         if contact in ("chat", "phone") and (_requested(tracker, "contact_method") or _requested(tracker, "phone")):
             return {"contact_method": contact}
-        if not _requested(tracker, "contact_method") or not _answering(tracker):
-            if _requested(tracker, "contact_method") and latest_intent(tracker) in ("skip", "dont_know"):
-                pass
-            else:
-                return {}
         intent = latest_intent(tracker)
-        text = normalize(tracker.latest_message.get("text") or "")
+        if not _requested(tracker, "contact_method") or intent in VETO_INTENTS:
+            return {}
         if intent in ("skip", "dont_know"):
             dispatcher.utter_message(response="utter_contact_defaulted_to_chat")
             return {"contact_method": "chat"}
-        if normalize_phone(text):
-            return {"contact_method": "phone", "phone": normalize_phone(text)}
-        if re.search(r"電話|でんわ|TEL|tel", text):
+        # Words decide, whatever the classifier made of a short answer like 「このチャットで」.
+        text = normalize(tracker.latest_message.get("text") or "")
+        phone = normalize_phone(text)
+        if phone:
+            return {"contact_method": "phone", "phone": phone}
+        if _PHONE_WORDS.search(text):
             return {"contact_method": "phone"}
-        if re.search(r"チャット|ライン|LINE|line|ここ|メッセージ|テレグラム", text):
+        if _CHAT_WORDS.search(text):
             return {"contact_method": "chat"}
         return {}
 

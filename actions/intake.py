@@ -46,6 +46,9 @@ ANSWERING_INTENTS = frozenset({
     "out_of_scope", "request_callback",
 })
 WANTS_WINDOWS_INTENTS = frozenset({"ask_where_to_go", "show_windows"})
+# Intents that always win over reading a message as an answer.
+VETO_INTENTS = frozenset({"crisis", "stop", "start_over", "delete_data"})
+NEVER_AN_ANSWER = VETO_INTENTS | {"skip", "dont_know", "request_human"}
 SKIP_INTENTS = {"skip": DECLINED, "dont_know": UNKNOWN}
 # The question slot each piece of information answers.
 QUESTION_FOR = {
@@ -108,8 +111,9 @@ class ActionExtractProfile(Action):
             changes["wants_recommendation"] = True
 
         answering = intent not in CONTROL_INTENTS and intent in ANSWERING_INTENTS
-        if requested == "needs_status" and intent == "faq" and _is_short_answer(text):
-            # 「居場所」 typed as the answer looks like the 居場所 FAQ; a bare word is an answer.
+        if requested == "needs_status" and intent not in NEVER_AN_ANSWER and _is_short_answer(text):
+            # 「居場所」 typed as the answer looks like the 居場所 FAQ or its dates; a bare word
+            # right after the question is an answer whatever the classifier thinks.
             answering = True
         update = extract_profile(text, entities, requested_slot=requested if answering else None)
         answered: List[str] = []

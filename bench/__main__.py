@@ -53,6 +53,9 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     ap.add_argument("--endpoints", default=None,
                     help="endpoints file for Rasa (e.g. deploy/endpoints.production.yml with its env vars set); "
                          "default: SQLite tracker store + in-memory lock store, like make run")
+    ap.add_argument("--rasa-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment for Rasa and the action server, for A/B runs "
+                         "(e.g. TF_INTRA_OP_PARALLELISM_THREADS=1); repeatable")
     ap.add_argument("--nlu-epochs-scale", type=float, default=1.0)
     ap.add_argument("--results-dir", default=str(RESULTS))
     ap.add_argument("--no-history", action="store_true", help="do not append to history.jsonl")
@@ -103,8 +106,9 @@ async def e2e(args: argparse.Namespace, result: dict[str, Any], workdir: Path) -
     fake = await FakeLine().start()
     model = Path(args.model) if args.model else newest_model()
     result["model"] = model.name
+    extra = dict(kv.split("=", 1) for kv in args.rasa_env)
     stack = BenchStack(workdir=workdir, model=model, line_api_url=fake.base_url,
-                       endpoints_file=Path(args.endpoints) if args.endpoints else None)
+                       endpoints_file=Path(args.endpoints) if args.endpoints else None, extra_env=extra)
     comp: dict[str, Any] = result.setdefault("components", {})
     try:
         print("[bench] starting action server and Rasa (cold start) …", flush=True)
@@ -248,7 +252,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                               "host": {**machine(), "loadavg_start": loadavg()},
                               "settings": {"users": args.users, "rates": args.rates,
                                            "phase_seconds": args.phase_seconds,
-                                           "endpoints": args.endpoints or "sqlite + in_memory lock"}}
+                                           "endpoints": args.endpoints or "sqlite + in_memory lock",
+                                           "rasa_env": args.rasa_env}}
     Path(args.results_dir).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     started = time.monotonic()

@@ -12,8 +12,13 @@ Here every step is a single atomic Redis command, so no update can be lost:
 
 * ticket = ``INCR <prefix><conversation>:seq`` (unique, monotonic);
 * the ticket joins ``ZADD <prefix><conversation>:queue`` (score = ticket) and gets a liveness key
-  ``SET <prefix><conversation>:t:<ticket> PX lifetime`` — a replica that dies mid-turn stops
-  blocking the queue when its key expires (Rasa's lock lifetime, TICKET_LOCK_LIFETIME, 60 s);
+  ``SET <prefix><conversation>:t:<ticket> PX lifetime`` that its process renews every few
+  seconds while the ticket waits and while it holds the lock (a heartbeat) — so a replica that
+  dies mid-turn stops blocking the queue once its key expires (Rasa's lock lifetime,
+  TICKET_LOCK_LIFETIME, 60 s), but a turn that is merely slow, or a ticket that waits behind a
+  backlog, never expires. (Rasa's TicketLock counts the lifetime from the moment the ticket is
+  issued: under a backlog of more than 60 s, waiting tickets expire and two turns of one
+  conversation run at once — measured in docs/deploy.md.);
 * the holder is the lowest ticket in the queue whose liveness key exists; waiters poll every
   ``poll_interval`` seconds (default 20 ms, Rasa's default is 1 s);
 * release = ``ZREM`` + ``DEL`` of one's own ticket only.
@@ -93,11 +98,33 @@ class AtomicRedisLockStore(LockStore):
     async def lock(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME,
                    wait_time_in_seconds: float = 1) -> AsyncGenerator[TicketLock, None]:
         ticket = await self._issue(conversation_id, lock_lifetime)
+        beat = asyncio.get_running_loop().create_task(self._heartbeat(conversation_id, ticket, lock_lifetime))
         try:
             await self._wait_for_turn(conversation_id, ticket, lock_lifetime)
             yield TicketLock(conversation_id)
         finally:
+            beat.cancel()
             await self._release(conversation_id, ticket)
+            try:
+                await beat
+            except asyncio.CancelledError:
+                pass
+
+    async def _heartbeat(self, cid: Text, ticket: int, lifetime: float) -> None:
+        """Keep our ticket (and the queue) alive while we wait and while we hold the lock."""
+        ttl_ms = max(1, int(lifetime * 1000))
+        every = max(0.05, min(5.0, lifetime / 4))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                async with self.red.pipeline(transaction=True) as pipe:
+                    pipe.set(self._alive(cid, ticket), 1, px=ttl_ms)
+                    pipe.pexpire(self._queue(cid), ttl_ms * 2)
+                    await pipe.execute()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 (next beat retries; the key lives `lifetime`)
+                logger.warning("lock: heartbeat for ticket %s failed", ticket)
 
     async def _issue(self, cid: Text, lifetime: float) -> int:
         try:
@@ -116,7 +143,9 @@ class AtomicRedisLockStore(LockStore):
             raise LockError(f"Error while issuing a lock ticket: {exc}") from exc
 
     async def _wait_for_turn(self, cid: Text, ticket: int, lifetime: float) -> None:
-        deadline = time.monotonic() + max(lifetime, 1.0) * 2
+        # Waiting is bounded only as a last resort: the queue moves as long as holders are
+        # alive, and a dead holder's ticket expires after `lifetime`.
+        deadline = time.monotonic() + max(600.0, lifetime * 10)
         while True:
             head = await self.red.zrange(self._queue(cid), 0, 0)
             if not head:

@@ -272,3 +272,14 @@ def test_telegram_webhook_any_bytes_get_a_clear_status(body: bytes) -> None:
     resp = asyncio.run(tg._webhook(Request(body, {"Content-Type": "application/json",
                                                   "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}), _noop))
     assert status_of(resp) in OK_STATUSES
+
+
+@pytest.mark.xfail(strict=True, reason="neutralize_user_text only rewrites an ASCII '/', and the NLU normaliser "
+                                       "(NFKC) folds '／' back: docs/reliability.md, proposal P2")
+@budget()
+@given(st.text(alphabet=st.sampled_from(list("/／ \u200b\u3000abc_{}\"':")), max_size=12))
+def test_typed_text_never_normalises_into_an_intent_payload(text: str) -> None:
+    tick()
+    from bot.text import normalize
+
+    assert not normalize(common.neutralize_user_text(text)).startswith("/")

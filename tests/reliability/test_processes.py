@@ -98,7 +98,7 @@ def test_line_answers_the_same_turn_while_the_action_server_is_down(rstack: Reli
     with ActionServerDown(rstack):
         event = line_event(line, "母です")
         assert post_line(rstack.rasa_url, event)[0] == 200
-        calls = wait_for(lambda: replies_for(rstack.fake, event["replyToken"]), 20, what="LINE answer")
+        calls = wait_for(lambda: replies_for(rstack.fake, event["replyToken"]), 10, what="LINE answer")
         assert_gentle_fallback(line_texts(calls[0].json["messages"]))
 
 
@@ -107,4 +107,4 @@ def test_telegram_answers_the_same_turn_while_the_action_server_is_down(rstack: 
     chat = int(uuid.uuid4().int % 10 ** 9) + 10 ** 9
     tg_turn(rstack, chat, "こんにちは")
     with ActionServerDown(rstack):
-        assert_gentle_fallback(tg_turn(rstack, chat, "母です", timeout=20))
+        assert_gentle_fallback(tg_turn(rstack, chat, "母です", timeout=10))

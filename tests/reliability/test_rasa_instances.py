@@ -82,7 +82,7 @@ def test_one_telegram_update_sent_to_two_rasa_instances_at_once_is_handled_once(
     assert [s for s, _ in statuses] == [200, 200]
     wait_for(lambda: tg_sends(rstack.fake, chat), 60, what="the answer")
     time.sleep(3)
-    assert user_texts(rstack, rstack.sender("telegram", str(chat))) == ["/greet"]
+    assert user_texts(rstack, rstack.sender("telegram", str(chat))) == ["こんにちは"]
 
 
 def test_rasa_killed_mid_conversation_the_next_message_continues_with_slots_kept(rstack: ReliabilityStack,
