@@ -351,10 +351,12 @@ async def closed_loop(client: Client, users: int, seconds: float, pids: dict[str
 
 
 async def open_loop(client: Client, rate: float, seconds: float, pids: dict[str, int], *,
-                    seed: int = 2, pool: Optional[int] = None, max_drain: float = 120.0) -> dict[str, Any]:
+                    seed: int = 3, pool: Optional[int] = None, max_drain: float = 120.0) -> dict[str, Any]:
     """Poisson arrivals at ``rate`` turns/s over a pool of conversations (each arrival is the next
-    turn of an idle conversation; finished conversations are replaced by new users)."""
-    rng = random.Random(seed)
+    turn of an idle conversation; finished conversations are replaced by new users).
+    The arrival process has its own seeded generator, independent of the conversation draws."""
+    arrivals = random.Random(seed)
+    rng = random.Random(seed + 1000)
     fake = client.fake
     first = len(client.turns)
     pool_size = pool or max(30, int(rate * 10))
@@ -382,7 +384,7 @@ async def open_loop(client: Client, rate: float, seconds: float, pids: dict[str,
     with Sampler(pids) as sampler:
         t_next = start
         while True:
-            t_next += rng.expovariate(rate)
+            t_next += arrivals.expovariate(rate)
             if t_next - start >= seconds:
                 break
             delay = t_next - time.perf_counter()
@@ -411,6 +413,7 @@ async def open_loop(client: Client, rate: float, seconds: float, pids: dict[str,
     # Offered vs achieved: turns answered per second over the whole phase incl. drain.
     done_at = [t.done for t in turns if t.done is not None]
     span = (max(done_at) - start) if done_at else seconds
-    result.update(rate=rate, seconds=seconds, offered=len(turns), conversations=conversations_started,
+    result.update(rate=rate, seconds=seconds, offered=len(turns), offered_tps=round(len(turns) / seconds, 2),
+                  conversations=conversations_started,
                   arrivals_dropped=skipped, achieved_tps=round(len(done_at) / max(span, seconds), 2))
     return result

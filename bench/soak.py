@@ -3,12 +3,15 @@
     python -m bench.soak                          # 10,000 turns from 200 users (about an hour on 2 cores)
     python -m bench.soak --turns 1000 --users 200 # the reduced run
     python -m bench.soak --rate 4                 # offered load in turns/s (default 3)
+    Ctrl-C stops sending early; what was sent is still checked and written.
 
 Starts its own stack (action server + Rasa with the LINE channel on free 127.0.0.1 ports, SQLite
 in a temporary directory) and a fake LINE Messaging API in this process. Each simulated user
 plays the conversations of `bench.conversations` (intake, recommendation, callback booking,
 crisis, FAQ…) one after another, with exponential think time so the offered load stays at
-``--rate`` turns/s; quick-reply buttons are tapped as postbacks, as on LINE.
+``--rate`` turns/s (and at most ``--max-inflight`` turns in the stack at once, so that a busy
+machine slows the run down instead of piling up minutes of queue); quick-reply buttons are
+tapped as postbacks, as on LINE.
 
 Checked at the end, and the exit status says whether all of it held:
   * every turn answered exactly once (one reply call for its token, or one push once the token
@@ -28,6 +31,7 @@ import asyncio
 import json
 import random
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -63,6 +67,38 @@ class SoakStack(BenchStack):
         wait_http(f"{self.rasa_url}/", RASA_START_TIMEOUT, self.procs["rasa"])
         self.cold_start["rasa_s"] = round(time.monotonic() - t0, 2)
         return self.cold_start["rasa_s"]
+
+
+class FaithfulFakeLine(FakeLine):
+    """`bench.load.FakeLine`, but a reply token works once, as on LINE: a second reply call with
+    the same token (a retry after a client-side timeout) gets 400 "Invalid reply token" and is
+    not counted as a second answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reused_tokens = 0
+
+    async def _handle(self, request: Any) -> Any:
+        from aiohttp import web
+
+        if request.path == "/v2/bot/message/reply":
+            body = await request.json()
+            if body.get("replyToken", "") in self.replies:
+                self.reused_tokens += 1
+                return web.json_response({"message": "Invalid reply token"}, status=400)
+            request = _Replay(request, body)
+        return await super()._handle(request)
+
+
+class _Replay:
+    """The request again, with its JSON body already read."""
+
+    def __init__(self, request: Any, body: Any) -> None:
+        self._request, self._body = request, body
+        self.path, self.headers = request.path, request.headers
+
+    async def json(self) -> Any:
+        return self._body
 
 
 class MemorySampler:
@@ -128,9 +164,19 @@ def log_problems(path: Path) -> List[str]:
 
 
 async def run_users(client: Client, users: int, turns: int, rate: float, seed: int,
-                    report_every: float) -> Dict[str, Any]:
-    """``users`` simulated people, ``turns`` turns in all, at about ``rate`` turns/s offered."""
-    budget = {"left": turns}
+                    report_every: float, max_inflight: int, budget: Dict[str, int]) -> Dict[str, Any]:
+    """``users`` simulated people, ``turns`` turns in all, at about ``rate`` turns/s offered and
+    at most ``max_inflight`` turns in the stack at once (beyond that a person waits before
+    sending, as the stack would make them wait anyway). ``budget["left"] = 0`` stops early."""
+    budget["left"] = turns
+    gate = asyncio.Semaphore(max_inflight)
+    finished = asyncio.Event()  # the budget is spent: nobody keeps thinking
+
+    async def think(seconds: float) -> None:
+        try:
+            await asyncio.wait_for(finished.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
     think_mean = users / rate  # each user's mean pause, so that the users together offer `rate`
     rng = random.Random(seed)
     started = time.monotonic()
@@ -138,7 +184,7 @@ async def run_users(client: Client, users: int, turns: int, rate: float, seed: i
 
     async def user(i: int) -> None:
         urng = random.Random(rng.random())
-        await asyncio.sleep(urng.uniform(0, think_mean))  # stagger the start
+        await think(urng.uniform(0, think_mean))  # stagger the start
         while budget["left"] > 0:
             name, steps = pick(urng)
             conversations[name] = conversations.get(name, 0) + 1
@@ -146,13 +192,18 @@ async def run_users(client: Client, users: int, turns: int, rate: float, seed: i
             last: List[Dict[str, Any]] = []
             for n, step in enumerate(steps):
                 if budget["left"] <= 0:
+                    finished.set()
                     return
                 budget["left"] -= 1
-                turn = await client.send(uid, step, last, n)
+                async with gate:
+                    turn = await client.send(uid, step, last, n)
                 if turn.done is None:
                     break  # no answer in time: this person gives up (the check below still counts it)
                 last = getattr(turn, "reply", [])
-                await asyncio.sleep(urng.expovariate(1.0 / think_mean))
+                if budget["left"] <= 0:
+                    finished.set()
+                    return
+                await think(urng.expovariate(1.0 / think_mean))
 
     async def progress() -> None:
         while True:
@@ -172,15 +223,17 @@ async def run_users(client: Client, users: int, turns: int, rate: float, seed: i
 
 async def soak(args: argparse.Namespace) -> Dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="madoguchi-soak-"))
-    fake = await FakeLine().start()
+    fake = await FaithfulFakeLine().start()
     stack = SoakStack(workdir=workdir, model=Path(args.model) if args.model else newest_model(),
                       line_api_url=fake.base_url)
     stack.extra_env.update(MADOGUCHI_RASA_URL=stack.rasa_url)
+    stack.extra_env.update(dict(kv.split("=", 1) for kv in args.env))
     result: Dict[str, Any] = {"kind": "soak", "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                               "git": git_rev(), "machine": machine(), "model": stack.model.name,
                               "params": {"turns": args.turns, "users": args.users, "rate": args.rate,
-                                         "sample_every_s": args.sample_every, "warmup": args.warmup,
-                                         "max_drift": args.max_drift, "seed": args.seed}}
+                                         "max_inflight": args.max_inflight, "sample_every_s": args.sample_every,
+                                         "warmup": args.warmup,
+                                         "max_drift": args.max_drift, "seed": args.seed, "env": args.env}}
     try:
         print(f"starting the stack in {workdir} …", flush=True)
         await asyncio.to_thread(stack.start_actions)
@@ -190,12 +243,18 @@ async def soak(args: argparse.Namespace) -> Dict[str, Any]:
         print(f"up (Rasa {stack.cold_start.get('rasa_s')} s); {args.turns} turns from {args.users} users "
               f"at ~{args.rate} turns/s", flush=True)
         async with Client(fake, [stack.rasa_url], LINE_SECRET, turn_timeout=args.turn_timeout) as client:
+            budget: Dict[str, int] = {}
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C: stop sending, check what was sent
+                loop.add_signal_handler(sig, lambda: (budget.__setitem__("left", 0),
+                                                      print("stopping early …", flush=True)))
             with MemorySampler(pids, args.sample_every, lambda: len(client.turns)) as sampler:
                 result["run"] = await run_users(client, args.users, args.turns, args.rate, args.seed,
-                                                args.report_every)
+                                                args.report_every, args.max_inflight, budget)
                 result["drain_s"] = round(await drain(fake, client.turns, 180), 1)
             turns: List[Turn] = client.turns
         result["turns"] = check_turns(fake, turns)
+        result["turns"]["reply_token_reused"] = fake.reused_tokens
         result["latency"] = latency_summary(t.latency_ms for t in turns if t.latency_ms is not None)
         result["throughput_tps"] = round(len(turns) / result["run"]["seconds"], 2)
         result["memory"] = memory_verdict(sampler.samples, list(pids), int(args.turns * args.warmup), args.max_drift)
@@ -219,7 +278,8 @@ def print_figures(r: Dict[str, Any]) -> None:
     t, m, lat = r["turns"], r["memory"], r["latency"]
     print("\n== soak")
     print(f"turns: {t['turns']} sent, {t['one_reply']} replied once, {t['pushed_instead']} pushed once "
-          f"(token stale), {t['doubled']} doubled, {t['missing']} missing, {t['http_errors']} webhook errors")
+          f"(token stale), {t['doubled']} doubled, {t['missing']} missing, {t['http_errors']} webhook errors "
+          f"({t['reply_token_reused']} retried replies refused as LINE would)")
     print(f"throughput {r['throughput_tps']} turns/s over {r['run']['seconds']} s; latency p50 {lat['p50_ms']} ms, "
           f"p95 {lat['p95_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms")
     print(f"conversations: {r['run']['conversations']}")
@@ -243,18 +303,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--turns", type=int, default=10_000)
     p.add_argument("--users", type=int, default=200)
     p.add_argument("--rate", type=float, default=3.0, help="offered load, turns/s (default 3)")
+    p.add_argument("--max-inflight", type=int, default=8,
+                   help="turns in the stack at once at most (default 8; keeps latency below LINE's 25 s token)")
     p.add_argument("--sample-every", type=float, default=5.0, help="seconds between RSS samples")
     p.add_argument("--warmup", type=float, default=0.2, help="share of the turns counted as warm-up")
     p.add_argument("--max-drift", type=float, default=0.10, help="allowed RSS change after warm-up (0.10 = 10 %%)")
     p.add_argument("--turn-timeout", type=float, default=90.0, help="seconds a user waits for an answer")
     p.add_argument("--report-every", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment for both processes (repeatable), e.g. SANIC_KEEP_ALIVE_TIMEOUT=75")
     p.add_argument("--model", default="")
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     p.add_argument("--out", default="", help="result file (default bench/results/soak-<timestamp>.json)")
     args = p.parse_args(argv)
-    if args.turns < 1 or args.users < 1 or args.rate <= 0:
-        p.error("--turns, --users and --rate must be positive")
+    if args.turns < 1 or args.users < 1 or args.rate <= 0 or args.max_inflight < 1:
+        p.error("--turns, --users, --rate and --max-inflight must be positive")
+    if any("=" not in kv for kv in args.env):
+        p.error("--env takes KEY=VALUE")
     result = asyncio.run(soak(args))
     print_figures(result)
     out = Path(args.out) if args.out else RESULTS / f"soak-{datetime.now():%Y%m%d-%H%M%S}.json"

@@ -171,6 +171,7 @@ def normalize(text: str) -> str:
     """
     if not text:
         return ""
+    typed_command = text.lstrip(" \t\r\n").startswith("/")
     # Invisible chars go before NFKC so that removing them cannot create new compositions.
     text = _INVISIBLE_RE.sub("", text)
     text = unicodedata.normalize("NFKC", text)
@@ -180,4 +181,8 @@ def normalize(text: str) -> str:
     if _KANJI_NUM_RE.search(text):
         text = _convert_counters(text)
         text = _GRADE_RE.sub(_grade_sub, text)
+    if text.startswith("/") and not typed_command:
+        # Only an ASCII "/" typed first is a Rasa command: 「／delete_data」 or a zero-width
+        # space before "/" must not become one after folding.
+        text = "／" + text[1:]
     return _DIGIT_DASH_RE.sub("-", text)

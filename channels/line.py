@@ -705,10 +705,11 @@ class LineInput(InputChannel):
         loading = asyncio.get_running_loop().create_task(self._loading_later(ctx.push_to))
         started = time.monotonic()
         try:
-            ok = await self._rasa(on_new_message, text, output, sender_id, metadata, ctx.event_id)
+            await self._rasa(on_new_message, text, output, sender_id, metadata, ctx.event_id)
         finally:
             loading.cancel()
-        messages = output.messages if ok or output.messages else [{"text": common.failure_text()}]
+        # A turn that produced nothing (Rasa error, action server down) still gets an answer.
+        messages = output.messages or [{"text": common.failure_text()}]
         objects = render_turn(messages, self.texts)
         logger.info("line: turn of %s took %.2fs, %d message object(s)", short_id(sender_id),
                     time.monotonic() - started, len(objects))

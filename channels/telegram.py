@@ -523,11 +523,12 @@ class TelegramInput(InputChannel):
         output = TelegramOutput(self.api, chat_id=chat_id, texts=self.texts)
         typing = asyncio.get_running_loop().create_task(self._typing_later(chat_id))
         try:
-            ok = await self._rasa(on_new_message, text, output, sender_id, metadata, update_id)
+            await self._rasa(on_new_message, text, output, sender_id, metadata, update_id)
         finally:
             typing.cancel()
+        produced = bool(output.messages)
         sent = await output.flush(sender_id)
-        if not ok and sent == 0:
+        if not produced and sent == 0:  # Rasa gave nothing (error, action server down): still answer
             try:
                 await self.api.send_text(chat_id, common.failure_text())
             except TelegramError as exc:

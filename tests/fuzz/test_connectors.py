@@ -274,8 +274,6 @@ def test_telegram_webhook_any_bytes_get_a_clear_status(body: bytes) -> None:
     assert status_of(resp) in OK_STATUSES
 
 
-@pytest.mark.xfail(strict=True, reason="neutralize_user_text only rewrites an ASCII '/', and the NLU normaliser "
-                                       "(NFKC) folds '／' back: docs/reliability.md, proposal P2")
 @budget()
 @given(st.text(alphabet=st.sampled_from(list("/／ \u200b\u3000abc_{}\"':")), max_size=12))
 def test_typed_text_never_normalises_into_an_intent_payload(text: str) -> None:

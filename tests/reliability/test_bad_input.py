@@ -202,9 +202,6 @@ def test_line_sticker_forged_postback_and_stale_slot_button(rstack: ReliabilityS
     assert not new_errors(rstack, log_mark)
 
 
-@pytest.mark.xfail(strict=True, reason="typed '/intent{...}' is neutralised to '／…' by the connector, but the NFKC "
-                                       "normaliser in the NLU pipeline folds it back into an intent payload: "
-                                       "docs/reliability.md, proposal P2")
 def test_typed_intent_payload_over_line_is_just_text(rstack: ReliabilityStack) -> None:
     user = line_user()
     rstack.line(user, "こんにちは")

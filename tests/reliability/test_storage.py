@@ -65,7 +65,7 @@ def test_locked_sqlite_at_confirmation_tells_the_truth_then_stores_once_and_give
     [ticket] = wait_for(lambda: rstack.tickets(sender_id), 60, what="the spooled ticket in the database")
     wait_for(lambda: not outbox_rows(rstack, "spool") and not outbox_rows(rstack, "announcements"), 60,
              what="the outbox to be empty")
-    assert rstack.decrypt(ticket[3]) == "+819012345678" and ticket[4] == "2026-11-30_pm"
+    assert rstack.decrypt(ticket[3]) == "+819012345678" and ticket[4] == "2026-11-30_am"
     time.sleep(2)
     assert len(rstack.tickets(sender_id)) == 1  # exactly once, retries notwithstanding
     # REST cannot push: the number comes first in the answer to the person's next message.
