@@ -1,6 +1,7 @@
 """Callback booking: consent → contact → slot → nickname → confirm → ticket."""
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ from bot.db import session_scope
 from bot.phone import mask_phone, normalize_phone
 from bot.schedule import callback_slots, parse_slot_key, slot_is_bookable
 from bot.text import normalize
+from bot.stats import record_stat, session_key
 from bot.tickets import ConsentRequired, TicketDraft, book_callback, record_consent
 
 CALLBACK_FORM = "callback_form"
@@ -323,14 +325,19 @@ class ActionBookCallback(Action):
             utter_hotlines(dispatcher)
             return reset
         outbox.after_stored(ticket, created)
+        if created:
+            await asyncio.to_thread(record_stat, "callback", tracker.sender_id, session_key(tracker.events),
+                                    relation=ticket.relation, age_band=ticket.age_band, needs=ticket.needs,
+                                    windows=ticket.windows, at=now())
         self._utter_booked(dispatcher, domain, ticket, _contact_label(tracker, domain))
         return [*reset, SlotSet("ticket_id", float(ticket.id))]
 
     @staticmethod
     def _utter_booked(dispatcher: CollectingDispatcher, domain: DomainDict, ticket: Any, contact: str) -> None:
         slot = _slot_label_for(ticket.preferred_slot, domain)
-        dispatcher.utter_message(response="utter_ticket_booked", ticket_no=f"#{ticket.id}",
-                                 slot_label=slot, contact_label=contact)
+        anytime = not ticket.preferred_slot or ticket.preferred_slot == ANY_SLOT
+        dispatcher.utter_message(response="utter_ticket_booked_anytime" if anytime else "utter_ticket_booked",
+                                 ticket_no=f"#{ticket.id}", slot_label=slot, contact_label=contact)
         dispatcher.utter_message(json_message={"ticket": {
             "id": ticket.id, "number": f"#{ticket.id}", "slot_label": slot,
             "contact_label": contact, "urgent": ticket.priority == "urgent",

@@ -53,6 +53,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     ap.add_argument("--endpoints", default=None,
                     help="endpoints file for Rasa (e.g. deploy/endpoints.production.yml with its env vars set); "
                          "default: SQLite tracker store + in-memory lock store, like make run")
+    ap.add_argument("--endpoints-extra", default=None, metavar="FILE",
+                    help="YAML appended to the generated endpoints.yml (e.g. an event_broker section)")
     ap.add_argument("--rasa-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for Rasa and the action server, for A/B runs "
                          "(e.g. TF_INTRA_OP_PARALLELISM_THREADS=1); repeatable")
@@ -108,7 +110,9 @@ async def e2e(args: argparse.Namespace, result: dict[str, Any], workdir: Path) -
     result["model"] = model.name
     extra = dict(kv.split("=", 1) for kv in args.rasa_env)
     stack = BenchStack(workdir=workdir, model=model, line_api_url=fake.base_url,
-                       endpoints_file=Path(args.endpoints) if args.endpoints else None, extra_env=extra)
+                       endpoints_file=Path(args.endpoints) if args.endpoints else None, extra_env=extra,
+                       endpoints_extra=Path(args.endpoints_extra).read_text(encoding="utf-8")
+                       if args.endpoints_extra else "")
     comp: dict[str, Any] = result.setdefault("components", {})
     try:
         print("[bench] starting action server and Rasa (cold start) …", flush=True)
@@ -253,7 +257,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                               "settings": {"users": args.users, "rates": args.rates,
                                            "phase_seconds": args.phase_seconds,
                                            "endpoints": args.endpoints or "sqlite + in_memory lock",
-                                           "rasa_env": args.rasa_env}}
+                                           "rasa_env": args.rasa_env,
+                                           "endpoints_extra": args.endpoints_extra}}
     Path(args.results_dir).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     started = time.monotonic()

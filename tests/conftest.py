@@ -30,6 +30,7 @@ from tests.stack import Stack, stack_env  # noqa: E402
 PINNED_NOW = "2026-11-30T10:00:00+09:00"
 LINE_SECRET = "line-test-channel-secret"
 TELEGRAM_SECRET = "tg-test-secret_token"
+STAFF_CHAT_ID = "-1001234567890"
 
 
 class ThreadedFakeApi:
@@ -69,6 +70,7 @@ def stack(tmp_path_factory, fake_api) -> Stack:
         TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
         TELEGRAM_SECRET_TOKEN=TELEGRAM_SECRET,
         TELEGRAM_API_BASE_URL=fake_api.api.base_url,
+        STAFF_TELEGRAM_CHAT_ID=STAFF_CHAT_ID,
     )
     s = Stack(workdir=workdir, env=env)
     s.db_path = Path(workdir / "madoguchi.db")  # type: ignore[attr-defined]

@@ -87,8 +87,6 @@ def test_line_conversation_resumes_after_the_action_server_comes_back(rstack: Re
     assert slots["relation"] == "family" and slots["age_min"] == 45
 
 
-
-
 def test_line_answers_the_same_turn_while_the_action_server_is_down(rstack: ReliabilityStack) -> None:
     line = line_user()
     rstack.line(line, "こんにちは")

@@ -87,3 +87,32 @@ def test_a_rest_booking_reaches_the_staff_app_and_a_reply_reaches_the_conversati
         time.sleep(0.5)
     assert message in bot_texts
     assert "返信を送りました" in client.get(f"/tickets/{ticket_id}").text
+    # The reply's first line is neutral: phones in shared homes show previews.
+    assert bot_texts[bot_texts.index(message) - 1] == "お問い合わせの件でご連絡です。"
+
+
+def test_the_booking_notice_reaches_the_staff_chat_and_the_statistics_count_it(stack, fake_api, same_store):
+    from bot.db import session_scope
+    from bot.models import StatEvent
+    from tests.conftest import STAFF_CHAT_ID
+
+    def counted() -> dict[str, int]:
+        with session_scope() as s:
+            return {k: s.query(StatEvent).filter_by(kind=k).count() for k in ("consultation", "recommendation", "callback")}
+
+    before = counted()
+    ticket_id = book_by_conversation(stack, f"notice-{uuid.uuid4().hex[:8]}")
+    deadline = time.monotonic() + 30
+    notices: list[dict] = []
+    while time.monotonic() < deadline and not notices:
+        notices = [c.params for c in fake_api.api.calls_to("/sendMessage")
+                   if str(c.params.get("chat_id")) == STAFF_CHAT_ID and f"#{ticket_id}" in str(c.params.get("text"))]
+        time.sleep(0.5)
+    assert notices, "no staff notice reached the fake Telegram chat"
+    text = str(notices[0]["text"])
+    assert "新しい折り返し依頼" in text and "1234" not in text and "5678" not in text and "二十年" not in text
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and counted()["callback"] == before["callback"]:
+        time.sleep(0.3)
+    after = counted()
+    assert {k: after[k] - before[k] for k in after} == {"consultation": 1, "recommendation": 1, "callback": 1}
