@@ -28,7 +28,7 @@ MODEL_HASH := $(shell cat $(MODEL_INPUTS) 2>/dev/null | sha256sum | cut -c1-12)
 MODEL := models/madoguchi-$(MODEL_HASH).tar.gz
 
 .PHONY: help install model run test test-py validate test-stories nlu-cv check-directory \
-	safety-report purge staff-user bench fuzz soak clean stop line-richmenu telegram-set-webhook telegram-polling
+	safety-report purge staff-user bench fuzz soak clean stop line-richmenu telegram-set-webhook telegram-polling test-reliability test-production
 
 help:
 	@echo "make run            install, train if needed, start Rasa + actions + staff app (SQLite)"
@@ -36,6 +36,7 @@ help:
 	@echo "make check-directory  list the directory entries that are 要設定"
 	@echo "make safety-report  crisis detection recall / false positives"
 	@echo "make purge          delete data past retention"
+	@echo "make bench / fuzz / soak   benchmark, deep property tests, endurance run"
 
 $(PY):
 	@test -n "$(PY310)" || { echo "Python 3.10 is required (pyenv install 3.10)"; exit 1; }
@@ -67,7 +68,17 @@ test: $(MODEL)
 	@bash .ci/test_all.sh "$(MODEL)"
 
 test-py: $(DEPS_STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --ignore=tests/reliability --ignore=tests/production
+
+# Faults injected into real processes (action server killed, database locked, Rasa restarted…).
+test-reliability: $(MODEL)
+	bash scripts/services.sh
+	MADOGUCHI_MODEL=$(MODEL) $(PY) -m pytest -q -p no:cacheprovider tests/reliability
+
+# Two Rasa instances behind a balancer on the local PostgreSQL and Redis.
+test-production: $(MODEL)
+	bash scripts/services.sh
+	MADOGUCHI_MODEL=$(MODEL) $(PY) -m pytest -q -p no:cacheprovider tests/production
 
 validate: $(DEPS_STAMP)
 	$(RASA) data validate --fail-on-warnings --quiet
@@ -89,6 +100,18 @@ purge: $(DEPS_STAMP)
 
 staff-user: $(DEPS_STAMP)
 	$(PY) -m bot.staff.users create
+
+# Benchmark (not a test): capacity, latency, RSS, cold start, training, NLU pipelines side by side.
+bench: $(MODEL)
+	MADOGUCHI_MODEL=$(MODEL) $(PY) -m bench $(BENCH_ARGS)
+
+# Hypothesis properties with ≥10,000 examples in all.
+fuzz: $(DEPS_STAMP)
+	$(PY) -m tests.fuzz
+
+# Endurance: 10,000 turns from 200 simulated LINE users; memory must stay flat.
+soak: $(MODEL)
+	MADOGUCHI_MODEL=$(MODEL) $(PY) -m bench.soak $(SOAK_ARGS)
 
 line-richmenu: $(DEPS_STAMP)
 	$(PY) -m channels.richmenu

@@ -280,7 +280,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"[bench] wrote {path} and {Path(args.results_dir) / 'latest.md'} in {result['seconds']} s")
     if not rows:
         print("[bench] no earlier run of this kind to compare with")
-    return 0 if _all_ok(result) else 1
+    if not _all_ok(result):
+        print("[bench] some turns were not answered exactly once (see the tables: over capacity, LINE's "
+              "25 s reply-token window and webhook time-outs are expected; a doubled reply never is)")
+    return 0 if _no_doubles(result) else 1
+
+
+def _no_doubles(result: dict[str, Any]) -> bool:
+    """The exit status fails only on a correctness bug: a turn answered twice."""
+    e = result.get("e2e") or {}
+    return all(p["check"]["doubled"] == 0 for p in e.get("closed_loop", []) + e.get("open_loop", []))
 
 
 def _mark_reused(history: Path) -> None:

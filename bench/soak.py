@@ -70,13 +70,14 @@ class SoakStack(BenchStack):
 
 
 class FaithfulFakeLine(FakeLine):
-    """`bench.load.FakeLine`, but a reply token works once, as on LINE: a second reply call with
-    the same token (a retry after a client-side timeout) gets 400 "Invalid reply token" and is
-    not counted as a second answer."""
+    """`bench.load.FakeLine`, but deduplicating as LINE does: a reply token works once (a retry
+    after a client-side timeout gets 400 "Invalid reply token"), and a push whose
+    X-Line-Retry-Key was already accepted gets 409. Neither counts as a second answer."""
 
     def __init__(self) -> None:
         super().__init__()
         self.reused_tokens = 0
+        self.repeated_retry_keys = 0
 
     async def _handle(self, request: Any) -> Any:
         from aiohttp import web
@@ -87,6 +88,11 @@ class FaithfulFakeLine(FakeLine):
                 self.reused_tokens += 1
                 return web.json_response({"message": "Invalid reply token"}, status=400)
             request = _Replay(request, body)
+        elif request.path == "/v2/bot/message/push":
+            key = request.headers.get("X-Line-Retry-Key")
+            if key and key in self.push_keys:
+                self.repeated_retry_keys += 1
+                return web.json_response({"message": "The retry key is already accepted"}, status=409)
         return await super()._handle(request)
 
 
@@ -226,14 +232,14 @@ async def soak(args: argparse.Namespace) -> Dict[str, Any]:
     fake = await FaithfulFakeLine().start()
     stack = SoakStack(workdir=workdir, model=Path(args.model) if args.model else newest_model(),
                       line_api_url=fake.base_url)
-    stack.extra_env.update(MADOGUCHI_RASA_URL=stack.rasa_url)
+    stack.extra_env.update(MADOGUCHI_RASA_URL=stack.rasa_url, PYTHONUNBUFFERED="1")
     stack.extra_env.update(dict(kv.split("=", 1) for kv in args.env))
     result: Dict[str, Any] = {"kind": "soak", "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                               "git": git_rev(), "machine": machine(), "model": stack.model.name,
                               "params": {"turns": args.turns, "users": args.users, "rate": args.rate,
                                          "max_inflight": args.max_inflight, "sample_every_s": args.sample_every,
-                                         "warmup": args.warmup,
-                                         "max_drift": args.max_drift, "seed": args.seed, "env": args.env}}
+                                         "warmup": args.warmup, "max_drift": args.max_drift, "seed": args.seed,
+                                         "env": args.env}}
     try:
         print(f"starting the stack in {workdir} …", flush=True)
         await asyncio.to_thread(stack.start_actions)
@@ -255,18 +261,20 @@ async def soak(args: argparse.Namespace) -> Dict[str, Any]:
             turns: List[Turn] = client.turns
         result["turns"] = check_turns(fake, turns)
         result["turns"]["reply_token_reused"] = fake.reused_tokens
+        result["turns"]["retry_key_repeated"] = fake.repeated_retry_keys
         result["latency"] = latency_summary(t.latency_ms for t in turns if t.latency_ms is not None)
         result["throughput_tps"] = round(len(turns) / result["run"]["seconds"], 2)
         result["memory"] = memory_verdict(sampler.samples, list(pids), int(args.turns * args.warmup), args.max_drift)
         result["memory"]["samples"] = sampler.samples
-        problems = {name: log_problems(workdir / name) for name in ("rasa.log", "actions.log")}
-        result["log_errors"] = {name: len(lines) for name, lines in problems.items()}
-        result["log_error_examples"] = {name: lines[:5] for name, lines in problems.items() if lines}
-        result["ok"] = bool(result["turns"]["ok"] and result["memory"]["ok"]
-                            and not any(result["log_errors"].values()))
     finally:
         await asyncio.to_thread(stack.stop_all)
         await fake.close()
+        # Read the logs only now: the processes flush what they buffered when they exit.
+        problems = {name: log_problems(workdir / name) for name in ("rasa.log", "actions.log")}
+        result["log_errors"] = {name: len(lines) for name, lines in problems.items()}
+        result["log_error_examples"] = {name: lines[:5] for name, lines in problems.items() if lines}
+        result["ok"] = bool("turns" in result and result["turns"]["ok"] and result["memory"]["ok"]
+                            and not any(result["log_errors"].values()))
         if args.keep:
             result["workdir"] = str(workdir)
         else:
@@ -279,7 +287,8 @@ def print_figures(r: Dict[str, Any]) -> None:
     print("\n== soak")
     print(f"turns: {t['turns']} sent, {t['one_reply']} replied once, {t['pushed_instead']} pushed once "
           f"(token stale), {t['doubled']} doubled, {t['missing']} missing, {t['http_errors']} webhook errors "
-          f"({t['reply_token_reused']} retried replies refused as LINE would)")
+          f"({t['reply_token_reused']} retried replies and {t['retry_key_repeated']} repeated pushes refused, "
+          f"as LINE would)")
     print(f"throughput {r['throughput_tps']} turns/s over {r['run']['seconds']} s; latency p50 {lat['p50_ms']} ms, "
           f"p95 {lat['p95_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms")
     print(f"conversations: {r['run']['conversations']}")

@@ -54,8 +54,26 @@ def test_normalize_is_idempotent_and_clean(text: str) -> None:
                max_size=40).map(lambda s: s.replace("\\", "/")), st.lists(st.sampled_from([" ", "\t", "\n", "　"])))
 def test_normalize_leaves_plain_ascii_words_alone(text: str, spaces: list[str]) -> None:
     tick()
+    assume(not text.startswith("/"))  # a leading slash has its own rule (below)
     spaced = "".join(spaces) + text + "".join(spaces)
     assert normalize(spaced) == " ".join(text.split())
+
+
+@budget()
+@given(st.one_of(ANY, JA, st.text(alphabet=st.sampled_from(list("/／∕ \u3000\u200b\ufeff\t\nabc{}")), max_size=10)))
+def test_only_a_typed_ascii_slash_can_start_a_command(text: str) -> None:
+    """Rasa reads a message that starts with "/" as an intent payload: normalising (NFKC,
+    invisible characters dropped) must never produce one from text that did not start so."""
+    tick()
+    if normalize(text).startswith("/"):
+        assert text.lstrip(" \t\r\n").startswith("/"), repr(text)
+
+
+@budget()
+@given(st.sampled_from(["", " ", "  \t", "\n "]), st.from_regex(r"[a-z_]{1,20}", fullmatch=True))
+def test_a_typed_command_stays_a_command(spaces: str, intent: str) -> None:
+    tick()
+    assert normalize(f"{spaces}/{intent}") == f"/{intent}"
 
 
 @budget()
