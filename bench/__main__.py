@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import os
 import shutil
@@ -145,7 +146,9 @@ async def e2e(args: argparse.Namespace, result: dict[str, Any], workdir: Path) -
                         prof = summarise_profile(raw)
                         prof["phase"] = f"closed loop, {users} users, {args.phase_seconds:.0f} s"
                         result["profile"] = prof
-                        shutil.copy(raw, Path(args.results_dir) / f"profile-{result['timestamp']}.txt")
+                        with open(raw, "rb") as src, gzip.open(
+                                Path(args.results_dir) / f"profile-{result['timestamp']}.txt.gz", "wb") as dst:
+                            shutil.copyfileobj(src, dst)
                 e2e_res["closed_loop"].append(r)
                 peak = {k: max(peak[k], r["rss_peak_mb"].get(k, 0)) for k in peak}
                 print(f"        {r['throughput_tps']} turns/s, p95 {r['latency']['p95_ms']} ms, check {r['check']}",

@@ -248,6 +248,8 @@ def _is_unavailable(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+    if isinstance(exc, PermissionError):  # bot.tickets.ConsentRequired: about the draft, not the database
+        return False
     if isinstance(exc, (OperationalError, PoolTimeout, OSError)):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:

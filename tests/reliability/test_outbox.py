@@ -238,3 +238,21 @@ def test_postgresql_down_then_up_stores_the_spooled_ticket_once(env: Path, monke
 
         get_engine(pg.url).dispose()
         pg.drop()
+
+
+def test_rest_mailbox_keeps_out_of_turn_messages_bounded_and_in_order() -> None:
+    """Where a ticket number announced outside a turn waits for a REST user's next message."""
+    import asyncio
+
+    from channels import rest
+
+    box = rest.Mailbox()
+    out = rest.MailboxOutput(box)
+    for i in range(rest.MAILBOX_MESSAGES + 5):
+        asyncio.run(out.send_text_message("rest-a", f"m{i}"))
+    taken = box.take("rest-a")
+    assert [m["text"] for m in taken] == [f"m{i}" for i in range(5, rest.MAILBOX_MESSAGES + 5)]
+    assert box.take("rest-a") == [] and len(out.messages) == rest.MAILBOX_MESSAGES + 5
+    for i in range(rest.MAILBOX_SENDERS + 3):
+        box.put(f"rest-{i}", {"text": "x"})
+    assert len(box) == rest.MAILBOX_SENDERS and box.take("rest-0") == [] and box.take("rest-3")
