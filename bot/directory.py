@@ -19,10 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = ROOT / "directory" / "windows.yml"
 UNSET = "要設定"
 
-# Numbers allowed to be dialled from the bot (the verified list plus 119/110/#9110/189).
-VERIFIED_PHONES = frozenset(
-    {"0120-279-338", "0570-064-556", "0120-061-338", "0120-0-78310", "119", "110", "#9110", "189"}
-)
 FORMAT_KEYS = frozenset(
     {"reason", "hotline", "hotline_hours", "emergency", "place", "when", "phone",
      "moment", "slot", "date", "weekdays", "summary_line"}
@@ -165,6 +161,7 @@ class Directory:
     age_bands: tuple[AgeBand, ...]
     reasons: Mapping[str, str]
     formats: Mapping[str, str]
+    verified_numbers: frozenset[str] = frozenset()
     _by_id: Mapping[str, Window] = field(default_factory=dict, repr=False, compare=False)
 
     def window(self, window_id: str) -> Window:
@@ -240,15 +237,15 @@ def _month_day(value: str, where: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def _check_phone(phone: str | None, verified: bool, where: str) -> None:
-    if phone and verified and phone not in VERIFIED_PHONES:
+def _check_phone(phone: str | None, verified: bool, where: str, allowed: frozenset[str]) -> None:
+    if phone and verified and phone not in allowed:
         raise DirectoryError(
             f"{where}: phone {phone} is marked verified but is not on the verified list; "
             "leave phone_verified false until the municipality confirms it"
         )
 
 
-def _parse_window(raw: Mapping[str, Any], need_keys: Iterable[str]) -> Window:
+def _parse_window(raw: Mapping[str, Any], need_keys: Iterable[str], allowed: frozenset[str]) -> Window:
     wid = _require(raw, "id", "window")
     where = f"window {wid}"
     age = raw.get("age") or {}
@@ -263,7 +260,7 @@ def _parse_window(raw: Mapping[str, Any], need_keys: Iterable[str]) -> Window:
     contact = raw.get("contact") or {}
     phone = contact.get("phone")
     verified = bool(contact.get("phone_verified"))
-    _check_phone(phone, verified, where)
+    _check_phone(phone, verified, where, allowed)
     schedule = None
     if raw.get("schedule"):
         s = raw["schedule"]
@@ -312,7 +309,8 @@ def parse_directory(data: Mapping[str, Any]) -> Directory:
     needs = dict(data.get("needs") or {})
     if not needs:
         raise DirectoryError("'needs' must list the need keys")
-    windows = tuple(_parse_window(w, needs) for w in data.get("windows") or ())
+    allowed = frozenset(str(n) for n in data.get("verified_numbers") or ())
+    windows = tuple(_parse_window(w, needs, allowed) for w in data.get("windows") or ())
     ids = [w.id for w in windows]
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:
@@ -325,13 +323,13 @@ def parse_directory(data: Mapping[str, Any]) -> Directory:
         for h in data.get("hotlines") or ()
     )
     for h in hotlines:
-        _check_phone(h.phone, True, f"hotline {h.id}")
+        _check_phone(h.phone, True, f"hotline {h.id}", allowed)
     emergency = tuple(
         EmergencyLine(id=e["id"], name=e["name"], phone=str(e["phone"]), when=e.get("when", ""))
         for e in data.get("emergency") or ()
     )
     for e in emergency:
-        _check_phone(e.phone, True, f"emergency {e.id}")
+        _check_phone(e.phone, True, f"emergency {e.id}", allowed)
     svc = data.get("service") or {}
     hours = svc.get("business_hours") or {}
     periods = tuple(
@@ -376,6 +374,7 @@ def parse_directory(data: Mapping[str, Any]) -> Directory:
         age_bands=bands,
         reasons=reasons,
         formats=formats,
+        verified_numbers=allowed,
         _by_id={w.id: w for w in windows},
     )
 

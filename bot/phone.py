@@ -29,7 +29,7 @@ def normalize_phone(raw: str) -> str | None:
 
 
 def display_phone(e164: str) -> str:
-    """National format for staff (090-1234-5678)."""
+    """National format for staff (090-○○○○-○○○○)."""
     number = phonenumbers.parse(e164, "JP")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 

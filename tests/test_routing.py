@@ -47,7 +47,7 @@ def test_best_window_and_what_is_never_offered(profile, expected_first, forbidde
     ids = [r.window.id for r in recs]
     assert ids[0] == expected_first
     assert not forbidden & set(ids)
-    assert 1 <= len(ids) <= 3
+    assert len(ids) in (1, 2, 3)
 
 
 def test_unknown_age_offers_only_windows_for_every_age():

@@ -37,7 +37,7 @@ days = st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 31))
 def test_route_windows_offers_one_to_three_eligible_windows(profile: Profile, today: date) -> None:
     tick()
     recs = route_windows(profile, D, today=today)
-    assert 1 <= len(recs) <= 3, profile
+    assert len(recs) in (1, 2, 3), profile
     ids = [r.window.id for r in recs]
     assert len(set(ids)) == len(ids)
     for r in recs:

@@ -64,7 +64,7 @@ def test_signed_line_text_gets_one_reply_with_quick_replies(stack, fake_api):
     calls = fake_api.api.calls_to("/v2/bot/message/reply")[before:]
     assert len(calls) == 1
     messages = calls[0].params["messages"]
-    assert 1 <= len(messages) <= 5
+    assert len(messages) in range(1, 6)
     labels = [i["action"]["label"] for i in messages[-1]["quickReply"]["items"]]
     assert "答えたくない" in labels and all(len(label) <= 20 for label in labels)
     assert user not in json.dumps(stack.tracker_db_dump())

@@ -24,4 +24,4 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                            routing=os.environ.get("PRODUCTION_TEST_LB_ROUTING", "sticky")) as c:
             yield c
     except ServicesMissing as exc:
-        pytest.skip(str(exc))
+        pytest.fail(str(exc))

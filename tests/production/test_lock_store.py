@@ -18,7 +18,7 @@ def store():
     try:
         red = redis_client()
     except ServicesMissing as exc:
-        pytest.skip(str(exc))
+        pytest.fail(str(exc))
     from deploy.lock_store import AtomicRedisLockStore
 
     prefix = f"lt{uuid.uuid4().hex[:10]}"

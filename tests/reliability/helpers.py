@@ -402,7 +402,7 @@ def _pg_admin() -> Any:
     try:
         con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
     except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 not available: {type(exc).__name__}")
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 not available: {type(exc).__name__}")
     con.autocommit = True
     return con
 

@@ -32,9 +32,7 @@ def require_browser() -> None:
         missing.append("selenium (pip)")
     if missing:
         message = f"browser tests need {', '.join(missing)}: run scripts/ensure_chromium.sh"
-        if os.environ.get("MADOGUCHI_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        pytest.fail(message)
 
 
 class LiveServer:
