@@ -367,6 +367,9 @@ class ActionBookCallback(Action):
                 contact = response_text(domain, "utter_contact_label_chat")
             self._utter_booked(dispatcher, domain, ticket, contact)
             outbox.mark_announced(pending.key)
+            # Counted here: the turn that spooled the draft could not (record_stat never raises).
+            record_stat("callback", tracker.sender_id, session_key(tracker.events), relation=ticket.relation,
+                        age_band=ticket.age_band, needs=ticket.needs, windows=ticket.windows, at=now())
             events.append(SlotSet("ticket_id", float(ticket.id)))
         # The conversation goes on listening, as after any turn.
         return [*events, ActionExecuted("action_listen")]

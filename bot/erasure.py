@@ -84,6 +84,9 @@ def complete_erasure_requests(db_url: str | None = None, tracker_url: str | None
 
 
 def erase_sender(sender_id: str, *, include_tracker: bool = True, db_url: str | None = None) -> ErasureResult:
+    from bot import outbox
+
+    outbox.discard(sender_id)  # a draft waiting for the database is never stored after erasure
     with session_scope(db_url) as session:
         tickets = session.execute(select(CallbackTicket).where(CallbackTicket.sender_id == sender_id)).scalars().all()
         for t in tickets:

@@ -25,7 +25,10 @@ wait_for() { # url name seconds
   echo "$2 did not start; see var/log/" >&2; return 1
 }
 
-$PY -m rasa_sdk --actions actions -p "$ACTIONS_PORT" >var/log/actions.log 2>&1 & pids+=($!)
+# Rasa opens a connection per action call; when NLU keeps it busy for > 5 s (Sanic's default
+# keep-alive) the action server would drop it and the turn's events with it (make soak).
+SANIC_KEEP_ALIVE_TIMEOUT=${SANIC_KEEP_ALIVE_TIMEOUT:-60} \
+  $PY -m rasa_sdk --actions actions -p "$ACTIONS_PORT" >var/log/actions.log 2>&1 & pids+=($!)
 auth=()
 [ -n "${RASA_API_TOKEN:-}" ] && auth=(--auth-token "$RASA_API_TOKEN")
 .venv/bin/rasa run --enable-api -i "$HOST" -p "$RASA_PORT" -m "$MODEL" \

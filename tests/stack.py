@@ -129,6 +129,7 @@ def stack_env(workdir: Path, **overrides: str) -> dict[str, str]:
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "RASA_TELEMETRY_ENABLED": "false",
         "SANIC_HOST": "127.0.0.1",
+        "SANIC_KEEP_ALIVE_TIMEOUT": "60",  # as scripts/run_stack.sh
         "MADOGUCHI_VAR_DIR": str(workdir),
         "MADOGUCHI_DB_URL": f"sqlite:///{workdir / 'madoguchi.db'}",
         "MADOGUCHI_TRACKER_DB_URL": f"sqlite:///{workdir / 'tracker.db'}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,46 @@ def test_telegram_answers_the_same_turn_while_the_action_server_is_down(rstack: 
     tg_turn(rstack, chat, "こんにちは")
     with ActionServerDown(rstack):
         assert_gentle_fallback(tg_turn(rstack, chat, "母です", timeout=10))
+
+
+def _idle_then_request(port: int, idle: float) -> str:
+    """Open a connection, say nothing for ``idle`` seconds, then send a request: what comes back."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        time.sleep(idle)
+        try:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            status = sock.recv(200).split(b"\r\n")[0].decode()
+        except OSError as exc:
+            return type(exc).__name__
+    return status or "closed"
+
+
+def test_a_busy_rasa_loses_action_calls_unless_the_action_server_waits_longer(tmp_path: Any) -> None:
+    """Rasa opens a new connection for every action call. When its event loop is busy with NLU
+    for more than Sanic's keep-alive timeout (5 s) between connecting and writing — which the
+    soak saw on a loaded machine — the action server has already closed the connection and the
+    call fails («Can not write request body»). SANIC_KEEP_ALIVE_TIMEOUT on the action server
+    lifts that limit (proposal P5 in docs/reliability.md)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.stack import ROOT, free_port, stack_env, wait_http
+
+    seen = {}
+    for label, extra in (("default", {}), ("60 s", {"SANIC_KEEP_ALIVE_TIMEOUT": "60"})):
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)],
+                                cwd=ROOT, env=stack_env(tmp_path, **extra), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/health", 120)
+            seen[label] = (_idle_then_request(port, 1), _idle_then_request(port, 7))
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(15)
+    assert seen["default"][0].endswith("200 OK") and not seen["default"][1].endswith("200 OK")
+    assert seen["60 s"] == ("HTTP/1.1 200 OK", "HTTP/1.1 200 OK")

@@ -54,6 +54,7 @@ def test_locked_sqlite_at_confirmation_tells_the_truth_then_stores_once_and_give
     sender = f"rel-{uuid.uuid4().hex[:10]}"
     sender_id = rstack.sender("rest", sender)
     assert "この内容で申し込みます" in texts(book_over_rest(rstack, sender))
+    callbacks_counted = callback_stats(rstack)
     with ExclusiveLock(rstack.db_path):  # another process holds the write lock
         reply = rstack.say(sender, "はい", timeout=120)
         said = texts(reply)
@@ -72,6 +73,17 @@ def test_locked_sqlite_at_confirmation_tells_the_truth_then_stores_once_and_give
     said = texts(rstack.say(sender, "ありがとうございます"))
     assert said.startswith(f"{BOOKED}。受付番号は #{ticket[0]} です"), said
     assert f"#{ticket[0]}" not in texts(rstack.say(sender, "こんにちは"))  # said once
+    assert callback_stats(rstack) == callbacks_counted + 1  # and counted once in the statistics
+
+
+def callback_stats(stack: ReliabilityStack) -> int:
+    con = sqlite3.connect(stack.db_path, timeout=30)
+    try:
+        return con.execute("select count(*) from stat_events where kind = 'callback'").fetchone()[0]
+    except sqlite3.OperationalError:  # no statistics table (yet)
+        return 0
+    finally:
+        con.close()
 
 
 def line_turn_postback(stack: ReliabilityStack, user: str, payload: str) -> str:
