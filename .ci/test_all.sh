@@ -25,8 +25,8 @@ echo "== NLU cross-validation"
 .venv/bin/python -m bot.nlu_eval --folds "${NLU_CV_FOLDS:-2}"  # make nlu-cv runs 3 folds
 
 echo "== pytest"
-bash scripts/ensure_chromium.sh
+bash scripts/ensure_debian_packages.sh
 export MADOGUCHI_REQUIRE_BROWSER=1
-# The fault-injection suite (tests/reliability) and the two-instance production suite
-# (tests/production) run with `make test-reliability` and `make test-production`.
-.venv/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/reliability --ignore=tests/production
+# Everything, the fault-injection suite (tests/reliability) and the two-instance production
+# suite on the local PostgreSQL + Redis + nginx (tests/production) included.
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15

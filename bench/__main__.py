@@ -29,7 +29,7 @@ from typing import Any, Optional
 
 from bench import components, report
 from bench.common import RESULTS, ROOT, VENV_BIN, base_env, git_rev, loadavg, machine, newest_model, rss_mb
-from bench.conversations import all_texts
+from bench.conversations import MIX, all_texts
 from bench.load import Client, FakeLine, closed_loop, open_loop
 from bench.stack import LINE_SECRET, BenchStack
 
@@ -73,25 +73,42 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
 
 
 # --- profiling -----------------------------------------------------------------------------------
+# Leaf frames of threads that wait (thread-pool workers, selectors): py-spy --nonblocking
+# cannot always tell them from running code, so they are left out of the shares.
+_IDLE_LEAVES = ("thread.py:_worker", "threading.py:wait", "selectors.py:select", "queue.py:get")
+
+
 def summarise_profile(raw: Path, top: int = 25) -> dict[str, Any]:
-    """Collapsed py-spy stacks → top functions by inclusive and by self share of samples."""
+    """Collapsed py-spy stacks → top functions by inclusive and by self share of the busy
+    (non-idle) samples, all threads."""
     inclusive: Counter = Counter()
     self_: Counter = Counter()
-    total = 0
-    for line in raw.read_text(errors="replace").splitlines():
+    total = idle = 0
+    opener = gzip.open if str(raw).endswith(".gz") else open
+    with opener(raw, "rt", errors="replace") as fh:  # type: ignore[operator]
+        lines = fh.read().splitlines()
+    for line in lines:
         stack, _, count = line.rpartition(" ")
         try:
             n = int(count)
         except ValueError:
             continue
         frames = [_frame(f) for f in stack.split(";") if f]
+        if frames and frames[-1].endswith(_IDLE_LEAVES):
+            idle += n
+            continue
         total += n
         for f in set(frames):
             inclusive[f] += n
         if frames:
             self_[frames[-1]] += n
-    pct = lambda c: [(k, round(100 * v / total, 1)) for k, v in c.most_common(top)]  # noqa: E731
-    return {"samples": total, "top_inclusive": pct(inclusive), "top_self": pct(self_)}
+    noise = ("threading.py:", "sanic/", "rasa/__main__.py", "rasa:<module>", "rasa/cli/", "rasa/api.py",
+             "rasa/core/run.py:serve_application", "asyncio/", "uvloop", "dask/", "contextlib.py",
+             "concurrent/futures/")
+    pct = lambda c, skip: [(k, round(100 * v / total, 1)) for k, v in c.most_common(top * 4)  # noqa: E731
+                           if not (skip and k.startswith(noise))][:top] if total else []
+    return {"samples": total, "idle_samples": idle, "top_inclusive": pct(inclusive, True),
+            "top_self": pct(self_, False)}
 
 
 def _frame(f: str) -> str:
@@ -128,6 +145,9 @@ async def e2e(args: argparse.Namespace, result: dict[str, Any], workdir: Path) -
         print("[bench] NLU parse latency at rest …", flush=True)
         comp["parse"] = await asyncio.to_thread(components.parse_latency, stack.rasa_url, parse_texts,
                                                 1 if args.quick else 3)
+        print("[bench] REST turn latency at rest (whole conversations, one person) …", flush=True)
+        comp["rest_turn"] = await asyncio.to_thread(
+            components.rest_turn_latency, stack.rasa_url, [steps for _, _, steps in MIX], 1 if args.quick else 2)
         comp["rss_rest_mb"] = {k: rss_mb(p) for k, p in pids.items()}
         e2e_res: dict[str, Any] = {"closed_loop": [], "open_loop": []}
         result["e2e"] = e2e_res

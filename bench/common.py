@@ -12,6 +12,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from bot.serving_env import serving_env
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -30,6 +32,7 @@ def free_port() -> int:
 
 def base_env(**overrides: str) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(serving_env(os.environ))
     env.update({
         "PYTHONPATH": str(ROOT),
         "TF_CPP_MIN_LOG_LEVEL": "2",

@@ -28,6 +28,22 @@ def parse_latency(rasa_url: str, texts: list[str], rounds: int = 2) -> dict[str,
     return latency_summary(ms)
 
 
+def rest_turn_latency(rasa_url: str, conversations: list[list[Any]], rounds: int = 2) -> dict[str, Any]:
+    """Whole turns over the REST channel (NLU, policies, action calls, tracker save), one person
+    at a time with the server otherwise at rest: what someone on `make run` waits for."""
+    ms = []
+    for r in range(rounds + 1):  # round 0 warms up
+        for n, steps in enumerate(conversations):
+            sender = f"bench-rest-{r}-{n}-{time.time_ns()}"
+            for step in steps:
+                text = step if isinstance(step, str) else step["text"]
+                t0 = time.perf_counter()
+                post_json(f"{rasa_url}/webhooks/rest/webhook", {"sender": sender, "message": text}, timeout=120)
+                if r:
+                    ms.append((time.perf_counter() - t0) * 1000)
+    return latency_summary(ms)
+
+
 # --- action server -------------------------------------------------------------------------------
 def recorded_action_calls(rasa_url: str, sender_ids: list[str], limit: int = 400) -> list[dict[str, Any]]:
     """Rebuild the exact requests Rasa sent to the action server from stored trackers.

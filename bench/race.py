@@ -141,14 +141,23 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--gap", type=float, default=0.01, help="seconds between one person's messages")
     args = ap.parse_args(argv)
-    results = [run(k, args.users, args.messages, args.rounds, args.gap) for k in args.lock_stores.split(",") if k]
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"race-{stamp}.json"
-    path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    results: list[dict[str, Any]] = []
+    for kind in [k for k in args.lock_stores.split(",") if k]:
+        try:
+            results.append(run(kind, args.users, args.messages, args.rounds, args.gap))
+        except Exception as exc:  # noqa: BLE001 (keep what was measured so far)
+            results.append({"lock_store": kind, "error": f"{type(exc).__name__}: {str(exc)[:500]}", "rounds": [],
+                            "lock_errors": None})
+        path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     print("\n| lock store | messages | lost | doubled | interleaved | reordered | people affected | lock errors | HTTP |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
+        if r.get("error"):
+            print(f"| {r['lock_store']} | failed: {r['error'][:80]} |")
+            continue
         t = Counter()
         for rd in r["rounds"]:
             t.update({k: rd[k] for k in ("lost", "doubled", "interleaved", "reordered", "people_affected")})

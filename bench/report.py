@@ -44,6 +44,8 @@ def key_metrics(r: dict[str, Any]) -> dict[str, Optional[float]]:
     comp = r.get("components") or {}
     m["parse_p50_ms"] = _get(comp, "parse", "p50_ms")
     m["parse_p95_ms"] = _get(comp, "parse", "p95_ms")
+    m["rest_turn_p50_ms"] = _get(comp, "rest_turn", "p50_ms")
+    m["rest_turn_p95_ms"] = _get(comp, "rest_turn", "p95_ms")
     m["action_p50_ms"] = _get(comp, "actions", "all", "p50_ms")
     m["action_p95_ms"] = _get(comp, "actions", "all", "p95_ms")
     m["rasa_rss_rest_mb"] = _get(comp, "rss_rest_mb", "rasa")
@@ -145,6 +147,9 @@ def markdown(r: dict[str, Any], metrics: dict[str, float], delta_rows: list[tupl
         if comp.get("parse"):
             p = comp["parse"]
             out.append(f"| NLU `/model/parse` at rest (n={p['n']}) | p50 {_f(p['p50_ms'])} ms, p95 {_f(p['p95_ms'])} ms |")
+        if comp.get("rest_turn"):
+            p = comp["rest_turn"]
+            out.append(f"| whole REST turn at rest, one person (n={p['n']}) | p50 {_f(p['p50_ms'])} ms, p95 {_f(p['p95_ms'])} ms |")
         acts = comp.get("actions") or {}
         if acts.get("all"):
             out.append(f"| action server /webhook, all actions (n={acts['all']['n']}) | p50 {_f(acts['all']['p50_ms'])} ms, "
@@ -186,11 +191,12 @@ def markdown(r: dict[str, Any], metrics: dict[str, float], delta_rows: list[tupl
             out.append(f"\n**Headline: intent macro-F1 project / Rasa default = {nlu['headline_ratio_project_over_default']:.3f}**")
     prof = r.get("profile") or {}
     if prof.get("top_inclusive"):
-        out += ["", f"## Profile of Rasa under load (py-spy, {prof.get('samples')} samples, {prof.get('phase')})", "",
-                "| function (inclusive) | % of samples |", "|---|---|"]
+        out += ["", f"## Profile of Rasa under load (py-spy, {prof.get('samples')} busy samples of all threads, "
+                f"{prof.get('phase')}; server/thread plumbing frames left out)", "",
+                "| function (inclusive) | % of busy samples |", "|---|---|"]
         for name, pct in prof["top_inclusive"][:15]:
             out.append(f"| `{name}` | {pct:.1f} |")
-        out += ["", "| function (self) | % of samples |", "|---|---|"]
+        out += ["", "| function (self) | % of busy samples |", "|---|---|"]
         for name, pct in prof.get("top_self", [])[:10]:
             out.append(f"| `{name}` | {pct:.1f} |")
     if delta_rows:

@@ -26,7 +26,7 @@ RESULTS = ROOT / "results"
 def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    cmd = [str(ROOT / ".venv" / "bin" / "rasa"), "test", "nlu", "--cross-validation", "--folds", str(folds),
+    cmd = [sys.executable, "-m", "bot.nlu_cv", "--folds", str(folds),
            "--config", config, "--nlu", "data/nlu", "--out", str(out), "--quiet", "--no-plot"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -232,16 +232,74 @@ async def with_retries(
 
 
 # --- ordered background work -----------------------------------------------------------------
+DEFAULT_MAX_TURNS = 8
+
+
+def max_turns() -> int:
+    """MADOGUCHI_MAX_TURNS: concurrent Rasa turns per process (0 = no cap)."""
+    try:
+        return max(0, int(os.environ.get("MADOGUCHI_MAX_TURNS", DEFAULT_MAX_TURNS)))
+    except ValueError:
+        return DEFAULT_MAX_TURNS
+
+
+class TurnGate:
+    """A process-wide cap on concurrent Rasa turns, shared by every channel.
+
+    Rasa's CPU is the bottleneck: past capacity, fifty turns started together all finish late
+    and stall the event loop (webhook acknowledgements included), while eight at a time finish
+    in arrival order and the rest wait cheaply (docs/reliability.md, P5b). One semaphore per
+    event loop, because asyncio primitives are bound to the loop they first run on.
+    """
+
+    def __init__(self, limit: Optional[int] = None) -> None:
+        self._limit = limit
+        self._semaphores: Dict[int, asyncio.Semaphore] = {}
+        self.waiting = 0
+
+    @property
+    def limit(self) -> int:
+        return max_turns() if self._limit is None else self._limit
+
+    def _semaphore(self) -> Optional[asyncio.Semaphore]:
+        if self.limit <= 0:
+            return None
+        loop_id = id(asyncio.get_running_loop())
+        semaphore = self._semaphores.get(loop_id)
+        if semaphore is None:
+            semaphore = self._semaphores[loop_id] = asyncio.Semaphore(self.limit)
+        return semaphore
+
+    async def run(self, job: Callable[[], Awaitable[T]]) -> T:
+        semaphore = self._semaphore()
+        if semaphore is None:
+            return await job()
+        self.waiting += 1
+        try:
+            await semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            return await job()
+        finally:
+            semaphore.release()
+
+
+TURN_GATE = TurnGate()
+
+
 class SenderQueue:
     """Runs submitted jobs in the background, one at a time and in order per key.
 
     Webhooks must be answered at once (LINE treats >2 s as a timeout), but one person's
-    messages must still reach Rasa in the order they were sent.
+    messages must still reach Rasa in the order they were sent. Jobs of different people run
+    concurrently up to `gate`'s cap.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, gate: Optional[TurnGate] = None) -> None:
         self._tails: Dict[str, asyncio.Task] = {}
         self._tasks: set = set()
+        self._gate = gate or TURN_GATE
 
     def submit(self, key: str, job: Callable[[], Awaitable[Any]]) -> asyncio.Task:
         previous = self._tails.get(key)
@@ -250,7 +308,7 @@ class SenderQueue:
             if previous is not None:
                 await asyncio.wait([previous])  # its failure must not stop this job
             try:
-                await job()
+                await self._gate.run(job)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001

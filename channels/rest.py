@@ -23,7 +23,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.pseudonym import pseudonymize
-from channels.common import load_texts
+from channels.common import TURN_GATE, load_texts
 from channels.fallback import unavailable_reply
 
 log = logging.getLogger(__name__)
@@ -131,10 +131,10 @@ class PseudonymousRestInput(InputChannel):
             sender_id = pseudonymize("rest", body["sender"])
             collector = CollectingOutputChannel()
             try:
-                await on_new_message(UserMessage(
+                await TURN_GATE.run(lambda: on_new_message(UserMessage(
                     text, collector, sender_id, input_channel=self.name(),
                     metadata=body.get("metadata") if isinstance(body.get("metadata"), dict) else None,
-                ))
+                )))
             except CancelledError:
                 log.error("rest turn timed out (sender %s)", sender_id[:12])
             except Exception:  # noqa: BLE001 — answer the person anyway; details stay in debug

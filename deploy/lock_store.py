@@ -8,10 +8,14 @@ waits — which then fails with ``LockError`` and its message is dropped. Two tu
 conversation processed at once also lose or duplicate tracker events, because the SQL tracker
 store appends "the events past the stored count".
 
-Here every step is a single atomic Redis command, so no update can be lost:
+Here every step is atomic in Redis, so no update can be lost:
 
-* ticket = ``INCR <prefix><conversation>:seq`` (unique, monotonic);
-* the ticket joins ``ZADD <prefix><conversation>:queue`` (score = ticket) and gets a liveness key
+* issuing a ticket is ONE server-side step (a Lua script): ``INCR <prefix><conversation>:seq``
+  (unique, monotonic), the ticket joins ``<prefix><conversation>:queue`` (a sorted set, score =
+  ticket) and gets its liveness key. (Done as separate commands, a lower ticket could join the
+  queue *after* a higher one had already seen itself at the head and started: two holders at
+  once — measured in docs/deploy.md);
+* the ticket's liveness key
   ``SET <prefix><conversation>:t:<ticket> PX lifetime`` that its process renews every few
   seconds while the ticket waits and while it holds the lock (a heartbeat) — so a replica that
   dies mid-turn stops blocking the queue once its key expires (Rasa's lock lifetime,
@@ -51,6 +55,16 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "lock:"
 
+# KEYS: seq, queue; ARGV: alive-key prefix, ticket ttl ms, queue ttl ms, seq ttl ms → ticket
+_ISSUE = """
+local t = redis.call('INCR', KEYS[1])
+redis.call('SET', ARGV[1] .. t, 1, 'PX', tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[2], t, tostring(t))
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
+return t
+"""
+
 
 class AtomicRedisLockStore(LockStore):
     """Per-conversation FIFO locks in Redis, race-free across processes."""
@@ -75,6 +89,7 @@ class AtomicRedisLockStore(LockStore):
         # Tickets from this process are issued one at a time, so that two messages of one
         # person arriving here together keep their arrival order (asyncio.Lock is FIFO).
         self._issuing = asyncio.Lock()
+        self._issue_script = self.red.register_script(_ISSUE)
         self.key_prefix = DEFAULT_PREFIX
         if key_prefix:
             if str(key_prefix).isalnum():
@@ -130,15 +145,11 @@ class AtomicRedisLockStore(LockStore):
         try:
             ttl_ms = max(1, int(lifetime * 1000))
             async with self._issuing:
-                ticket = int(await self.red.incr(self._seq(cid)))
-                async with self.red.pipeline(transaction=True) as pipe:
-                    pipe.set(self._alive(cid, ticket), 1, px=ttl_ms)
-                    pipe.zadd(self._queue(cid), {str(ticket): ticket})
-                    # The bookkeeping keys disappear on their own once a conversation is quiet.
-                    pipe.pexpire(self._queue(cid), ttl_ms * 2)
-                    pipe.pexpire(self._seq(cid), max(ttl_ms * 2, 24 * 3600 * 1000))
-                    await pipe.execute()
-            return ticket
+                # The bookkeeping keys disappear on their own once a conversation is quiet.
+                ticket = await self._issue_script(
+                    keys=[self._seq(cid), self._queue(cid)],
+                    args=[f"{self.key_prefix}{cid}:t:", ttl_ms, ttl_ms * 2, max(ttl_ms * 2, 24 * 3600 * 1000)])
+            return int(ticket)
         except Exception as exc:  # noqa: BLE001 (Rasa expects LockError)
             raise LockError(f"Error while issuing a lock ticket: {exc}") from exc
 

@@ -41,6 +41,9 @@ esac
 
 export PYTHONPATH=$ROOT TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 RASA_TELEMETRY_ENABLED=false
 export SANIC_HOST=127.0.0.1
+while IFS='=' read -r key value; do
+  [[ -z "$key" || "$key" == \#* || -n "${!key:-}" ]] || export "$key=$value"
+done < "$ROOT/deploy/serving.env"
 export MADOGUCHI_ACTIONS_URL="http://127.0.0.1:${ACTIONS_PORT}/webhook"
 mkdir -p "$RUN_DIR"
 rm -f "$RUN_DIR/ready"
@@ -89,8 +92,8 @@ done
 nginx_pid=$!
 
 wait_for "http://127.0.0.1:${ACTIONS_PORT}/health" "action server" 120 "$actions_pid"
-wait_for "http://127.0.0.1:${RASA1_PORT}/" "Rasa 1" 600 "${rasa_pids[0]}"
-wait_for "http://127.0.0.1:${RASA2_PORT}/" "Rasa 2" 600 "${rasa_pids[1]}"
+wait_for "http://127.0.0.1:${RASA1_PORT}/" "Rasa 1" "${READY_TIMEOUT:-1200}" "${rasa_pids[0]}"
+wait_for "http://127.0.0.1:${RASA2_PORT}/" "Rasa 2" "${READY_TIMEOUT:-1200}" "${rasa_pids[1]}"
 wait_for "http://${LB_HOST}:${LB_PORT}/lb-health" "nginx" 30 "$nginx_pid"
 for n in 1 2; do
   if grep -q "InMemoryTrackerStore\|Could not connect\|Error when trying to connect" "$RUN_DIR/rasa${n}.log"; then

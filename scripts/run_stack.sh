@@ -12,6 +12,10 @@ mkdir -p var/log
 PY=.venv/bin/python
 export PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 RASA_TELEMETRY_ENABLED=false
 export SANIC_HOST=$HOST
+# shellcheck source=../deploy/serving.env
+while IFS='=' read -r key value; do
+  [[ -z "$key" || "$key" == \#* || -n "${!key:-}" ]] || export "$key=$value"
+done < deploy/serving.env
 export MADOGUCHI_ACTIONS_URL="http://127.0.0.1:${ACTIONS_PORT}/webhook"
 export MADOGUCHI_RASA_URL="http://127.0.0.1:${RASA_PORT}"
 export MADOGUCHI_PUBLIC_URL=${MADOGUCHI_PUBLIC_URL:-http://127.0.0.1:${STAFF_PORT}}
@@ -25,10 +29,7 @@ wait_for() { # url name seconds
   echo "$2 did not start; see var/log/" >&2; return 1
 }
 
-# Rasa opens a connection per action call; when NLU keeps it busy for > 5 s (Sanic's default
-# keep-alive) the action server would drop it and the turn's events with it (make soak).
-SANIC_KEEP_ALIVE_TIMEOUT=${SANIC_KEEP_ALIVE_TIMEOUT:-60} \
-  $PY -m rasa_sdk --actions actions -p "$ACTIONS_PORT" >var/log/actions.log 2>&1 & pids+=($!)
+$PY -m rasa_sdk --actions actions -p "$ACTIONS_PORT" >var/log/actions.log 2>&1 & pids+=($!)
 auth=()
 [ -n "${RASA_API_TOKEN:-}" ] && auth=(--auth-token "$RASA_API_TOKEN")
 .venv/bin/rasa run --enable-api -i "$HOST" -p "$RASA_PORT" -m "$MODEL" \

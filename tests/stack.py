@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.serving_env import serving_env
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -124,12 +126,12 @@ class Stack:
 
 def stack_env(workdir: Path, **overrides: str) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(serving_env(os.environ))
     env.update({
         "PYTHONPATH": str(ROOT),
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "RASA_TELEMETRY_ENABLED": "false",
         "SANIC_HOST": "127.0.0.1",
-        "SANIC_KEEP_ALIVE_TIMEOUT": "60",  # as scripts/run_stack.sh
         "MADOGUCHI_VAR_DIR": str(workdir),
         "MADOGUCHI_DB_URL": f"sqlite:///{workdir / 'madoguchi.db'}",
         "MADOGUCHI_TRACKER_DB_URL": f"sqlite:///{workdir / 'tracker.db'}",

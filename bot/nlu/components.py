@@ -6,7 +6,7 @@ a lexicon hit overrides both DIET and the fallback: detection never rests on DIE
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Text, Tuple
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -158,9 +158,10 @@ class CrisisDetector(_Stateless):
             signal = detect_crisis(text)
             if signal is not None:
                 entities = list(message.get(ENTITIES) or [])
+                span = self._span(text, signal.matched)
                 for category in signal.categories:
-                    entities.append(self._entity(CRISIS_CATEGORY_ENTITY, category.value))
-                entities.append(self._entity(CRISIS_SEVERITY_ENTITY, signal.severity))
+                    entities.append(self._entity(CRISIS_CATEGORY_ENTITY, category.value, span))
+                entities.append(self._entity(CRISIS_SEVERITY_ENTITY, signal.severity, span))
                 message.set(ENTITIES, entities, add_to_output=True)
             if signal is not None and signal.urgent:
                 self._force_crisis_intent(message)
@@ -172,10 +173,24 @@ class CrisisDetector(_Stateless):
                 self._demote_crisis_intent(message)
         return messages
 
-    def _entity(self, name: str, value: str) -> Dict[Text, Any]:
+    @staticmethod
+    def _span(text: str, matched: Tuple[str, ...]) -> Tuple[int, int]:
+        """Offsets of the first triggering fragment; the whole message when it cannot be found.
+
+        Rasa's evaluation and any downstream consumer expect every entity to carry a span.
+        """
+        for fragment in matched:
+            start = text.find(fragment) if fragment else -1
+            if start >= 0:
+                return start, start + len(fragment)
+        return 0, len(text)
+
+    def _entity(self, name: str, value: str, span: Tuple[int, int]) -> Dict[Text, Any]:
         return {
             ENTITY_ATTRIBUTE_TYPE: name,
             ENTITY_ATTRIBUTE_VALUE: value,
+            ENTITY_ATTRIBUTE_START: span[0],
+            ENTITY_ATTRIBUTE_END: span[1],
             ENTITY_ATTRIBUTE_CONFIDENCE: 1.0,
             EXTRACTOR: self.__class__.__name__,
         }

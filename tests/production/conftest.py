@@ -2,8 +2,8 @@
 server behind nginx) on PostgreSQL + Redis, a fresh database per run (madoguchi_test_<random>,
 dropped after), a fake LINE API (bench.cluster).
 
-Skipped when PostgreSQL, Redis or nginx is not there (`bash scripts/services.sh` starts the local
-services; nginx: `apt-get install -y nginx`).
+Fails with the reason when PostgreSQL, Redis or nginx is not there (`bash scripts/services.sh`
+starts the local services; nginx: `apt-get install -y nginx`).
 """
 from __future__ import annotations
 

@@ -80,3 +80,30 @@ async def test_a_dead_holder_stops_blocking_after_the_lifetime(store) -> None:
     async with store.lock("dead", lock_lifetime=0.3):
         waited = time.monotonic() - t0
     assert 0.2 < waited < 3
+
+
+async def test_four_replicas_with_bursts_never_overlap(store) -> None:
+    """Four stores (as four replicas) issue tickets for one conversation all at once, turns of
+    random length: never two holders."""
+    import random
+
+    from deploy.lock_store import AtomicRedisLockStore
+
+    prefix = store.key_prefix.split(":")[0]
+    replicas = [store] + [AtomicRedisLockStore(host="127.0.0.1", port=6379, db=1, key_prefix=prefix,
+                                               poll_interval=0.002) for _ in range(3)]
+    rng = random.Random(5)
+    holders, overlaps, done = [0], [], []
+
+    async def turn(n: int) -> None:
+        await asyncio.sleep(rng.random() * 0.01)
+        async with replicas[n % 4].lock("burst"):
+            holders[0] += 1
+            if holders[0] > 1:
+                overlaps.append(n)
+            await asyncio.sleep(rng.random() * 0.004)
+            holders[0] -= 1
+            done.append(n)
+
+    await asyncio.gather(*(turn(n) for n in range(40)))
+    assert overlaps == [] and sorted(done) == list(range(40))

@@ -1,6 +1,6 @@
 """Real Chromium for the staff app's browser tests (Debian chromium + chromium-driver, Selenium).
 
-`scripts/ensure_chromium.sh` installs them. Without them the browser tests are skipped, unless
+`scripts/ensure_debian_packages.sh` installs them. Without them the browser tests are skipped, unless
 MADOGUCHI_REQUIRE_BROWSER=1 (CI), which turns the skip into a failure.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ def require_browser() -> None:
     except ImportError:
         missing.append("selenium (pip)")
     if missing:
-        message = f"browser tests need {', '.join(missing)}: run scripts/ensure_chromium.sh"
+        message = f"browser tests need {', '.join(missing)}: run scripts/ensure_debian_packages.sh"
         pytest.fail(message)
 
 

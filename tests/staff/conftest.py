@@ -85,4 +85,4 @@ def fake_rasa(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRasa]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "browser: drives Debian's Chromium (scripts/ensure_chromium.sh)")
+    config.addinivalue_line("markers", "browser: drives Debian's Chromium (scripts/ensure_debian_packages.sh)")

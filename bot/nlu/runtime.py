@@ -1,0 +1,79 @@
+"""Two fixes for Rasa 3.6 hot spots, found by profiling (docs/deploy.md §5).
+
+Neither changes a prediction or a validation result; both apply in `rasa train` and `rasa run`
+alike, because Rasa imports `bot.nlu` when it reads config.yml, before any component is built.
+
+1. ``jsonschema.validate`` re-checks the *schema* against its metaschema on every call, and Rasa
+   calls it for every action-server response (≈ 40 % of Rasa's busy CPU under load). Each
+   distinct schema is now checked once and its validator reused; instances are validated as before.
+2. ``SpacyNLP`` loads ja_ginza with everything but the parser, so every message also runs
+   tok2vec, ner, morphologizer, compound_splitter and bunsetu_recognizer (≈ 11 ms of ≈ 12 ms).
+   The pipeline reads only tokens, tags, lemmas and static vectors, which come from GiNZA's
+   tokenizer and vocabulary; `python -m bench.ginza_lite` checks the parses stay identical.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import jsonschema
+from jsonschema.exceptions import best_match
+from jsonschema.validators import validator_for
+
+GINZA_MODEL = "ja_ginza"
+GINZA_UNUSED = ("tok2vec", "parser", "ner", "morphologizer", "compound_splitter", "bunsetu_recognizer")
+
+_validators: Dict[Tuple[str, Any], Any] = {}
+_validators_lock = threading.Lock()
+
+
+def cached_validate(instance: Any, schema: Dict[str, Any], cls: Optional[type] = None, *args: Any,
+                    **kwargs: Any) -> None:
+    """Same contract as :func:`jsonschema.validate`, with each schema checked once."""
+    key = (json.dumps(schema, sort_keys=True, default=str), cls)
+    validator = _validators.get(key)
+    if validator is None:
+        klass = cls or validator_for(schema)
+        klass.check_schema(schema)
+        validator = klass(schema, *args, **kwargs)
+        with _validators_lock:
+            _validators[key] = validator
+    error = best_match(validator.iter_errors(instance))
+    if error is not None:
+        raise error
+
+
+def _lean_ginza_loader(original: Callable[[str], Any]) -> Callable[[str], Any]:
+    def load_model(spacy_model_name: str) -> Any:
+        if spacy_model_name != GINZA_MODEL:
+            return original(spacy_model_name)
+        import spacy
+
+        spacy_load = spacy.load
+
+        def load(name: Any, *args: Any, **kwargs: Any) -> Any:
+            kwargs.pop("disable", None)
+            return spacy_load(name, *args, exclude=list(GINZA_UNUSED), **kwargs)
+
+        spacy.load = load
+        try:
+            return original(spacy_model_name)
+        finally:
+            spacy.load = spacy_load
+
+    load_model.__wrapped__ = original  # type: ignore[attr-defined]
+    return load_model
+
+
+def install() -> None:
+    """Apply both fixes once per process (idempotent); MADOGUCHI_RASA_FIXES=0 leaves Rasa as
+    shipped, for A/B runs of the bench."""
+    if os.environ.get("MADOGUCHI_RASA_FIXES", "1") == "0":
+        return
+    from rasa.nlu.utils.spacy_utils import SpacyNLP
+
+    jsonschema.validate = cached_validate
+    if not hasattr(SpacyNLP.load_model, "__wrapped__"):
+        SpacyNLP.load_model = staticmethod(_lean_ginza_loader(SpacyNLP.load_model))
