@@ -34,6 +34,14 @@ def display_phone(e164: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
+def phone_for_staff(stored: str) -> str:
+    """The stored E.164 number as staff dial it; anything unparseable is shown as stored."""
+    try:
+        return display_phone(stored)
+    except phonenumbers.NumberParseException:
+        return stored
+
+
 def mask_phone(e164: str) -> str:
     """Shown back to the user to confirm without echoing the whole number."""
     national = display_phone(e164)

@@ -45,7 +45,7 @@ def cached_validate(instance: Any, schema: Dict[str, Any], cls: Optional[type] =
         raise error
 
 
-def _lean_ginza_loader(original: Callable[[str], Any]) -> Callable[[str], Any]:
+def lean_ginza_loader(original: Callable[[str], Any]) -> Callable[[str], Any]:
     def load_model(spacy_model_name: str) -> Any:
         if spacy_model_name != GINZA_MODEL:
             return original(spacy_model_name)
@@ -76,4 +76,4 @@ def install() -> None:
 
     jsonschema.validate = cached_validate
     if not hasattr(SpacyNLP.load_model, "__wrapped__"):
-        SpacyNLP.load_model = staticmethod(_lean_ginza_loader(SpacyNLP.load_model))
+        SpacyNLP.load_model = staticmethod(lean_ginza_loader(SpacyNLP.load_model))

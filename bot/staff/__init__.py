@@ -30,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from flask_wtf.csrf import CSRFError, CSRFProtect
 
     from bot.notify import ensure_tables as ensure_outbox
+    from bot.phone import phone_for_staff
     from bot.staff import auth, public, supervisor, views
     from bot.staff.display import need_label, slot_label, window_name
     from bot.staff.models import ensure_tables
@@ -69,6 +70,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     app.jinja_env.globals.update(t=t, label=label, window_name=window_name, need_label=need_label,
                                  slot_label=slot_label)
     app.jinja_env.filters["jst"] = fmt
+    app.jinja_env.filters["phone"] = phone_for_staff
 
     public_endpoints = {"auth.login", "public.privacy", "public.health", "static"}
 

@@ -69,7 +69,7 @@ def test_a_rest_booking_reaches_the_staff_app_and_a_reply_reaches_the_conversati
     inbox = client.get("/").text
     assert f'data-ticket="{ticket_id}"' in inbox and "ご家族（母）" in inbox and "40〜49歳" in inbox
     page = client.get(f"/tickets/{ticket_id}").text
-    assert "090-1234-5678" in page and "二十年近く" in page
+    assert 'href="tel:+819012345678">090-1234-5678</a>' in page and "二十年近く" in page
     # Shared conversation, read from Rasa's tracker.
     assert "会話の記録" in page and "母です" in page
 

@@ -1,0 +1,71 @@
+"""The two Rasa runtime fixes (bot/nlu/runtime.py) change speed, never results."""
+from __future__ import annotations
+
+import jsonschema
+import pytest
+from jsonschema.validators import Draft202012Validator
+
+from bot.nlu import runtime
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"events": {"type": "array"}, "responses": {"type": "array"}},
+    "required": ["events"],
+}
+
+
+def test_rasa_loads_the_package_with_the_fixes_installed() -> None:
+    from rasa.nlu.utils.spacy_utils import SpacyNLP
+
+    assert jsonschema.validate is runtime.cached_validate
+    assert hasattr(SpacyNLP.load_model, "__wrapped__")
+
+
+@pytest.mark.parametrize("instance", [
+    {"events": [], "responses": []},
+    {"events": "not a list"},
+    {"responses": []},
+    [],
+])
+def test_cached_validation_accepts_and_rejects_exactly_like_jsonschema(instance: object) -> None:
+    def outcome(validate) -> str:
+        try:
+            validate(instance, SCHEMA)
+        except jsonschema.ValidationError as exc:
+            return f"invalid: {exc.message} at {list(exc.absolute_path)}"
+        return "valid"
+
+    original = jsonschema.validators.validate  # the library's own function, never replaced
+    assert outcome(runtime.cached_validate) == outcome(original)
+
+
+def test_each_schema_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    checks = []
+    real = Draft202012Validator.check_schema.__func__
+
+    def counting(cls, schema, *args, **kwargs):
+        checks.append(1)
+        return real(cls, schema, *args, **kwargs)
+
+    monkeypatch.setattr(Draft202012Validator, "check_schema", classmethod(counting))
+    schema = {**SCHEMA, "$comment": "only in this test"}
+    for _ in range(50):
+        runtime.cached_validate({"events": []}, schema)
+    assert len(checks) == 1
+    with pytest.raises(jsonschema.SchemaError):
+        runtime.cached_validate({}, {"type": "no such type"})
+
+
+def test_lean_ja_ginza_gives_the_same_tokens_lemmas_tags_and_vectors() -> None:
+    import numpy as np
+    import spacy
+    from rasa.nlu.utils.spacy_utils import SpacyNLP
+
+    lean = SpacyNLP.load_model("ja_ginza").model
+    full = spacy.load("ja_ginza", disable=["parser"])
+    assert not set(runtime.GINZA_UNUSED) & set(lean.component_names)
+    assert "tok2vec" in full.component_names
+    for text in ("母です 息子が45歳で十年 部屋から出てきません", "ひとと はなすのが こわい", "大丈夫です!!"):
+        a, b = lean(text), full(text)
+        assert [(t.text, t.lemma_, t.tag_, t.idx) for t in a] == [(t.text, t.lemma_, t.tag_, t.idx) for t in b]
+        assert np.array_equal(a.vector, b.vector)
