@@ -28,7 +28,8 @@ MODEL_HASH := $(shell cat $(MODEL_INPUTS) 2>/dev/null | sha256sum | cut -c1-12)
 MODEL := models/madoguchi-$(MODEL_HASH).tar.gz
 
 .PHONY: help install model run test test-py validate test-stories nlu-cv check-directory \
-	safety-report purge staff-user bench fuzz soak clean stop line-richmenu telegram-set-webhook telegram-polling test-reliability test-production
+	safety-report purge staff-user bench fuzz soak clean stop line-richmenu telegram-set-webhook telegram-polling test-reliability test-production \
+	run-production
 
 help:
 	@echo "make run            install, train if needed, start Rasa + actions + staff app (SQLite)"
@@ -37,6 +38,7 @@ help:
 	@echo "make safety-report  crisis detection recall / false positives"
 	@echo "make purge          delete data past retention"
 	@echo "make bench / fuzz / soak   benchmark, deep property tests, endurance run"
+	@echo "make run-production two Rasa replicas + actions behind nginx on PostgreSQL + Redis"
 
 $(PY):
 	@test -n "$(PY310)" || { echo "Python 3.10 is required (pyenv install 3.10)"; exit 1; }
@@ -74,6 +76,15 @@ test-py: $(DEPS_STAMP)
 test-reliability: $(MODEL)
 	bash scripts/services.sh
 	MADOGUCHI_MODEL=$(MODEL) $(PY) -m pytest -q -p no:cacheprovider tests/reliability
+
+# The production configuration on this machine: two Rasa replicas + the action server behind
+# nginx, on the local PostgreSQL and Redis (docs/deploy.md). Balancer on 127.0.0.1:$${LB_PORT:-8080}.
+PRODUCTION_ENV ?= deploy/production.env
+run-production: $(MODEL)
+	bash scripts/services.sh
+	bash scripts/ensure_debian_packages.sh
+	$(PY) -m deploy.local_env $(PRODUCTION_ENV)
+	set -a; . ./$(PRODUCTION_ENV); set +a; INIT_DB_ARGS=--create-database bash deploy/run_two_instances.sh "$(MODEL)"
 
 # Two Rasa instances behind a balancer on the local PostgreSQL and Redis.
 test-production: $(MODEL)

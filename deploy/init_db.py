@@ -6,14 +6,33 @@ constraint pg_type_typname_nsp_index") and Rasa then silently falls back to an i
 store. Creating the tables first avoids it. Idempotent.
 
 Reads MADOGUCHI_TRACKER_DB_URL (Rasa's events table) and MADOGUCHI_DB_URL (tickets, consent,
-channel id map, webhook dedup).
+channel id map, webhook dedup). With ``--create-database`` it first creates the PostgreSQL
+database of each URL when it does not exist (for local runs; in production the DBA does).
 """
 from __future__ import annotations
 
 import os
 import sys
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+
+def create_database_if_missing(url: str) -> None:
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql") or not parsed.database:
+        return
+    admin = create_engine(parsed.set(database="postgres"), future=True, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"),
+                                  {"d": parsed.database}).first()
+            if not exists:
+                quoted = conn.dialect.identifier_preparer.quote(parsed.database)
+                conn.execute(text(f"CREATE DATABASE {quoted}"))
+                print(f"created database {parsed.database}")
+    finally:
+        admin.dispose()
 
 
 def main() -> int:
@@ -22,6 +41,9 @@ def main() -> int:
     if not tracker_url or not db_url:
         print("set MADOGUCHI_TRACKER_DB_URL and MADOGUCHI_DB_URL", file=sys.stderr)
         return 2
+    if "--create-database" in sys.argv[1:]:
+        for url in dict.fromkeys((tracker_url, db_url)):
+            create_database_if_missing(url)
     from rasa.core.tracker_store import SQLTrackerStore
 
     engine = create_engine(tracker_url, future=True)

@@ -76,7 +76,7 @@ wait_for() { # url name seconds [pid]
   return 1
 }
 
-$PY -m deploy.init_db >"$RUN_DIR/init_db.log" 2>&1 || { cat "$RUN_DIR/init_db.log" >&2; exit 1; }
+$PY -m deploy.init_db ${INIT_DB_ARGS:-} >"$RUN_DIR/init_db.log" 2>&1 || { cat "$RUN_DIR/init_db.log" >&2; exit 1; }
 
 $PY -m rasa_sdk --actions actions -p "$ACTIONS_PORT" >"$RUN_DIR/actions.log" 2>&1 & pids+=($!)
 actions_pid=$!
