@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from bot.age import MAX_AGE, extract_age
@@ -38,6 +38,8 @@ def kanji_numeral(n: int) -> str:
 
 
 @budget()
+@example("\x1f/")  # found by `make fuzz`: a control character before the slash
+@example("\u200b/delete_data")
 @given(st.one_of(ANY, JA))
 def test_normalize_is_idempotent_and_clean(text: str) -> None:
     tick()
@@ -46,7 +48,10 @@ def test_normalize_is_idempotent_and_clean(text: str) -> None:
     assert once == once.strip()
     assert "  " not in once
     assert not INVISIBLE.search(once) and not CONTROL.search(once)
-    assert unicodedata.normalize("NFKC", once) == once or not once
+    # NFKC-stable, except the one deliberate fold: a "/" that was not typed first (after a
+    # control or invisible character, or a full-width 「／」) is kept as 「／」, never a command.
+    body = once[1:] if once.startswith("／") else once
+    assert unicodedata.normalize("NFKC", body) == body
 
 
 @budget()
@@ -60,6 +65,7 @@ def test_normalize_leaves_plain_ascii_words_alone(text: str, spaces: list[str]) 
 
 
 @budget()
+@example("\x1f/delete_data")
 @given(st.one_of(ANY, JA, st.text(alphabet=st.sampled_from(list("/／∕ \u3000\u200b\ufeff\t\nabc{}")), max_size=10)))
 def test_only_a_typed_ascii_slash_can_start_a_command(text: str) -> None:
     """Rasa reads a message that starts with "/" as an intent payload: normalising (NFKC,
