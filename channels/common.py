@@ -254,8 +254,7 @@ class TurnGate:
 
     def __init__(self, limit: Optional[int] = None) -> None:
         self._limit = limit
-        # Keyed by id(loop); the loop is kept with its semaphore so that its id cannot be reused.
-        self._semaphores: Dict[int, Tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
+        self._semaphores: Dict[int, asyncio.Semaphore] = {}
         self.waiting = 0
 
     @property
@@ -265,11 +264,11 @@ class TurnGate:
     def _semaphore(self) -> Optional[asyncio.Semaphore]:
         if self.limit <= 0:
             return None
-        loop = asyncio.get_running_loop()
-        entry = self._semaphores.get(id(loop))
-        if entry is None:
-            entry = self._semaphores[id(loop)] = (loop, asyncio.Semaphore(self.limit))
-        return entry[1]
+        loop_id = id(asyncio.get_running_loop())
+        semaphore = self._semaphores.get(loop_id)
+        if semaphore is None:
+            semaphore = self._semaphores[loop_id] = asyncio.Semaphore(self.limit)
+        return semaphore
 
     async def run(self, job: Callable[[], Awaitable[T]]) -> T:
         semaphore = self._semaphore()

@@ -41,7 +41,9 @@ esac
 
 export PYTHONPATH=$ROOT TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 RASA_TELEMETRY_ENABLED=false
 export SANIC_HOST=127.0.0.1
-. "$ROOT/scripts/serving_env.sh"  # deploy/serving.env
+while IFS='=' read -r key value; do
+  [[ -z "$key" || "$key" == \#* || -n "${!key:-}" ]] || export "$key=$value"
+done < "$ROOT/deploy/serving.env"
 export MADOGUCHI_ACTIONS_URL="http://127.0.0.1:${ACTIONS_PORT}/webhook"
 mkdir -p "$RUN_DIR"
 rm -f "$RUN_DIR/ready"

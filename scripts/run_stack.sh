@@ -12,7 +12,10 @@ mkdir -p var/log
 PY=.venv/bin/python
 export PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 RASA_TELEMETRY_ENABLED=false
 export SANIC_HOST=$HOST
-. scripts/serving_env.sh  # deploy/serving.env
+# shellcheck source=../deploy/serving.env
+while IFS='=' read -r key value; do
+  [[ -z "$key" || "$key" == \#* || -n "${!key:-}" ]] || export "$key=$value"
+done < deploy/serving.env
 export MADOGUCHI_ACTIONS_URL="http://127.0.0.1:${ACTIONS_PORT}/webhook"
 export MADOGUCHI_RASA_URL="http://127.0.0.1:${RASA_PORT}"
 export MADOGUCHI_PUBLIC_URL=${MADOGUCHI_PUBLIC_URL:-http://127.0.0.1:${STAFF_PORT}}
