@@ -27,7 +27,7 @@ MODEL_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' | sort) bo
 MODEL_HASH := $(shell cat $(MODEL_INPUTS) 2>/dev/null | sha256sum | cut -c1-12)
 MODEL := models/madoguchi-$(MODEL_HASH).tar.gz
 
-.PHONY: help install model run test test-py validate test-stories nlu-cv check-directory \
+.PHONY: help install model run test test-py validate test-stories nlu-cv check-directory eval \
 	safety-report purge staff-user bench fuzz soak clean stop line-richmenu telegram-set-webhook telegram-polling test-reliability test-production \
 	run-production
 
@@ -35,6 +35,7 @@ help:
 	@echo "make run            install, train if needed, start Rasa + actions + staff app (SQLite)"
 	@echo "make test           install and run every test"
 	@echo "make check-directory  list the directory entries that are 要設定"
+	@echo "make eval           every case in tests/conversations/ through a running make run (REST)"
 	@echo "make safety-report  crisis detection recall / false positives"
 	@echo "make purge          delete data past retention"
 	@echo "make bench / fuzz / soak   benchmark, deep property tests, endurance run"
@@ -90,6 +91,10 @@ run-production: $(MODEL)
 test-production: $(MODEL)
 	bash scripts/services.sh
 	MADOGUCHI_MODEL=$(MODEL) $(PY) -m pytest -q -p no:cacheprovider tests/production
+
+# The conversation evaluation against a running `make run` (figures + history; EVAL_ARGS=--gate -v).
+eval: $(DEPS_STAMP)
+	$(PY) -m tests.conversations.evaluate --url http://127.0.0.1:$(RASA_PORT) $(EVAL_ARGS)
 
 validate: $(DEPS_STAMP)
 	$(RASA) data validate --fail-on-warnings --quiet

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.directory import Directory, get_directory
@@ -21,7 +22,8 @@ UNKNOWN = "unknown"
 KNOWN = "known"
 
 PROFILE_SLOTS = (
-    "relation", "relation_detail", "age_min", "age_max", "age_status", "duration_years",
+    "relation", "relation_detail", "concerned", "fact_strength", "age_min", "age_max", "age_status",
+    "duration_years",
     "status_labels", "situation", "situation_status", "needs", "needs_status",
     "wants_recommendation", "recommended",
 )
@@ -44,6 +46,15 @@ def now() -> datetime:
 def privacy_url() -> str:
     base = os.environ.get("MADOGUCHI_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
     return os.environ.get("MADOGUCHI_PRIVACY_URL") or f"{base}/privacy"
+
+
+def greet_once(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Any]:
+    """The greeting, once per session, whatever the first message was (SlotSet events)."""
+    if tracker.get_slot("greeted"):
+        return []
+    response = "utter_greet_returning" if tracker.get_slot("returning") else "utter_greet"
+    dispatcher.utter_message(response=response, privacy_url=privacy_url())
+    return [SlotSet("greeted", True)]
 
 
 def profile_from(tracker: Tracker) -> Profile:

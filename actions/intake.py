@@ -20,6 +20,7 @@ from actions.common import (
     directory,
     entity_values,
     format_date,
+    greet_once,
     latest_intent,
     now,
     privacy_url,
@@ -27,10 +28,12 @@ from actions.common import (
     staff_hours_note,
     window_text,
 )
-from bot.profile import extract_profile
+from bot.profile import extract_profile, merge_profile
+from bot.reflect import reflect, understood_from_slots
 from bot.routing import Profile, Recommendation, route_windows
 from bot.schedule import next_occurrences
 from bot.stats import record_stat, session_key
+from bot.steering import STEERING_ACTIONS
 
 INTAKE_FORM = "intake_form"
 CALLBACK_FORM = "callback_form"
@@ -41,15 +44,16 @@ CONTROL_INTENTS = frozenset({
     "reassure", "greet",
 })
 # Intents that carry what people volunteer, so a message with information answers questions.
-ANSWERING_INTENTS = frozenset({
-    "inform", "ask_where_to_go", "show_windows", "affirm", "deny", "nlu_fallback",
-    "out_of_scope", "request_callback",
-})
+# A request (callback, windows, a person) is never the answer to the question just asked,
+# though the facts it volunteers (「兄が45歳で…折り返しを」) are still picked up.
+ANSWERING_INTENTS = frozenset({"inform", "affirm", "deny", "nlu_fallback", "out_of_scope"})
 WANTS_WINDOWS_INTENTS = frozenset({"ask_where_to_go", "show_windows"})
 # Intents that always win over reading a message as an answer.
 VETO_INTENTS = frozenset({"crisis", "stop", "start_over", "delete_data"})
 NEVER_AN_ANSWER = VETO_INTENTS | {"skip", "dont_know", "request_human"}
 SKIP_INTENTS = {"skip": DECLINED, "dont_know": UNKNOWN}
+# Messages that are no reply to the question just asked: the question comes back after them.
+NOT_A_REPLY = VETO_INTENTS | frozenset(STEERING_ACTIONS) | {"show_hotlines", "faq", "ibasho_schedule", "correct"}
 # The question slot each piece of information answers.
 QUESTION_FOR = {
     "relation": "relation_status",
@@ -97,13 +101,23 @@ class ActionExtractProfile(Action):
             dispatcher.utter_message(text=hotlines_text(), json_message={"hotlines": hotlines_payload(),
                                                                          "text": hotlines_text()})
 
+        if intent not in ("nlu_fallback", "out_of_scope") and tracker.get_slot("fallback_streak"):
+            changes["fallback_streak"] = 0.0
+
         if requested == "recommendation_done":
             if intent in ("request_callback", "affirm"):
                 changes["recommendation_done"] = "callback"
-            elif intent in ("deny", "skip", "dont_know", "thanks"):
+            elif intent in ("deny", "skip", "dont_know", "thanks", "reassure"):
                 changes["recommendation_done"] = "none"
 
-        if requested in QUESTION_FOR.values() and intent in SKIP_INTENTS:
+        # 「年齢は言いたくないです」: that question is declined, wherever the message stands.
+        for topic in entity_values(tracker, "declined"):
+            slot = QUESTION_FOR.get(str(topic))
+            if slot and tracker.get_slot(slot) is None and not _known(tracker, str(topic)):
+                changes[slot] = DECLINED
+
+        named = {QUESTION_FOR.get(str(t)) for t in entity_values(tracker, "declined")} - {None}
+        if requested in QUESTION_FOR.values() and intent in SKIP_INTENTS and (not named or requested in named):
             changes[requested] = SKIP_INTENTS[intent]
             return self._events(tracker, changes)
 
@@ -115,21 +129,20 @@ class ActionExtractProfile(Action):
             # 「居場所」 typed as the answer looks like the 居場所 FAQ or its dates; a bare word
             # right after the question is an answer whatever the classifier thinks.
             answering = True
-        update = extract_profile(text, entities, requested_slot=requested if answering else None)
+        known = tracker.get_slot("relation")
+        update = extract_profile(text, entities, requested_slot=requested if answering else None,
+                                 known_relation=known if known in ("self", "family", "other") else None)
         answered: List[str] = []
 
-        if update.relation:
-            changes["relation"] = update.relation
-            if update.relation_detail:
-                changes["relation_detail"] = update.relation_detail
-            answered.append("relation")
-
-        age = (update.age_min, update.age_max) if update.age_min is not None else None
         decade = next(iter(entity_values(tracker, "age_decade")), None)
-        if decade is not None:
-            age = _age_from_decade(decade) or age
-        if age:
-            changes["age_min"], changes["age_max"] = float(age[0]), float(age[1])
+        merged = merge_profile(
+            tracker.current_slot_values(), update, text=text,
+            age_button=_age_from_decade(decade) if decade is not None else None,
+        )
+        changes.update(merged)
+        if update.relation or "relation" in merged:
+            answered.append("relation")
+        if "age_min" in merged:
             answered.append("age")
 
         if update.status:
@@ -150,6 +163,12 @@ class ActionExtractProfile(Action):
         if answering:
             for item in answered:
                 changes[QUESTION_FOR[item]] = KNOWN
+        # A reply that does not answer (「はい」, something not understood) leaves the question
+        # as unknown and the intake moves on: the same question is never asked twice in a row.
+        asked = next((item for item, q in QUESTION_FOR.items() if q == requested), None)
+        if (asked and intent not in NOT_A_REPLY and changes.get(requested) is None
+                and asked not in answered and not _known(tracker, asked)):
+            changes[requested] = UNKNOWN
         events = self._events(tracker, changes)
         if events or _first_message_of_session(tracker):
             await record_consultation(tracker, changes)
@@ -208,8 +227,8 @@ class ValidateIntakeForm(FormValidationAction):
             if tracker.get_slot(q) is None and not _known(tracker, item)
         ]
         if tracker.get_slot("wants_recommendation"):
-            # "Where can I go?" is answered at once, with at most the age asked first.
-            questions = [q for q in questions if q == "age_status"]
+            # "Where can I go?" is answered at once, with what is known.
+            questions = []
         return [*questions, "recommendation_done"]
 
 
@@ -220,11 +239,7 @@ class ActionOpenIntake(Action):
         return "action_open_intake"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        events: List[EventType] = []
-        if not tracker.get_slot("greeted"):
-            response = "utter_greet_returning" if tracker.get_slot("returning") else "utter_greet"
-            dispatcher.utter_message(response=response, privacy_url=privacy_url())
-            events.append(SlotSet("greeted", True))
+        events: List[EventType] = greet_once(dispatcher, tracker)
         if tracker.get_slot("recommendation_done") is not None:
             # Every way into the intake ends with an up-to-date recommendation.
             events.append(SlotSet("recommendation_done", None))
@@ -254,6 +269,17 @@ class ActionAskRecommendation(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         profile = profile_from(tracker)
         partial = not (profile.age_known and profile.needs)
+        understood = understood_from_slots(tracker.current_slot_values())
+        sentence = reflect(understood, directory().need_label)
+        if sentence and tracker.get_slot("reflected") != sentence:
+            # What was understood, once, with a way to correct it (button or words).
+            dispatcher.utter_message(response="utter_reflect", understood=sentence)
+        elif (latest_intent(tracker) not in WANTS_WINDOWS_INTENTS and tracker.get_slot("recommended")
+              and tracker.get_slot("recommended")
+              == [r.window.id for r in route_windows(profile, directory(), today=now().date())]):
+            # Nothing new since the list was given: ask again without repeating it.
+            dispatcher.utter_message(response="utter_offer_callback")
+            return []
         ids = recommend(dispatcher, profile, partial=partial)
         dispatcher.utter_message(response="utter_offer_callback")
         staff_hours_note(dispatcher)
@@ -262,7 +288,7 @@ class ActionAskRecommendation(Action):
             relation=profile.relation, age_band=directory().age_band(profile.age_min, profile.age_max),
             needs=profile.needs, windows=ids, at=now(),
         )
-        return [SlotSet("recommended", ids)]
+        return [SlotSet("recommended", ids), SlotSet("reflected", sentence)]
 
 
 class ActionIbashoSchedule(Action):

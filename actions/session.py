@@ -8,7 +8,16 @@ from rasa_sdk.events import ActionExecuted, ActiveLoop, EventType, FollowupActio
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import CALLBACK_SLOTS, PROFILE_SLOTS, entity_values, privacy_url
+from actions.common import (
+    CALLBACK_SLOTS,
+    PROFILE_SLOTS,
+    entity_values,
+    greet_once,
+    privacy_url,
+    profile_from,
+    utter_hotlines,
+)
+from actions.intake import recommend
 
 # Slots that describe the person: carried into a new session so people can continue.
 CARRIED = (*PROFILE_SLOTS, "relation_status", "urgent", "crisis_categories")
@@ -83,10 +92,27 @@ class ActionGentleFallback(Action):
         form = tracker.active_loop_name
         if form and intent in SMALL_TALK:
             return [FollowupAction(form)]
+        events: List[EventType] = greet_once(dispatcher, tracker)
+        streak = int(tracker.get_slot("fallback_streak") or 0) + 1
+        events.append(SlotSet("fallback_streak", float(streak)))
+        if streak % 2 == 0:
+            # Not understood twice in a row: no second apology, but the ways forward themselves —
+            # the windows for what is known, a callback and the 24-hour lines.
+            dispatcher.utter_message(response="utter_fallback_way_forward")
+            profile = profile_from(tracker)
+            recommend(dispatcher, profile, partial=True)
+            utter_hotlines(dispatcher, buttons=way_forward_buttons(domain))
+            return [*events, FollowupAction(form or "action_listen")]
         if intent == "out_of_scope":
             dispatcher.utter_message(response="utter_out_of_scope")
         dispatcher.utter_message(response="utter_fallback")
-        return [FollowupAction(form or "action_listen")]
+        return [*events, FollowupAction(form or "action_listen")]
+
+
+def way_forward_buttons(domain: DomainDict) -> List[dict]:
+    """The callback and restart buttons of the fallback reply, under the 24-hour lines."""
+    buttons = domain["responses"]["utter_fallback"][0].get("buttons") or []
+    return [b for b in buttons if b.get("payload") in ("/request_callback", "/start_over")]
 
 
 class ActionMarkUnfollow(Action):

@@ -57,6 +57,9 @@ class AgeMatch:
     start: int
     end: int
     text: str
+    # Whose age the words attach it to: "concerned" (息子 本人 兄 …), "writer" (私 僕 夫 妻 …)
+    # or None (no person word). The caller decides with the conversation's relation.
+    owner: str | None = None
 
 
 @dataclass
@@ -72,7 +75,7 @@ class _Cand:
 _IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆]")
 # A 1-3 digit number that is not part of a longer number, decimal, date, time, phone
 # number, price or code (H29, No.3, ¥45, 11/28, 090-1234).
-_NUM = r"(?<![0-9.,/:A-Za-z¥$#第])(?<![0-9]-)(?P<n>[0-9]{1,3})(?![0-9])"
+_NUM = r"(?<![0-9,:A-Za-z¥$#第])(?<![0-9]/)(?<![0-9]\.)(?<![0-9]-)(?P<n>[0-9]{1,3})(?![0-9]|\.[0-9]|/[0-9])"
 _NUM2 = _NUM.replace("<n>", "<m>")
 _AGE_UNIT = r"(?:歳|才|さい)"
 
@@ -90,7 +93,8 @@ _RANGE_RE = re.compile(
     _NUM + r"\s?" + _AGE_UNIT + r"?\s?(?:〜|~|-|から)\s?" + _NUM2 + r"\s?" + _AGE_UNIT)
 _DECADE_POS = (r"(?:\s?(?:の|も))?\s?(?P<pos>前半|初め|はじめ|初頭|半ば|なかば|中盤|中頃|中ごろ"
                r"|真ん中|後半|終わり|おわり|ぜんはん|こうはん)")
-_DECADE_RE = re.compile(_NUM + r"\s?(?:代|歳代|歳台|才代|だい)(?!目)(?:" + _DECADE_POS + ")?")
+_DECADE_RE = re.compile(_NUM + r"\s?(?:代|歳代|歳台|才代|だい)(?!目)(?:" + _DECADE_POS + ")?"
+                        r"|(?<![0-9])(?P<n2>[2-9]0)\s?(?:歳|才)?\s?(?P<pos2>前半|半ば|なかば|後半)")
 _HDECADE_RE = re.compile(_HNUM.replace(")?(?:じゅう", ")(?:じゅう", 1)
                          + r"だい(?:" + _DECADE_POS + ")?")
 _MISOJI_RE = re.compile(r"(?P<k>[二三四五六七八九]十)路")
@@ -106,6 +110,8 @@ _WORDS = {"不惑": 40, "而立": 30, "知命": 50, "還暦": 60, "かんれき"
 _WORD_RE = re.compile("|".join(_WORDS))
 
 _SCHOOL_WORDS = {"小学生": (6, 12), "中学生": (12, 15), "高校生": (15, 18), "大学生": (18, 22),
+                 "しょうがくせい": (6, 12), "ちゅうがくせい": (12, 15), "こうこうせい": (15, 18),
+                 "だいがくせい": (18, 22), "高校せい": (15, 18),
                  "高専生": (15, 20), "中高生": (12, 18), "小中学生": (6, 15), "大学院生": (22, 26),
                  "専門学生": (18, 20), "専門学校生": (18, 20)}
 _SCHOOL_WORD_RE = re.compile("|".join(sorted(_SCHOOL_WORDS, key=len, reverse=True)))
@@ -114,6 +120,12 @@ _SCHOOL_MAXYEAR = {"小": 6, "中": 3, "高": 3, "大": 6}
 _SCHOOL_LONG_RE = re.compile(
     r"(?P<s>小学校?|中学校?|高校|高等学校|大学(?!院))\s?(?P<n>[1-6])\s?年(?:生)?(?!間|前|後|以上|目以上)")
 _SCHOOL_SHORT_RE = re.compile(r"(?P<s>[小中高大])(?P<n>[1-6])(?![0-9\u3400-\u9fff々つ])")
+# Hiragana grades: ちゅうに, こうこうにねんせい, ちゅうがく1ねん.
+_SCHOOL_HIRA_RE = re.compile(
+    r"(?P<s>しょうがく|ちゅうがく|こうこう|ちゅう|こう)\s?(?P<n>[1-6]|いち|に|さん|よん|ご|ろく)"
+    r"\s?(?:ねんせい|ねん)?(?=$|[\s。、!?]|です|で|の|だ)")
+_SCHOOL_HIRA_KEY = {"しょうがく": "小", "ちゅうがく": "中", "ちゅう": "中", "こうこう": "高", "こう": "高"}
+_HIRA_DIGIT = {"いち": 1, "に": 2, "さん": 3, "よん": 4, "ご": 5, "ろく": 6}
 _SCHOOL_LONG_KEY = {"小学": "小", "小学校": "小", "中学": "中", "中学校": "中", "高校": "高",
                     "高等学校": "高", "大学": "大"}
 # 息子中2: a family word may sit right before a short grade; other kanji make a word (最高1).
@@ -121,7 +133,7 @@ _GRADE_OK_BEFORE = set("子男女娘孫弟妹兄姉人")
 
 _BARE_RE = re.compile(_NUM + r"|(?P<k>[〇一二三四五六七八九十百]+)")
 _HBARE_RE = re.compile(_HNUM)
-_KANJI_BARE_OK_BEFORE = set("年満約")
+_KANJI_BARE_OK_BEFORE = set("年満約今子男女娘孫弟妹兄姉")
 
 _PRE_SOON = re.compile(r"(?:もうすぐ|そろそろ|もうじき|まもなく|間もなく|じきに|近々|もう少しで|もうちょっとで)\s?$")
 _PRE_THIS = re.compile(r"(?:今年で|今年|ことしで|ことし|今度で|満)\s?$")
@@ -130,7 +142,7 @@ _PRE_ABOUT = re.compile(r"(?:約|およそ|だいたい|大体|おおよそ|ほ�
 _SUFFIX = re.compile(
     r"\s?(?:(?P<little>ちょっと過ぎ|ちょっと|ちょい)"
     r"|(?P<over>を?(?:過ぎ|すぎ))|(?P<exceed>を?(?:超え|越え|こえ|超|越|オーバー))"
-    r"|(?P<under>手前)|(?P<soon>目前|間近)|(?P<near>近く|近い|弱)"
+    r"|(?P<under>手前)|(?P<soon>目前|間近)|(?P<near>近く|近い|近う|弱)"
     r"|(?P<atleast>以上)|(?P<below>未満)|(?P<atmost>以下)"
     r"|(?P<about>くらい|ぐらい|位|前後|程度|ほど|(?:頃|ごろ|ころ)(?!から|に|まで|より|の|は)))")
 # 過ぎ/手前 after a bare number mean age; 超え/以上/くらい may be any quantity (100を超え).
@@ -138,8 +150,14 @@ _STRONG_SUFFIX = {"little", "over", "under", "soon"}
 
 # What may follow a bare number that is an age (45です, 45。, 30になる, 45の).
 _BARE_END = re.compile(
-    r"(?:$|[\s。、,.!?)」』〜~…]|です|でした|でござい|だ|で|に(?:なる|なった|なり|なって)"
-    r"|の|よ|ね|かな|って|と)")
+    r"(?:$|[\s。、,.!?)」』〜~…w]|です|でした|でござい|だ|で|に(?:なる|なった|なり|なって)"
+    r"|の|よ|ね|かな|って|と|じゃ|なん|やけ|っす|さい)")
+# A bare number that opens or closes a message, or follows 今/現在, is an age on its own
+# (「27です」「…ひきこもりの18」「今25」), like 今年で40.
+_HIRA_COUNTERS = ("ねん", "かげつ", "かい", "にん", "じかん", "ふん", "まい", "ほん", "ばん", "にち", "しゅう",
+                  "ねんかん", "ど", "こ", "えん")
+_BARE_NOW = re.compile(r"(?:今|いま|現在|もう)\s?$")
+_BARE_CLOSES = re.compile(r"\s?(?:です|じゃ|っす|だよ|歳)?\s?[。.!w笑]*$")
 _TURNING = re.compile(r"に(?:なる|なった|なり|なって)")
 _ENUMERATION = re.compile(r"[、,・.:/\-~〜]\s?[0-9〇一二三四五六七八九十]")
 
@@ -148,6 +166,9 @@ _PAST_RE = re.compile(
     r"\s?(?:(?:の|になった|になる|になって|で|に)\s?(?:時|とき|頃|ころ|ごろ)"
     r"|(?:頃|ごろ|ころ)?\s?(?:から|以来|より前|まで|時代|当時|時点|時に|の時|に(?!な|入|はい))"
     r"|(?:頃|ごろ|ころ)?\s?で\s?(?:中退|退学|退職|離職|辞め|やめ|休学|発症|就職|卒業))")
+# 「…46歳になった現在」「今は46歳」: said to be the current age, it wins over an earlier one.
+_CURRENT_BEFORE = re.compile(r"(?:現在|今は|いまは|今年で|今で|もう)\s?$")
+_CURRENT_AFTER = re.compile(r"\s?(?:に?なった|になる|になります|の)?\s?(?:現在|今も|いまも|今は|いまは)")
 _RANGE_JOIN = re.compile(r"\s?(?:〜|~|-|から|か)\s?")
 _SENTENCE_END = re.compile(r"[。!?]")
 
@@ -155,15 +176,15 @@ _SENTENCE_END = re.compile(r"[。!?]")
 _CHILD = ["息子", "娘", "長男", "次男", "三男", "四男", "末っ子", "長女", "次女", "三女", "四女",
           "子ども", "子供", "こども", "お子さん", "お子様", "うちの子", "我が子", "わが子", "この子",
           "上の子", "下の子", "孫", "むすこ", "むすめ", "まご"]
-_SIBLING = ["兄弟", "姉妹", "兄", "弟", "姉", "妹", "甥", "姪", "おとうと", "いもうと",
-            "にいちゃん", "ねえちゃん", "にいさん", "ねえさん"]
+_SIBLING = ["兄弟", "姉妹", "兄貴", "あにき", "姉貴", "兄ちゃん", "姉ちゃん", "兄", "弟", "姉", "妹", "甥",
+            "姪", "おとうと", "いもうと", "にいちゃん", "ねえちゃん", "にいさん", "ねえさん", "おい", "めい"]
 _PARENT = ["両親", "父親", "母親", "父母", "祖父母", "祖父", "祖母", "義父", "義母", "実父", "実母",
            "父", "母", "親(?![戚族類切身友指子分方])", "おかあさん", "おとうさん", "おばあちゃん",
            "おじいちゃん", "ばあちゃん", "じいちゃん", "ママ", "パパ"]
 _OTHER = ["叔父", "伯父", "叔母", "伯母", "おじさん", "おばさん", "彼女", "彼氏", "彼", "友人", "友達",
-          "知人", "親戚", "いとこ", "従兄弟", "従姉妹"]
+          "知人", "親戚", "いとこ", "従兄弟", "従姉妹", "後輩", "先輩", "同級生", "同僚", "生徒", "常連"]
 _SELF = ["私(?!立|服|物|鉄|大|学|用|的|生活)", "わたくし", "わたし", "あたし", "僕", "ぼく", "俺",
-         "自分(?=は|が|も)", "当方", "小生"]
+         "おれ", "オレ", "わし", "ワシ", "自分(?=は|が|も|\\(|\\s)", "当方", "小生"]
 _SPOUSE = ["夫婦", "(?<![丈工])夫(?!人)", "妻", "主人", "旦那", "だんな", "家内", "嫁", "女房",
            "配偶者", "おっと", "しゅじん"]
 _PARENT_WORD = r"(?:母親|父親|母|父|親)"
@@ -255,10 +276,10 @@ def _candidates(t: str, expecting_age: bool) -> list[_Cand]:
             if hira is None:
                 n = kanji_to_int(m.group("k")) or 0
             else:
-                n = _hira_value(m) if hira else int(m.group("n"))
+                n = _hira_value(m) if hira else int(m.group("n") or m.group("n2"))
             if n % 10 or not 10 <= n <= 90:
                 continue
-            pos = m.groupdict().get("pos")
+            pos = m.groupdict().get("pos") or m.groupdict().get("pos2")
             lo, hi = (n + _POS_BAND[pos][0], n + _POS_BAND[pos][1]) if pos else (n, n + 9)
             out.append(_Cand(lo, hi, m.start(), m.end(), "decade"))
 
@@ -291,7 +312,14 @@ def _candidates(t: str, expecting_age: bool) -> list[_Cand]:
             base = _SCHOOL_BASE[s]
             out.append(_Cand(base + year, base + year + 1, m.start(), m.end(), "school"))
 
-    bare_regexes = [_BARE_RE] + ([_HBARE_RE] if expecting_age else [])
+    for m in _SCHOOL_HIRA_RE.finditer(t):
+        s = _SCHOOL_HIRA_KEY[m.group("s")]
+        raw = m.group("n")
+        year = int(raw) if raw.isdigit() else _HIRA_DIGIT[raw]
+        if year <= _SCHOOL_MAXYEAR[s]:
+            out.append(_Cand(_SCHOOL_BASE[s] + year, _SCHOOL_BASE[s] + year + 1, m.start(), m.end(), "school"))
+
+    bare_regexes = [_BARE_RE, _HBARE_RE]
     for regex in bare_regexes:
         for m in regex.finditer(t):
             c = _bare(t, m, expecting_age)
@@ -318,6 +346,8 @@ def _bare(t: str, m: re.Match[str], expecting_age: bool) -> _Cand | None:
         n = _hira_value(m)
     if n is None or n > 100:
         return None
+    if t.startswith(_HIRA_COUNTERS, m.end()):
+        return None  # 20ねん, 3かげつ: hiragana counters, not ages
     c, strong, suffixed = _with_modifiers(t, m.start(), m.end(), n)
     # A marker (過ぎ, くらい) already ends the number; otherwise demand a clean ending.
     if _ENUMERATION.match(t, c.end) or not (suffixed or _BARE_END.match(t, c.end)):
@@ -326,6 +356,10 @@ def _bare(t: str, m: re.Match[str], expecting_age: bool) -> _Cand | None:
         return None
     # 45になります: "turning N" is about age even without a person word.
     strong = strong or (n >= 10 and _TURNING.match(t, c.end) is not None)
+    closes = _BARE_CLOSES.match(t, c.end) is not None
+    if 13 <= n <= 99 and (_BARE_NOW.search(t, 0, c.start) or (closes and c.start > 0)
+                          or (c.start == 0 and not closes and _BARE_END.match(t, c.end))):
+        strong = True
     c.kind = "bare"
     c.weak = not (strong or expecting_age)
     return c
@@ -408,10 +442,20 @@ def extract_age(text: str, *, expecting_age: bool = False) -> AgeMatch | None:
             continue
         scored.append((c, who))
 
-    chosen = next((c for c, who in scored if who == "concerned"), None)
+    current = [(c, who) for c, who in scored
+               if who not in ("parent", "parent_combo")
+               and (_CURRENT_BEFORE.search(t, max(0, c.start - 5), c.start) or _CURRENT_AFTER.match(t, c.end))]
+    if len(scored) > 1 and current:
+        scored = current
+    chosen, owner = next(((c, who) for c, who in scored if who == "concerned"), (None, None))
     if chosen is None:
         skip = {"parent", "parent_combo"} | ({"self", "spouse"} if writer_is_parent else set())
-        chosen = next((c for c, who in scored if who not in skip), None)
+        chosen, owner = next(((c, who) for c, who in scored if who not in skip), (None, None))
     if chosen is None:
         return None
-    return AgeMatch(chosen.lo, chosen.hi, chosen.start, chosen.end, t[chosen.start:chosen.end])
+    return AgeMatch(chosen.lo, chosen.hi, chosen.start, chosen.end, t[chosen.start:chosen.end],
+                    _OWNERS.get(owner or ""))
+
+
+# A spouse's age is the writer's side only when a parent writes; the caller has the context.
+_OWNERS = {"concerned": "concerned", "self": "writer"}

@@ -14,7 +14,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from bot.age import extract_age
+from bot.age import AgeMatch, extract_age
+from bot.facts import Fact, Strength, corrected_part, fact_from_slots, is_correction, merge_fact
 from bot.text import normalize
 
 LEXICON_PATH = Path(__file__).resolve().parent / "resources" / "profile_lexicon.yml"
@@ -25,7 +26,9 @@ DECLINED = "declined"
 UNKNOWN = "unknown"
 MAX_SITUATION_CHARS = 300
 
-_SUBJECT_AFTER = r"(?=\s*(が|は|の(こと|件|事)|について|も|を|、|で|と|\s|です|$))"
+_SUBJECT_AFTER = (r"(?=\s*(の(?!頃|ころ|時|とき|時代|友|知り合い|ような|様な)|[がはもをでとにへやっ、,(/]|について"
+                  r"|\s|です|じゃ|$))")
+_THIRD_PERSON_HONNIN = re.compile(r"(?<!ご)本人(は|が|に|を|の(?!私|僕|自分)|抜き|も)")
 _OWNER_BEFORE = r"(うちの|私の|わたしの|自分の|じぶんの|僕の|俺の)"
 _SCHOOL_YEAR = re.compile(r"(高校|中学|大学|小学|専門学校|[中高大小])\s*$")
 _ERA = re.compile(r"(平成|令和|昭和|西暦|H|R|S)\s*$")
@@ -41,6 +44,11 @@ class ProfileUpdate:
     status: tuple[str, ...] = ()
     situation_text: str | None = None
     needs: tuple[str, ...] = ()
+    relation_strength: Strength = Strength.INFERRED
+    concerned: str | None = None  # 息子, 妹 … as the writer named the person concerned
+    age_strength: Strength = Strength.INFERRED
+    age_owner: str | None = None  # "concerned", "writer" or None (see bot.age.AgeMatch.owner)
+    correction: bool = False  # 「いえ、娘です」「45じゃなくて54です」
 
     @property
     def empty(self) -> bool:
@@ -52,10 +60,18 @@ class _Lexicon:
     concerned_family: tuple[tuple[re.Pattern[str], str], ...]
     writer_family: tuple[tuple[re.Pattern[str], str], ...]
     other: tuple[tuple[re.Pattern[str], str], ...]
-    self_: tuple[re.Pattern[str], ...]
+    self_stated: tuple[re.Pattern[str], ...]
+    self_inferred: tuple[re.Pattern[str], ...]
     status: tuple[tuple[re.Pattern[str], str], ...]
     duration_context: re.Pattern[str]
     needs: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
+    self_first: tuple[re.Pattern[str], ...] = ()
+    own_family: re.Pattern[str] = re.compile("$^")
+    first_person_situation: re.Pattern[str] = re.compile("$^")
+    third_party: re.Pattern[str] = re.compile("$^")
+    need_markers: re.Pattern[str] = re.compile("$^")
+    writer_subject: re.Pattern[str] = re.compile("$^")
+    concerned_word: re.Pattern[str] = re.compile("$^")
 
 
 @lru_cache(maxsize=1)
@@ -74,10 +90,18 @@ def lexicon() -> _Lexicon:
         concerned_family=concerned,
         writer_family=pairs(rel["writer_family"], "writer"),
         other=pairs(rel["other"], "writer"),
-        self_=tuple(re.compile(i["pattern"]) for i in rel["self"]),
+        self_stated=tuple(re.compile(i["pattern"]) for i in rel["self_stated"]),
+        self_inferred=tuple(re.compile(i["pattern"]) for i in rel["self_inferred"]),
+        self_first=tuple(re.compile(i["pattern"]) for i in rel["self_first"]),
+        own_family=re.compile(rel["own_family"]),
+        first_person_situation=re.compile(raw["first_person_situation"]),
+        third_party=re.compile(raw["third_party"]),
         status=pairs(raw["status"], "label"),
         duration_context=re.compile(raw["duration_context"]),
         needs={k: re.compile(v) for k, v in raw["needs"].items()},
+        need_markers=re.compile(raw["need_markers"]),
+        writer_subject=re.compile(raw["writer_subject"]),
+        concerned_word=re.compile(raw["concerned_word"]),
     )
 
 
@@ -85,23 +109,58 @@ def _entity_values(entities: Sequence[Mapping[str, Any]] | None, name: str) -> l
     return [e.get("value") for e in entities or () if e.get("entity") == name and e.get("value") is not None]
 
 
-def detect_relation(text: str) -> tuple[str | None, str | None]:
-    """(relation, detail) from the lexicon; detail is the writer's role (親, 母, 民生委員 …)."""
+@dataclass(frozen=True)
+class RelationReading:
+    relation: str | None = None
+    detail: str | None = None  # the writer's role as staff would write it (親, 母, 民生委員 …)
+    strength: Strength = Strength.INFERRED
+    concerned: str | None = None  # the kin word for the person concerned (息子, 妹 …)
+
+
+def read_relation(text: str) -> RelationReading:
+    """Who writes, how clearly it was said, and the word for the person concerned."""
     text = normalize(text)
     lex = lexicon()
-    for pattern, writer in lex.other:
-        if pattern.search(text):
-            return "other", writer
+    if any(p.search(text) for p in lex.self_first):
+        return RelationReading("self", None, Strength.STATED)
+    if not lex.own_family.search(text):
+        for pattern, writer in lex.other:
+            if pattern.search(text):
+                return RelationReading("other", writer, Strength.STATED)
     for pattern, writer in lex.writer_family:
         m = pattern.search(text)
         if m:
-            return "family", m.expand(writer) if "\\" in writer else writer
+            kin = _first_kin(text)
+            return RelationReading("family", m.expand(writer) if "\\" in writer else writer, Strength.STATED, kin)
     for pattern, writer in lex.concerned_family:
-        if pattern.search(text):
-            return "family", writer
-    if any(p.search(text) for p in lex.self_):
-        return "self", None
-    return None, None
+        m = pattern.search(text)
+        if m:
+            return RelationReading("family", writer, Strength.STATED, _first_kin(text))
+    if any(p.search(text) for p in lex.self_stated):
+        return RelationReading("self", None, Strength.STATED)
+    if any(p.search(text) for p in lex.self_inferred):
+        return RelationReading("self", None, Strength.INFERRED)
+    if lex.first_person_situation.search(text) and not lex.third_party.search(text):
+        # A situation told with nobody else in it is the writer's own (「部屋から出れん。22歳」).
+        return RelationReading("self", None, Strength.INFERRED)
+    return RelationReading()
+
+
+def detect_relation(text: str) -> tuple[str | None, str | None]:
+    """(relation, detail) from the lexicon; detail is the writer's role (親, 母, 民生委員 …)."""
+    r = read_relation(text)
+    return r.relation, r.detail
+
+
+_KIN = re.compile(
+    r"(息子|むすこ|せがれ|長男|次男|三男|娘|むすめ|長女|次女|三女|うちの子|我が子|わが子|子ども|子供|こども|お子さん|"
+    r"孫|まご|兄|弟|姉|妹|あに|おとうと|あね|いもうと|夫|旦那|主人|妻|嫁|家内|甥|姪)"
+)
+
+
+def _first_kin(text: str) -> str | None:
+    m = _KIN.search(text)
+    return m.group(1) if m else None
 
 
 _DURATION = re.compile(
@@ -141,8 +200,18 @@ def detect_status(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(label for p, label in lexicon().status if p.search(text)))
 
 
-_WISH = re.compile(r"たい|ほしい|欲しい|相談|について|を探|できる|でき(ます|れば)|行ける|いける|ある(か|の|\?|？)|あります|知りたい|教えて|紹介|希望|望")
-_WISH_WINDOW = 14
+_CLAUSE_END = re.compile(r"[。！？!?\n]|(?<=[てで])、|けど|けれど|が、")
+WRITER_NEEDS_EXCLUDED = ("health", "work")
+
+
+def _clauses(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for m in _CLAUSE_END.finditer(text):
+        spans.append((start, m.end()))
+        start = m.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
 
 
 def detect_needs(
@@ -150,22 +219,35 @@ def detect_needs(
     entities: Sequence[Mapping[str, Any]] | None = None,
     *,
     answering: bool = False,
+    writer_is_concerned: bool | None = None,
 ) -> tuple[str, ...]:
-    """Needs said as wishes ("働きたい", "居場所はありますか"), not every topic in a story.
+    """Needs said as wishes, questions or worries (「働きたい」「生活費が底をつきそう」), not every
+    topic in a story (「仕事を辞めてから」).
 
     `answering`: the message answers the needs question, so any mention counts.
+    `writer_is_concerned`: False when someone else is concerned; then health and work words in a
+    clause about the writer (私は心配で眠れません) are the writer's, not the person's needs.
     """
+    lex = lexicon()
+    spans = _clauses(text)
 
-    def wished(start: int, end: int) -> bool:
-        return answering or bool(_WISH.search(text[start: end + _WISH_WINDOW]))
+    def clause_of(pos: int) -> str:
+        return next((text[a:b] for a, b in spans if a <= pos < b), text)
+
+    def counts(key: str, start: int) -> bool:
+        clause = clause_of(start)
+        if writer_is_concerned is False and key in WRITER_NEEDS_EXCLUDED and \
+                lex.writer_subject.search(clause) and not lex.concerned_word.search(clause):
+            return False
+        return answering or bool(lex.need_markers.search(clause))
 
     found = [
         e["value"] for e in entities or ()
         if e.get("entity") == "need" and e.get("value") in NEED_KEYS
-        and wished(int(e.get("start") or 0), int(e.get("end") or 0))
+        and counts(e["value"], int(e.get("start") or 0))
     ]
-    for key, pattern in lexicon().needs.items():
-        if any(wished(m.start(), m.end()) for m in pattern.finditer(text)):
+    for key, pattern in lex.needs.items():
+        if any(counts(key, m.start()) for m in pattern.finditer(text)):
             found.append(key)
     return tuple(dict.fromkeys(found))
 
@@ -175,6 +257,7 @@ def extract_profile(
     entities: Sequence[Mapping[str, Any]] | None = None,
     *,
     requested_slot: str | None = None,
+    known_relation: str | None = None,
 ) -> ProfileUpdate:
     """What this one message says. `requested_slot` is the question just asked, if any.
 
@@ -186,24 +269,48 @@ def extract_profile(
         # A button: only its entities count (relation, need), never the payload text.
         ent_rel = [v for v in _entity_values(entities, "relation") if v in RELATIONS]
         ent_needs = [v for v in _entity_values(entities, "need") if v in NEED_KEYS]
-        return ProfileUpdate(relation=ent_rel[0] if ent_rel else None, needs=tuple(dict.fromkeys(ent_needs)))
+        return ProfileUpdate(relation=ent_rel[0] if ent_rel else None, needs=tuple(dict.fromkeys(ent_needs)),
+                             relation_strength=Strength.BUTTON if ent_rel else Strength.INFERRED)
     if not norm:
         return ProfileUpdate()
 
-    relation, detail = detect_relation(norm)
+    correction = is_correction(norm)
+    # 「45じゃなくて54です」: what is right comes after the correction word.
+    said = corrected_part(norm) if correction else norm
+    rel = read_relation(said)
+    if rel.relation is None and said != norm:
+        rel = read_relation(norm)
+    relation, detail, relation_strength = rel.relation, rel.detail, rel.strength
     if relation is None:
         ent = [v for v in _entity_values(entities, "relation") if v in RELATIONS]
+        # 本人 in the third person (「本人は…と言っています」) means someone else writes.
+        # DIET's `self` alone is taken only with a first-person cue (not for 「ひきこもりって…」).
+        if ent and ent[0] == "self" and (_THIRD_PERSON_HONNIN.search(norm) or not (
+                lexicon().first_person_situation.search(norm) or any(p.search(norm) for p in lexicon().self_inferred))):
+            ent = []
         relation = ent[0] if ent else None
 
-    age_min = age_max = None
-    ent_min = _entity_values(entities, "age_min")
-    ent_max = _entity_values(entities, "age_max")
-    if ent_min:
-        age_min, age_max = int(ent_min[0]), int((ent_max or ent_min)[0])
-    else:
+    age_min = age_max = age_owner = None
+    age_strength = Strength.INFERRED
+    # After 「…じゃなくて」 a bare number is the corrected age (45じゃなくて54です).
+    expecting_age = requested_slot == "age_status" or correction
+    match = extract_age(said, expecting_age=expecting_age)
+    if match is None and said != norm:
         match = extract_age(norm, expecting_age=requested_slot == "age_status")
-        if match:
-            age_min, age_max = match.min, match.max
+    if match is None and not correction:
+        ent_min = _entity_values(entities, "age_min")
+        ent_max = _entity_values(entities, "age_max")
+        if ent_min:
+            match = AgeMatch(int(ent_min[0]), int((ent_max or ent_min)[0]), 0, 0, "")
+    if match is not None:
+        age_min, age_max, age_owner = match.min, match.max, match.owner
+        # The NLU pipeline's reading of whose age it is (GiNZA's parse) wins over the words.
+        roles = [e.get("role") for e in entities or () if e.get("entity") == "age_min"
+                 and e.get("role") and e.get("value") == match.min]
+        if roles and not correction:
+            age_owner = str(roles[0])
+        if match.owner == "concerned" or expecting_age or correction:
+            age_strength = Strength.STATED
 
     status = detect_status(norm)
     duration = duration_years(norm)
@@ -211,7 +318,9 @@ def extract_profile(
     if requested_slot == "situation_status" or status or duration is not None:
         situation_text = norm[:MAX_SITUATION_CHARS]
 
-    needs = detect_needs(norm, entities, answering=requested_slot == "needs_status")
+    relation_now = known_relation or relation
+    needs = detect_needs(norm, entities, answering=requested_slot == "needs_status",
+                         writer_is_concerned=None if relation_now is None else relation_now == "self")
     return ProfileUpdate(
         relation=relation,
         relation_detail=detail,
@@ -221,4 +330,79 @@ def extract_profile(
         status=status,
         situation_text=situation_text,
         needs=needs,
+        relation_strength=relation_strength,
+        concerned=rel.concerned,
+        age_strength=age_strength,
+        age_owner=age_owner,
+        correction=correction,
     )
+
+
+# 「中学生です」 then 「二年生です」: a bare grade narrows a school band said before.
+_GRADE_ONLY = re.compile(r"^(いま|今)?\s?(\d)\s?(年生|年)(です|になります|になりました|だよ|じゃ|よ)?[。!]*$")
+_SCHOOL_BANDS = {(6, 12): 5, (12, 15): 11, (15, 18): 14, (18, 22): 17}
+
+
+def grade_refinement(text: str, age_min: Any, age_max: Any) -> tuple[int, int] | None:
+    if age_min is None:
+        return None
+    m = _GRADE_ONLY.match(normalize(text or ""))
+    base = _SCHOOL_BANDS.get((int(age_min), int(age_max if age_max is not None else age_min)))
+    if not m or base is None:
+        return None
+    grade = int(m.group(2))
+    if not 1 <= grade <= 6 or (base != 5 and grade > 4):
+        return None
+    return base + grade, base + grade + 1
+
+
+def merge_profile(
+    slots: Mapping[str, Any],
+    update: ProfileUpdate,
+    *,
+    text: str = "",
+    age_button: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Slot changes for relation and age after one message, by the merge rule (bot.facts).
+
+    `slots` are the tracker's current values, `fact_strength` included; the result may hold
+    relation, relation_detail, concerned, age_min, age_max and fact_strength.
+    """
+    strengths = dict(slots.get("fact_strength") or {})
+    changes: dict[str, Any] = {}
+
+    cur_rel = fact_from_slots("relation", slots, strengths)
+    new_rel = Fact("relation", update.relation, update.relation_strength, update.correction) if update.relation else None
+    kept_rel = merge_fact(cur_rel, new_rel)
+    relation = kept_rel.value if kept_rel else None
+    if kept_rel is not None and kept_rel is new_rel:
+        changes["relation"] = relation
+        strengths["relation"] = int(kept_rel.strength)
+        if update.relation_detail:
+            changes["relation_detail"] = update.relation_detail
+    if update.concerned and relation == "family" and (update.correction or not slots.get("concerned")):
+        changes["concerned"] = update.concerned
+
+    band: tuple[int, int] | None = None
+    strength = update.age_strength
+    if age_button is not None:
+        band, strength = age_button, Strength.BUTTON
+    elif update.age_min is not None:
+        band = (update.age_min, update.age_max if update.age_max is not None else update.age_min)
+        if update.age_owner == "writer" and relation in ("family", "other"):
+            band = None  # the writer's own age (私も70を過ぎて), not the person's
+    else:
+        refined = grade_refinement(text, slots.get("age_min"), slots.get("age_max"))
+        if refined is not None:
+            band, strength = refined, Strength.STATED
+    if band is not None:
+        cur_age = fact_from_slots("age", slots, strengths)
+        new_age = Fact("age", band, strength, update.correction)
+        kept = merge_fact(cur_age, new_age)
+        if kept is new_age:
+            changes["age_min"], changes["age_max"] = float(band[0]), float(band[1])
+            strengths["age"] = int(strength)
+    if strengths != dict(slots.get("fact_strength") or {}):
+        changes["fact_strength"] = strengths
+    return changes
+

@@ -17,7 +17,12 @@ def _key() -> bytes:
 
 def pseudonymize(channel: str, platform_id: str) -> str:
     """`line:U4af…` → `line-3f2a…` (stable per key; 128 bits are plenty against collisions)."""
-    digest = hmac.new(_key(), f"{channel}:{platform_id}".encode("utf-8"), hashlib.sha256)
+    return pseudonymize_with(_key(), channel, platform_id)
+
+
+def pseudonymize_with(key: bytes, channel: str, platform_id: str) -> str:
+    """The same, with an explicit key (tools that talk to another installation's stack)."""
+    digest = hmac.new(key, f"{channel}:{platform_id}".encode("utf-8"), hashlib.sha256)
     return f"{channel}-{digest.hexdigest()[:32]}"
 
 

@@ -261,7 +261,17 @@ def test_extract_age(text: str, expecting: bool, expected: Band) -> None:
 
 def test_offsets_point_at_the_age_in_normalised_text() -> None:
     match = extract_age("私は七十八歳で、息子は四十五歳です")
-    assert match == AgeMatch(min=45, max=45, start=10, end=13, text="45歳")
+    assert match == AgeMatch(min=45, max=45, start=10, end=13, text="45歳", owner="concerned")
+
+
+@pytest.mark.parametrize("text,owner", [
+    ("27歳の息子のことで", "concerned"),
+    ("息子は27歳", "concerned"),
+    ("私も70を過ぎて体がきつい", "writer"),
+    ("19歳 女 ニートです", None),
+])
+def test_owner_says_whose_age_it_is(text, owner) -> None:
+    assert extract_age(text).owner == owner
 
 
 def test_already_normalised_input_gives_same_offsets() -> None:

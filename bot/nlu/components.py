@@ -6,7 +6,7 @@ a lexicon hit overrides both DIET and the fallback: detection never rests on DIE
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text, Tuple
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -16,6 +16,7 @@ from rasa.shared.nlu.constants import (
     ENTITIES,
     ENTITY_ATTRIBUTE_CONFIDENCE,
     ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_ROLE,
     ENTITY_ATTRIBUTE_START,
     ENTITY_ATTRIBUTE_TYPE,
     ENTITY_ATTRIBUTE_VALUE,
@@ -26,14 +27,19 @@ from rasa.shared.nlu.constants import (
     PREDICTED_CONFIDENCE_KEY,
     TEXT,
 )
+from rasa.nlu.constants import SPACY_DOCS
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.age import extract_age
+from bot.nlu.attribution import age_owner
 from bot.crisis import detect_crisis
+from bot.replies import DialogueContext, Option, declined_topics, read_reply
 from bot.text import normalize
 
 CRISIS_INTENT = "crisis"
+DECLINED_ENTITY = "declined"
 CRISIS_CATEGORY_ENTITY = "crisis_category"
 CRISIS_SEVERITY_ENTITY = "crisis_severity"
 
@@ -119,18 +125,82 @@ class AgeExtractor(_Stateless):
             match = extract_age(text)
             if match is None:
                 continue
+            # Whose age it is — the person concerned, or the writer (私も70を過ぎて) — from
+            # GiNZA's dependency parse, else from the words around it.
+            doc = message.get(SPACY_DOCS[TEXT])
+            owner = (age_owner(doc, match.start, match.end) if doc is not None else None) or match.owner
             entities = list(message.get(ENTITIES) or [])
             for name, value in (("age_min", match.min), ("age_max", match.max)):
-                entities.append({
-                    ENTITY_ATTRIBUTE_TYPE: name,
-                    ENTITY_ATTRIBUTE_VALUE: value,
-                    ENTITY_ATTRIBUTE_START: match.start,
-                    ENTITY_ATTRIBUTE_END: match.end,
-                    ENTITY_ATTRIBUTE_CONFIDENCE: 1.0,
-                    EXTRACTOR: self.__class__.__name__,
-                })
+                entity = _entity(name, value, (match.start, match.end), self)
+                if owner:
+                    entity[ENTITY_ATTRIBUTE_ROLE] = owner
+                entities.append(entity)
             message.set(ENTITIES, entities, add_to_output=True)
         return messages
+
+
+def dialogue_context(tracker: Optional[DialogueStateTracker]) -> DialogueContext:
+    """What the bot just asked and offered, from the tracker Rasa hands the NLU graph."""
+    if tracker is None or not getattr(tracker, "events", None):
+        return DialogueContext()
+    options: List[Option] = []
+    for event in reversed(list(tracker.events)):
+        kind = getattr(event, "type_name", "")
+        if kind == "user":
+            break
+        if kind == "bot":
+            for button in (getattr(event, "data", None) or {}).get("buttons") or []:
+                if button.get("title") and button.get("payload"):
+                    options.append(Option(str(button["title"]), str(button["payload"])))
+    return DialogueContext(
+        requested_slot=tracker.get_slot("requested_slot"),
+        active_loop=tracker.active_loop_name,
+        crisis_active=bool(tracker.get_slot("crisis_active")),
+        options=tuple(reversed(options)),
+    )
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class DialogueReader(_Stateless):
+    """The deterministic layer ahead of DIET's verdict (bot/replies.py): typed button titles,
+    short replies read against the question just asked, steering phrases and refusals by name.
+
+    Rasa passes the conversation's tracker to components whose `process` takes a `tracker`
+    argument; in NLU-only evaluation it is an empty one, so only context-free readings apply.
+    """
+
+    def process(self, messages: List[Message], tracker: Optional[DialogueStateTracker] = None) -> List[Message]:
+        context = dialogue_context(tracker)
+        for message in messages:
+            text = str(message.get(TEXT) or "")
+            if not text or self._is_command(message):
+                continue
+            entities = list(message.get(ENTITIES) or [])
+            for topic in declined_topics(text):
+                entities.append(_entity(DECLINED_ENTITY, topic, (0, len(text)), self))
+            reading = read_reply(text, context)
+            if reading is not None:
+                for name, value in reading.entities:
+                    entities.append(_entity(name, value, (0, len(text)), self))
+                forced = {INTENT_NAME_KEY: reading.intent, PREDICTED_CONFIDENCE_KEY: 1.0}
+                ranking = [r for r in (message.get(INTENT_RANKING_KEY) or [])
+                           if r.get(INTENT_NAME_KEY) != reading.intent]
+                message.set(INTENT, forced, add_to_output=True)
+                message.set(INTENT_RANKING_KEY, [forced, *ranking], add_to_output=True)
+            if entities != list(message.get(ENTITIES) or []):
+                message.set(ENTITIES, entities, add_to_output=True)
+        return messages
+
+
+def _entity(name: str, value: Any, span: Tuple[int, int], extractor: Any) -> Dict[Text, Any]:
+    return {
+        ENTITY_ATTRIBUTE_TYPE: name,
+        ENTITY_ATTRIBUTE_VALUE: value,
+        ENTITY_ATTRIBUTE_START: span[0],
+        ENTITY_ATTRIBUTE_END: span[1],
+        ENTITY_ATTRIBUTE_CONFIDENCE: 1.0,
+        EXTRACTOR: extractor.__class__.__name__,
+    }
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
@@ -186,14 +256,7 @@ class CrisisDetector(_Stateless):
         return 0, len(text)
 
     def _entity(self, name: str, value: str, span: Tuple[int, int]) -> Dict[Text, Any]:
-        return {
-            ENTITY_ATTRIBUTE_TYPE: name,
-            ENTITY_ATTRIBUTE_VALUE: value,
-            ENTITY_ATTRIBUTE_START: span[0],
-            ENTITY_ATTRIBUTE_END: span[1],
-            ENTITY_ATTRIBUTE_CONFIDENCE: 1.0,
-            EXTRACTOR: self.__class__.__name__,
-        }
+        return _entity(name, value, span, self)
 
     @staticmethod
     def _demote_crisis_intent(message: Message) -> None:

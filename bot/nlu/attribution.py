@@ -1,0 +1,58 @@
+"""Whose age a mention is, read from GiNZA's dependency parse.
+
+27歳の息子 (歳 —nmod→ 息子), 息子は27歳 (息子 —nsubj→ 歳) and 兄は…46歳になった現在 are the
+person concerned's; in 私も70を過ぎて体がきつい the age is the object of a clause whose subject
+is 私, so it is the writer's. Pure: takes a parsed spaCy Doc, does no I/O.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+WRITER_WORDS = frozenset({
+    "私", "わたし", "あたし", "わたくし", "僕", "ぼく", "俺", "おれ", "自分", "わし", "うち",
+    "母", "父", "母親", "父親", "親", "両親", "夫婦", "祖母", "祖父",
+})
+CONCERNED_WORDS = frozenset({
+    "息子", "娘", "長男", "次男", "三男", "長女", "次女", "三女", "子ども", "子供", "こども", "子",
+    "お子さん", "孫", "兄", "弟", "姉", "妹", "本人", "当事者", "甥", "姪", "むすこ", "むすめ",
+    "あに", "おとうと", "あね", "いもうと",
+})
+_SUBJECT_DEPS = frozenset({"nsubj", "nsubj:pass", "csubj"})
+_MAX_HOPS = 6
+
+
+def _owner_of(token: Any) -> str | None:
+    for word in (token.lemma_, token.text):
+        if word in CONCERNED_WORDS:
+            return "concerned"
+        if word in WRITER_WORDS:
+            return "writer"
+    return None
+
+
+def _subjects(token: Any) -> Iterable[Any]:
+    return (c for c in token.children if c.dep_ in _SUBJECT_DEPS)
+
+
+def age_owner(doc: Any, start: int, end: int) -> str | None:
+    """"concerned", "writer" or None for the age written at characters [start, end) of `doc`."""
+    tokens = [t for t in doc if t.idx < end and t.idx + len(t.text) > start]
+    if not tokens:
+        return None
+    # The head of the mention: 歳 for 「27 歳」, the number itself for 「70 を過ぎ」.
+    head = next((t for t in tokens if t.head not in tokens or t.head == t), tokens[-1])
+    # 27歳の息子: the age modifies a person noun.
+    if head.dep_ in ("nmod", "amod", "compound") and head.head is not head:
+        owner = _owner_of(head.head)
+        if owner:
+            return owner
+    node = head
+    for _ in range(_MAX_HOPS):
+        for subject in _subjects(node):
+            owner = _owner_of(subject)
+            if owner:
+                return owner
+        if node.head is node:
+            break
+        node = node.head
+    return None

@@ -1,0 +1,88 @@
+"""One sentence that gives back what was understood (傾聴・復唱), before windows are offered.
+
+Built only from understood facts — nothing is invented — with the wording in
+bot/resources/reflect.yml. Returns None when too little is known to say anything back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+RESOURCE = Path(__file__).resolve().parent / "resources" / "reflect.yml"
+
+
+@dataclass(frozen=True)
+class Understood:
+    relation: str | None = None
+    concerned: str | None = None
+    age_min: float | None = None
+    age_max: float | None = None
+    duration_years: float | None = None
+    status: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+
+
+@lru_cache(maxsize=1)
+def wording() -> Mapping[str, Any]:
+    return yaml.safe_load(RESOURCE.read_text(encoding="utf-8"))
+
+
+def _age(u: Understood, w: Mapping[str, Any]) -> str:
+    if u.age_min is None:
+        return ""
+    lo, hi = int(u.age_min), int(u.age_max if u.age_max is not None else u.age_min)
+    return w["age_exact"].format(age=lo) if lo == hi else w["age_band"].format(lo=lo, hi=hi)
+
+
+def _how(u: Understood, w: Mapping[str, Any]) -> str:
+    parts = []
+    if u.duration_years:
+        if u.duration_years >= 1:
+            years = int(u.duration_years) if float(u.duration_years).is_integer() else u.duration_years
+            parts.append(w["duration"].format(years=years))
+        else:
+            parts.append(w["duration_under_year"].format(months=max(1, round(u.duration_years * 12))))
+    phrases = [w["status"][s] for s in u.status if s in w["status"]]
+    if phrases:
+        parts.append(phrases[-1])
+    return "".join(parts)
+
+
+def reflect(u: Understood, need_label: Callable[[str], str] = str) -> str | None:
+    """「26歳の息子さんが、4年ほど部屋にこもりがちな状況なのですね。」 or None."""
+    w = wording()
+    age = _age(u, w)
+    how = _how(u, w)
+    has_status = any(s in w["status"] for s in u.status)
+    if u.relation == "self":
+        sentence = (w["self_with_situation"] if has_status else w["self_only"]).format(age_part=age, how=how)
+    elif u.relation in ("family", "other") or u.concerned:
+        who = w["concerned"].get(u.concerned or "", w["who"].get(u.relation or "", w["who"]["other"]))
+        template = w["with_situation"] if has_status else w["about_only"]
+        sentence = template.format(who_full=f"{age}{who}", how=how)
+    elif has_status and age:
+        sentence = w["with_situation"].format(who_full=f"{age}{w['who']['other']}", how=how)
+    else:
+        sentence = None
+    if u.needs:
+        needs = w["list_sep"].join(need_label(n) for n in u.needs)
+        sentence = (sentence or "") + w["needs"].format(needs=needs)
+    return sentence or None
+
+
+def understood_from_slots(slots: Mapping[str, Any]) -> Understood:
+    relation = slots.get("relation")
+    return Understood(
+        relation=relation if relation in ("self", "family", "other") else None,
+        concerned=slots.get("concerned"),
+        age_min=slots.get("age_min"),
+        age_max=slots.get("age_max"),
+        duration_years=slots.get("duration_years"),
+        status=tuple(slots.get("status_labels") or ()),
+        needs=tuple(slots.get("needs") or ()),
+    )
+

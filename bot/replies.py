@@ -1,0 +1,216 @@
+"""Read short replies against the question just asked, typed button titles, and steering phrases.
+
+`read_reply` is the deterministic layer ahead of DIET (bot.nlu.components.DialogueReader wraps it):
+  1. a typed option: text that matches, after normalisation, the title of a button just offered
+     counts as that button (its payload's intent and entities);
+  2. a steering phrase anywhere in the message (折り返し…, 人と話したい, どこに相談…) asks for that
+     path, unless it is negated (電話は苦手);
+  3. an explicit restart word (最初から, やり直し) restarts; nothing else does;
+  4. a closed-class whole message (なし, 特にない, 大丈夫です, いまはいい, 結構です, 言いたくない,
+     わからない, はい, いいえ) is read against the question just asked: at an intake or booking
+     question it is a skip, at an offer it is a no.
+It returns None when DIET should decide. Pure: no I/O besides the cached resource file.
+"""
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import yaml
+
+from bot.text import normalize
+
+RESOURCE = Path(__file__).resolve().parent / "resources" / "replies.yml"
+
+INTAKE_QUESTIONS = frozenset({"relation_status", "age_status", "situation_status", "needs_status"})
+# Booking questions where "なし" means "skip this one" (the form then uses its default).
+SKIPPABLE_BOOKING_QUESTIONS = frozenset({"nickname", "preferred_slot", "phone", "contact_method"})
+# Questions that are offers: a decline is a "no".
+OFFERS = frozenset({"recommendation_done", "consent", "confirm", "wants_recommendation"})
+CALLBACK_FORM = "callback_form"
+
+
+@dataclass(frozen=True)
+class Option:
+    """A button as the bot offered it."""
+
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class DialogueContext:
+    """What the bot just did, as far as reading the next message needs it."""
+
+    requested_slot: str | None = None
+    active_loop: str | None = None
+    crisis_active: bool = False
+    options: tuple[Option, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reading:
+    intent: str
+    entities: tuple[tuple[str, str], ...] = ()
+    rule: str = ""
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    tail_noise: re.Pattern[str]
+    whole: Mapping[str, re.Pattern[str]]
+    reassure_like: re.Pattern[str]
+    steer: Mapping[str, re.Pattern[str]]
+    negation: re.Pattern[str]
+    declined_topic: Mapping[str, re.Pattern[str]]
+
+
+def _alternation(patterns: Sequence[str]) -> str:
+    return "|".join(f"(?:{p})" for p in patterns)
+
+
+@lru_cache(maxsize=1)
+def patterns() -> _Patterns:
+    raw = yaml.safe_load(RESOURCE.read_text(encoding="utf-8"))
+    whole = {k: re.compile(f"^(?:{_alternation(v)})$") for k, v in raw["whole"].items() if isinstance(v, list)}
+    return _Patterns(
+        tail_noise=re.compile(raw["tail_noise"]),
+        whole=whole,
+        reassure_like=re.compile(raw["whole"]["reassure_like"]),
+        steer={k: re.compile(_alternation(v)) for k, v in raw["steer"].items() if isinstance(v, list)},
+        negation=re.compile(raw["steer"]["negation"]),
+        declined_topic={k: re.compile(v) for k, v in raw["declined_topic"].items()},
+    )
+
+
+def option_key(text: str) -> str:
+    """Comparable form of a title or a typed text: normalised, letters and digits only."""
+    norm = normalize(text or "").lower()
+    return "".join(ch for ch in norm if unicodedata.category(ch)[0] in "LN")
+
+
+_PAREN = re.compile(r"[(（\[［【「『].*?[)）\]］】」』]")
+
+
+def _option_keys(title: str) -> set[str]:
+    """A title can be typed whole, without its bracketed part, or as the bracketed part alone."""
+    keys = {option_key(title), option_key(_PAREN.sub("", title))}
+    keys |= {option_key(m.group(0)) for m in _PAREN.finditer(title)}
+    return {k for k in keys if k}
+
+
+def match_option(text: str, options: Sequence[Option]) -> Option | None:
+    typed = option_key(text)
+    if not typed:
+        return None
+    exact = [o for o in options if option_key(o.title) == typed]
+    if exact:
+        return exact[0]
+    loose = [o for o in options if typed in _option_keys(o.title)]
+    return loose[0] if len(loose) == 1 else None
+
+
+_PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z0-9_./-]+?)(?P<entities>\{.*\})?$", re.S)
+
+
+def parse_payload(payload: str) -> Reading | None:
+    """`/intent{"entity": "value"}` → Reading (the format Rasa's buttons use)."""
+    m = _PAYLOAD.match((payload or "").strip())
+    if not m:
+        return None
+    entities: list[tuple[str, str]] = []
+    if m.group("entities"):
+        try:
+            data = json.loads(m.group("entities"))
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        for key, value in data.items():
+            for v in value if isinstance(value, list) else [value]:
+                entities.append((str(key), str(v) if not isinstance(v, (int, float)) else v))
+    return Reading(m.group("intent"), tuple(entities), "option")
+
+
+def _strip(text: str) -> str:
+    return patterns().tail_noise.sub("", text.strip())
+
+
+def _whole_class(text: str) -> str | None:
+    core = _strip(text)
+    if not core or len(core) > 20:
+        return None
+    for name, pattern in patterns().whole.items():
+        if pattern.match(core):
+            return name
+    return None
+
+
+def declined_topics(text: str) -> tuple[str, ...]:
+    """Intake questions a message refuses by name (「年齢は言いたくないです」 → age)."""
+    norm = normalize(text or "")
+    return tuple(k for k, p in patterns().declined_topic.items() if p.search(norm))
+
+
+def steering_intent(text: str) -> str | None:
+    """request_callback / request_human / ask_where_to_go when the message asks for that path."""
+    norm = normalize(text or "")
+    if norm.startswith("/"):
+        return None
+    pats = patterns()
+    for intent, pattern in pats.steer.items():
+        m = pattern.search(norm)
+        if not m:
+            continue
+        if intent in ("request_callback", "request_human") and pats.negation.search(norm):
+            continue
+        return intent
+    return None
+
+
+def _in_context(word_class: str, text: str, ctx: DialogueContext) -> Reading | None:
+    slot = ctx.requested_slot
+    if word_class == "decline":
+        if ctx.crisis_active and patterns().reassure_like.search(text):
+            return None  # 「大丈夫です」 after a crisis check: a reassurance, checked once more
+        if slot in INTAKE_QUESTIONS or slot in SKIPPABLE_BOOKING_QUESTIONS:
+            return Reading("skip", rule="decline@question")
+        if slot in OFFERS:
+            return Reading("deny", rule="decline@offer")
+        return None  # no question open: DIET decides (thanks, reassure, stop …)
+    if word_class == "skip":
+        return Reading("skip", rule="skip")
+    if word_class == "dont_know":
+        return Reading("dont_know", rule="dont_know")
+    if word_class == "affirm":
+        return Reading("affirm", rule="affirm")
+    if word_class == "deny":
+        if slot in INTAKE_QUESTIONS or slot in SKIPPABLE_BOOKING_QUESTIONS:
+            return Reading("skip", rule="deny@question")
+        return Reading("deny", rule="deny")
+    if word_class == "restart":
+        return Reading("start_over", rule="restart")
+    return None
+
+
+def read_reply(text: str, context: DialogueContext = DialogueContext()) -> Reading | None:
+    """The deterministic reading of `text` in `context`, or None to let DIET decide."""
+    if not text or text.lstrip().startswith("/"):
+        return None
+    option = match_option(text, context.options)
+    if option is not None:
+        return parse_payload(option.payload)
+    steer = steering_intent(text)
+    if steer is not None:
+        if steer == "request_callback" and context.active_loop == CALLBACK_FORM:
+            return None  # already booking: the form reads 「電話で」 as its answer
+        return Reading(steer, rule="steer")
+    word_class = _whole_class(normalize(text))
+    if word_class is None:
+        return None
+    return _in_context(word_class, normalize(text), context)

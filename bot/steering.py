@@ -1,0 +1,33 @@
+"""Where the person steers: the intents that start their own path at every point of the dialogue.
+
+Forms in Rasa keep control while they can fill a slot from the message, so a callback request
+typed in the middle of the intake used to be read as the answer to the question. The
+`SteeringPolicy` (bot/nlu/steering_policy.py) asks `steer_action` first, in every state.
+"""
+from __future__ import annotations
+
+CALLBACK_FORM = "callback_form"
+
+# intent → the action that starts that path (the rules then resume any open form).
+STEERING_ACTIONS: dict[str, str] = {
+    "request_callback": "action_steer_callback",
+    "request_human": "action_offer_human",
+    "ask_where_to_go": "action_steer_windows",
+    "show_windows": "action_steer_windows",
+    "stop": "action_stop",
+    "start_over": "action_start_over",
+    "delete_data": "action_ask_delete",
+    "show_hotlines": "action_show_hotlines",
+    "ibasho_schedule": "action_ibasho_schedule",
+    "faq": "utter_faq",
+    "correct": "utter_ask_correction",
+}
+
+
+def steer_action(intent: str | None, active_loop: str | None) -> str | None:
+    """The action that answers `intent` now, or None when the dialogue's own flow should."""
+    if intent is None:
+        return None
+    if intent == "request_callback" and active_loop == CALLBACK_FORM:
+        return None  # already booking: 「電話でお願いします」 answers the form's question
+    return STEERING_ACTIONS.get(intent)

@@ -1,0 +1,358 @@
+"""`make eval`: every case in tests/conversations/ through the REST API of a running stack.
+
+What the bot understood is read from the tracker (slots); what it did on each turn is read from
+the turn's events (actions run, responses sent). Prints the figures, appends them to
+tests/conversations/results/history.jsonl, and with --gate exits 1 when a gate is not met.
+
+    python -m tests.conversations.evaluate --url http://127.0.0.1:5005 [--gate] [--only st-] [-v]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.conversations.cases import HERE, Case, load_cases
+
+RESULTS = HERE / "results"
+GATES = {"relation": 0.95, "age": 0.95, "windows": 0.95, "steering": 1.0, "crisis_recall": 1.0}
+# Action and response names behind each signal (the only place that knows them).
+# `crisis_alarm` is internal: the full crisis reply (calm look-alikes must not get it; the
+# gentle lines for a past, resolved risk are `hotlines` only).
+_ACTION_SIGNALS = {
+    "action_crisis_support": "crisis_alarm", "action_show_hotlines": "hotlines",
+    "action_offer_human": "human",
+    "action_start_over": "restart", "action_stop": "stopped",
+    "action_ask_delete": "erase", "action_delete_data": "erase",
+    "action_ibasho_schedule": "ibasho_dates",
+}
+_RESPONSE_SIGNALS = {
+    "utter_greet": "greeting", "utter_greet_returning": "greeting",
+    "utter_ask_relation_status": "asks_relation", "utter_ask_age_status": "asks_age",
+    "utter_ask_situation_status": "asks_situation", "utter_ask_needs_status": "asks_needs",
+    "utter_fallback": "fallback", "utter_reflect": "reflect",
+    "utter_ask_consent": "callback", "utter_ask_contact_method": "callback", "utter_ask_phone": "callback",
+    "utter_ask_preferred_slot": "callback", "utter_ask_nickname": "callback",
+    "utter_confirm_summary": "callback", "utter_ticket_booked": "booked",
+    "utter_ticket_booked_anytime": "booked", "utter_ticket_stored_later": "booked",
+    "utter_human_offer": "human", "utter_ask_delete": "erase", "utter_deleted": "erase",
+    "utter_stop": "stopped", "utter_start_over": "restart",
+}
+# Booking questions asked by custom actions rather than by a response.
+_CALLBACK_ACTIONS = {"action_ask_preferred_slot", "action_ask_confirm"}
+
+
+@dataclass
+class TurnResult:
+    user: str
+    signals: list[str]
+    texts: list[str]
+    windows: list[str]
+    ok: bool = True
+    failed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CaseResult:
+    id: str
+    kind: str
+    style: str
+    turns: list[TurnResult]
+    slots: dict[str, Any]
+    relation_ok: bool
+    age_ok: bool
+    needs_ok: bool
+    windows_ok: bool | None
+    crisis_ok: bool
+    steering_ok: bool | None
+    windows: list[str]
+    first_recommendation: int | None
+    error: str | None = None
+
+
+class Client:
+    def __init__(self, url: str, token: str | None) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+
+    def _open(self, req: urllib.request.Request | str, timeout: float = 60) -> Any:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+
+    def say(self, sender: str, text: str) -> list[dict[str, Any]]:
+        body = json.dumps({"sender": sender, "message": text}).encode("utf-8")
+        req = urllib.request.Request(f"{self.url}/webhooks/rest/webhook", data=body,
+                                     headers={"Content-Type": "application/json"})
+        return self._open(req)
+
+    def tracker(self, conversation_id: str) -> dict[str, Any]:
+        q = {"include_events": "ALL"}
+        if self.token:
+            q["token"] = self.token
+        return self._open(f"{self.url}/conversations/{conversation_id}/tracker?{urllib.parse.urlencode(q)}")
+
+
+def turn_signals(events: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
+    """(signals, bot texts, window ids) of the events after the last user message."""
+    last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
+    signals: list[str] = []
+    texts: list[str] = []
+    windows: list[str] = []
+    for e in events[last_user + 1:]:
+        kind = e.get("event")
+        if kind == "action":
+            name = e.get("name") or ""
+            if name in _ACTION_SIGNALS:
+                signals.append(_ACTION_SIGNALS[name])
+            if name in _CALLBACK_ACTIONS:
+                signals.append("callback")
+        elif kind == "bot":
+            texts.append(e.get("text") or "")
+            utter = (e.get("metadata") or {}).get("utter_action") or ""
+            if utter in _RESPONSE_SIGNALS:
+                signals.append(_RESPONSE_SIGNALS[utter])
+            if utter.startswith("utter_faq"):
+                signals.append("faq")
+            custom = (e.get("data") or {}).get("custom") or {}
+            if isinstance(custom, dict):
+                if custom.get("windows"):
+                    signals.append("windows")
+                    windows = [w["id"] for w in custom["windows"]]
+                if custom.get("hotlines") or custom.get("crisis_lines"):
+                    signals.append("hotlines")
+    return sorted(set(signals)), texts, windows
+
+
+def _age_ok(gold: tuple[int, int] | None, lo: Any, hi: Any) -> bool:
+    if gold is None:
+        return lo is None
+    if lo is None:
+        return False
+    hi = lo if hi is None else hi
+    return abs(float(lo) - gold[0]) <= 2 and abs(float(hi) - gold[1]) <= 2
+
+
+def _routed(slots: dict[str, Any]) -> list[str]:
+    from bot.directory import get_directory
+    from bot.routing import Profile, route_windows
+
+    relation = slots.get("relation")
+    profile = Profile(relation=relation if relation in ("self", "family", "other") else None,
+                      age_min=slots.get("age_min"), age_max=slots.get("age_max"),
+                      needs=tuple(slots.get("needs") or ()))
+    return [r.window.id for r in route_windows(profile, get_directory())]
+
+
+def run_case(client: Client, case: Case, conversation_id) -> CaseResult:
+    sender = f"eval-{case.id}-{uuid.uuid4().hex[:8]}"
+    cid = conversation_id(sender)
+    turns: list[TurnResult] = []
+    shown: list[str] = []
+    first_rec = None
+    try:
+        for i, turn in enumerate(case.turns):
+            client.say(sender, turn.user)
+            events = client.tracker(cid)["events"]
+            signals, texts, windows = turn_signals(events)
+            tr = TurnResult(turn.user, signals, texts, windows)
+            tr.failed = [f"+{s}" for s in turn.expect if s not in signals]
+            tr.failed += [f"-{s}" for s in turn.expect_not if s in signals]
+            tr.ok = not tr.failed
+            if windows:
+                shown = windows
+                first_rec = i + 1 if first_rec is None else first_rec
+            turns.append(tr)
+        slots = client.tracker(cid).get("slots") or {}
+    except Exception as exc:  # noqa: BLE001 — a broken case is reported, not fatal
+        return CaseResult(case.id, case.kind, case.style, turns, {}, False, False, False, False, False,
+                          False if case.kind == "steering" else None, [], None, error=repr(exc))
+    g = case.gold
+    relation = slots.get("relation") if slots.get("relation") in ("self", "family", "other") else None
+    needs = set(slots.get("needs") or ())
+    windows = shown or _routed(slots)
+    crisis_seen = any("hotlines" in t.signals or "crisis_alarm" in t.signals for t in turns)
+    windows_ok = None if g.crisis else (set(case.windows) <= set(windows)
+                                        and not set(case.not_windows) & set(windows))
+    return CaseResult(
+        id=case.id, kind=case.kind, style=case.style, turns=turns, slots=slots,
+        relation_ok=relation == g.relation,
+        age_ok=_age_ok(g.age, slots.get("age_min"), slots.get("age_max")),
+        needs_ok=set(g.needs) <= needs and not (set(g.needs_not) & needs),
+        windows_ok=windows_ok,
+        crisis_ok=crisis_seen if g.crisis else True,
+        steering_ok=all(t.ok for t in turns) if case.kind == "steering" else None,
+        windows=windows, first_recommendation=first_rec,
+    )
+
+
+def _rate(values: list[bool]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def summarize(results: list[CaseResult]) -> dict[str, Any]:
+    scored = [r for r in results if r.kind in ("first_messages", "multi_turn")]
+    all_turns = [t for r in results for t in r.turns]
+    repeats = 0
+    triples = 0
+    for r in results:
+        prev, run = None, 0
+        for t in r.turns:
+            reply = "\n".join(t.texts)
+            run = run + 1 if reply and reply == prev else 1
+            repeats += run == 2
+            triples += run == 3
+            prev = reply
+    fallback_runs = sum(
+        1 for r in results for a, b in zip(r.turns, r.turns[1:])
+        if "fallback" in a.signals and "fallback" in b.signals and "windows" not in b.signals)
+    multi = [r for r in results if r.kind == "multi_turn"]
+    firsts = [r.first_recommendation for r in multi if r.first_recommendation]
+    asks = sum(sum(s.startswith("asks_") for s in t.signals) for t in all_turns)
+    crisis_cases = [r for r in results if _gold_crisis[r.id]]
+    calm = [r for r in results if not _gold_crisis[r.id]]
+    return {
+        "cases": len(results),
+        "by_kind": dict(Counter(r.kind for r in results)),
+        "relation": _rate([r.relation_ok for r in scored]),
+        "age": _rate([r.age_ok for r in scored]),
+        "needs": _rate([r.needs_ok for r in scored]),
+        "windows": _rate([r.windows_ok for r in scored if r.windows_ok is not None]),
+        "steering": _rate([bool(r.steering_ok) for r in results if r.kind == "steering"]),
+        "crisis_recall": _rate([r.crisis_ok for r in crisis_cases]),
+        "calm_with_crisis_reply": _rate([
+            any(s == "crisis_alarm" for t in r.turns for s in t.signals) for r in calm if r.kind != "steering"]),
+        "turns_to_first_recommendation": round(sum(firsts) / len(firsts), 2) if firsts else None,
+        "multi_turn_recommended": _rate([r.first_recommendation is not None for r in multi]),
+        "fallback_rate": _rate(["fallback" in t.signals for t in all_turns]),
+        "fallback_twice_in_a_row": fallback_runs,
+        "identical_reply_twice": repeats,
+        "identical_reply_three_times": triples,
+        "questions_per_message": round(asks / len(all_turns), 3) if all_turns else None,
+        "errors": sum(1 for r in results if r.error),
+    }
+
+
+_gold_crisis: dict[str, bool] = {}
+
+
+def gate_failures(summary: dict[str, Any]) -> list[str]:
+    out = []
+    for key, floor in GATES.items():
+        value = summary.get(key)
+        if value is None or value < floor:
+            out.append(f"{key} {value} < {floor}")
+    if summary["identical_reply_three_times"]:
+        out.append(f"identical reply three times in a row: {summary['identical_reply_three_times']}")
+    if summary["errors"]:
+        out.append(f"{summary['errors']} cases failed to run")
+    return out
+
+
+def conversation_id_fn(var_dir: str | Path | None):
+    """How the stack's REST channel names a sender's conversation (its pseudonym key)."""
+    from bot.keys import ROOT
+    from bot.pseudonym import ENV_KEY, pseudonymize_with
+
+    key = os.environ.get(ENV_KEY, "").encode("utf-8") or (Path(var_dir or ROOT / "var") / "sender.key").read_bytes().strip()
+    return lambda sender: pseudonymize_with(key, "rest", sender)
+
+
+def _git_rev() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=HERE, check=False).stdout.strip()
+    except OSError:
+        return ""
+
+
+def report_failures(results: list[CaseResult], limit: int) -> None:
+    shown = 0
+    for r in results:
+        problems = []
+        if r.error:
+            problems.append(f"error {r.error}")
+        if r.kind != "steering":
+            if not r.relation_ok:
+                problems.append(f"relation={r.slots.get('relation')}")
+            if not r.age_ok:
+                problems.append(f"age={r.slots.get('age_min')}-{r.slots.get('age_max')}")
+            if not r.needs_ok:
+                problems.append(f"needs={r.slots.get('needs')}")
+            if r.windows_ok is False:
+                problems.append(f"windows={r.windows}")
+            if not r.crisis_ok:
+                problems.append("crisis missed")
+        for i, t in enumerate(r.turns):
+            if t.failed:
+                problems.append(f"turn{i + 1} {t.failed} got {t.signals}")
+        if problems and shown < limit:
+            print(f"  {r.id}: {'; '.join(problems)}")
+            print("      " + " / ".join(t.user for t in r.turns)[:200])
+            shown += 1
+
+
+def run_evaluation(url: str, token: str | None, var_dir: str | Path | None, *, only: str = "",
+                   workers: int = 4) -> tuple[dict[str, Any], list[CaseResult]]:
+    """Every case (or those whose id starts with `only`) against the stack at `url`."""
+    cases = [c for c in load_cases() if c.id.startswith(only)]
+    _gold_crisis.update({c.id: c.gold.crisis for c in cases})
+    client = Client(url, token)
+    conversation_id = conversation_id_fn(var_dir)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda c: run_case(client, c, conversation_id), cases))
+    summary = summarize(results)
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    by_style: dict[str, list[bool]] = defaultdict(list)
+    for r in results:
+        if r.kind != "steering":
+            by_style[r.style].append(r.relation_ok and r.age_ok and r.windows_ok is not False)
+    summary["all_right_by_style"] = {k: _rate(v) for k, v in sorted(by_style.items())}
+    return summary, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Run the conversation evaluation against a running stack.")
+    ap.add_argument("--url", default=os.environ.get("MADOGUCHI_RASA_URL", "http://127.0.0.1:5005"))
+    ap.add_argument("--token", default=os.environ.get("RASA_API_TOKEN"))
+    ap.add_argument("--var-dir", default=None, help="the stack's MADOGUCHI_VAR_DIR (sender key)")
+    ap.add_argument("--only", default="", help="run only cases whose id starts with this")
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--gate", action="store_true", help="exit 1 if a gate is not met")
+    ap.add_argument("--no-history", action="store_true")
+    ap.add_argument("-v", "--verbose", type=int, nargs="?", const=60, default=0,
+                    help="list up to N failing cases")
+    ap.add_argument("--json", type=Path, default=None, help="write per-case results here")
+    args = ap.parse_args(argv)
+
+    summary, results = run_evaluation(args.url, args.token, args.var_dir, only=args.only, workers=args.workers)
+    print(json.dumps(summary, ensure_ascii=False, indent=1))
+    if args.verbose:
+        report_failures(results, args.verbose)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in results], ensure_ascii=False, indent=1),
+                             encoding="utf-8")
+    if not args.no_history and not args.only:
+        RESULTS.mkdir(exist_ok=True)
+        with open(RESULTS / "history.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                 "rev": _git_rev(), **summary}, ensure_ascii=False) + "\n")
+    failures = gate_failures(summary)
+    for f in failures:
+        print(f"GATE: {f}")
+    return 1 if (args.gate and failures) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

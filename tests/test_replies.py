@@ -1,0 +1,94 @@
+"""Short replies are read against the question just asked; typed titles count as buttons."""
+from __future__ import annotations
+
+import pytest
+
+from bot.replies import DialogueContext, Option, declined_topics, match_option, parse_payload, read_reply
+
+AGE_Q = DialogueContext(requested_slot="age_status", active_loop="intake_form")
+OFFER = DialogueContext(requested_slot="recommendation_done", active_loop="intake_form")
+NICKNAME = DialogueContext(requested_slot="nickname", active_loop="callback_form")
+CONSENT = DialogueContext(
+    requested_slot="consent", active_loop="callback_form",
+    options=(Option("はい（要約だけ）", "/affirm"), Option("はい（会話も見てよい）", '/affirm{"share":"yes"}'),
+             Option("いいえ", "/deny")),
+)
+
+
+@pytest.mark.parametrize("text,ctx,intent", [
+    # decline words at a question are a skip, at an offer a no — never a restart
+    ("なし", AGE_Q, "skip"),
+    ("なしで", NICKNAME, "skip"),
+    ("特にないです", AGE_Q, "skip"),
+    ("ないです", NICKNAME, "skip"),
+    ("大丈夫です", AGE_Q, "skip"),
+    ("いまはいい", OFFER, "deny"),
+    ("今回は大丈夫です", OFFER, "deny"),
+    ("結構です。", OFFER, "deny"),
+    ("けっこうです", NICKNAME, "skip"),
+    ("もうええです", OFFER, "deny"),
+    ("言いたくないです", AGE_Q, "skip"),
+    ("わからん", AGE_Q, "dont_know"),
+    ("はい", OFFER, "affirm"),
+    ("いいえ", OFFER, "deny"),
+    # explicit restart words only
+    ("最初からやり直したい", AGE_Q, "start_over"),
+    ("やり直し", NICKNAME, "start_over"),
+    # steering phrases anywhere in a message
+    ("担当の方から電話で折り返しをお願いできますか", AGE_Q, "request_callback"),
+    ("兄が45歳で、ひきこもっています。折り返しをお願いしたいです", DialogueContext(), "request_callback"),
+    ("電話してもらえますか", DialogueContext(), "request_callback"),
+    ("職員さんと直接話せますか", AGE_Q, "request_human"),
+    ("どこに相談したらいいですか", AGE_Q, "ask_where_to_go"),
+    ("行けるところはありますか", DialogueContext(), "ask_where_to_go"),
+])
+def test_readings(text, ctx, intent):
+    reading = read_reply(text, ctx)
+    assert reading is not None and reading.intent == intent
+
+
+@pytest.mark.parametrize("text,ctx", [
+    ("なし", DialogueContext()),  # no question open: DIET decides
+    ("大丈夫です", DialogueContext(crisis_active=True, requested_slot="age_status")),  # a reassurance
+    ("電話は苦手なのでこのままで", DialogueContext()),  # negated
+    ("電話でお願いします", DialogueContext(active_loop="callback_form", requested_slot="contact_method")),
+    ("/affirm", OFFER),  # a real button payload is Rasa's
+    ("息子が家から出てきません", AGE_Q),
+])
+def test_left_to_diet(text, ctx):
+    assert read_reply(text, ctx) is None
+
+
+def test_typed_button_titles_count_as_the_button():
+    assert read_reply("はい（会話も見てよい）", CONSENT).entities == (("share", "yes"),)
+    assert read_reply("はい 会話も見てよい", CONSENT).intent == "affirm"
+    assert read_reply("会話も見てよい", CONSENT).entities == (("share", "yes"),)
+    assert read_reply("いいえ", CONSENT).intent == "deny"
+    # 「はい」 alone fits both はい-buttons: not a typed option, but still an affirm
+    assert read_reply("はい", CONSENT).intent == "affirm"
+
+
+def test_match_option_normalises_width_space_and_punctuation():
+    options = (Option("いまはいい", "/deny"), Option("折り返しを希望する", "/request_callback"))
+    assert match_option("いまは いい。", options).payload == "/deny"
+    assert match_option("折り返しを希望する！", options).payload == "/request_callback"
+    assert match_option("希望", options) is None
+
+
+def test_parse_payload():
+    r = parse_payload('/inform{"relation": "self", "need": ["work", "ibasho"]}')
+    assert r.intent == "inform"
+    assert r.entities == (("relation", "self"), ("need", "work"), ("need", "ibasho"))
+    assert parse_payload("hello") is None
+    assert parse_payload('/inform{"broken"') is None
+
+
+@pytest.mark.parametrize("text,topics", [
+    ("自分のことです。年齢は言いたくないです", ("age",)),
+    ("歳はちょっと言いたくないです", ("age",)),
+    ("年は秘密で", ("age",)),
+    ("関係は言いたくない", ("relation",)),
+    ("息子は45歳です", ()),
+])
+def test_declined_topics(text, topics):
+    assert declined_topics(text) == topics
