@@ -101,9 +101,6 @@ class ActionExtractProfile(Action):
             dispatcher.utter_message(text=hotlines_text(), json_message={"hotlines": hotlines_payload(),
                                                                          "text": hotlines_text()})
 
-        if intent not in ("nlu_fallback", "out_of_scope") and tracker.get_slot("fallback_streak"):
-            changes["fallback_streak"] = 0.0
-
         if requested == "recommendation_done":
             if intent in ("request_callback", "affirm"):
                 changes["recommendation_done"] = "callback"

@@ -93,9 +93,7 @@ class ActionGentleFallback(Action):
         if form and intent in SMALL_TALK:
             return [FollowupAction(form)]
         events: List[EventType] = greet_once(dispatcher, tracker)
-        streak = int(tracker.get_slot("fallback_streak") or 0) + 1
-        events.append(SlotSet("fallback_streak", float(streak)))
-        if streak % 2 == 0:
+        if fallback_streak(tracker.events) % 2 == 1:
             # Not understood twice in a row: no second apology, but the ways forward themselves —
             # the windows for what is known, a callback and the 24-hour lines.
             dispatcher.utter_message(response="utter_fallback_way_forward")
@@ -107,6 +105,25 @@ class ActionGentleFallback(Action):
             dispatcher.utter_message(response="utter_out_of_scope")
         dispatcher.utter_message(response="utter_fallback")
         return [*events, FollowupAction(form or "action_listen")]
+
+
+def fallback_streak(events: List[dict]) -> int:
+    """How many user turns in a row, right before this one, the bot did not understand."""
+    streak, seen_current, fell_back = 0, False, False
+    for event in reversed(events):
+        kind = event.get("event")
+        if kind == "action" and event.get("name") == "action_gentle_fallback":
+            fell_back = True
+        elif kind == "user":
+            if not seen_current:
+                seen_current, fell_back = True, False
+                continue
+            if not fell_back:
+                break
+            streak, fell_back = streak + 1, False
+        elif kind == "session_started":
+            break
+    return streak + (1 if fell_back and seen_current else 0)
 
 
 def way_forward_buttons(domain: DomainDict) -> List[dict]:

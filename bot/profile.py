@@ -28,6 +28,7 @@ MAX_SITUATION_CHARS = 300
 
 _SUBJECT_AFTER = (r"(?=\s*(の(?!頃|ころ|時|とき|時代|友|知り合い|ような|様な)|[がはもをでとにへやっ、,(/]|について"
                   r"|\s|です|じゃ|$))")
+_WRITER_ROLE_AGE = re.compile(r"\d+\s?(歳|才)?の(兄|姉|弟|妹|娘|息子|母|父|母親|父親|妻|夫)(です|として|ですが|で(、|す))")
 _THIRD_PERSON_HONNIN = re.compile(r"(?<!ご)本人(は|が|に|を|の(?!私|僕|自分)|抜き|も)")
 _OWNER_BEFORE = r"(うちの|私の|わたしの|自分の|じぶんの|僕の|俺の)"
 _SCHOOL_YEAR = re.compile(r"(高校|中学|大学|小学|専門学校|[中高大小])\s*$")
@@ -304,6 +305,8 @@ def extract_profile(
             match = AgeMatch(int(ent_min[0]), int((ent_max or ent_min)[0]), 0, 0, "")
     if match is not None:
         age_min, age_max, age_owner = match.min, match.max, match.owner
+        if _WRITER_ROLE_AGE.search(said):
+            age_owner = "writer"  # 「30歳の兄です」: the writer's own age and role
         # The NLU pipeline's reading of whose age it is (GiNZA's parse) wins over the words.
         roles = [e.get("role") for e in entities or () if e.get("entity") == "age_min"
                  and e.get("role") and e.get("value") == match.min]
@@ -343,9 +346,20 @@ _GRADE_ONLY = re.compile(r"^(いま|今)?\s?(\d)\s?(年生|年)(です|になり
 _SCHOOL_BANDS = {(6, 12): 5, (12, 15): 11, (15, 18): 14, (18, 22): 17}
 
 
+# 「40代です」 then 「後半です」: a bare part of a decade narrows it.
+_DECADE_PART_ONLY = re.compile(r"^(前半|初め|半ば|なかば|中盤|後半|終わり)(です|じゃ|だよ|くらい|ぐらい)?[。!]*$")
+_DECADE_PARTS = {"前半": (0, 3), "初め": (0, 3), "半ば": (4, 6), "なかば": (4, 6), "中盤": (4, 6),
+                 "後半": (6, 9), "終わり": (6, 9)}
+
+
 def grade_refinement(text: str, age_min: Any, age_max: Any) -> tuple[int, int] | None:
     if age_min is None:
         return None
+    part = _DECADE_PART_ONLY.match(normalize(text or ""))
+    lo, hi = int(age_min), int(age_max if age_max is not None else age_min)
+    if part and lo % 10 == 0 and hi == lo + 9:
+        a, b = _DECADE_PARTS[part.group(1)]
+        return lo + a, lo + b
     m = _GRADE_ONLY.match(normalize(text or ""))
     base = _SCHOOL_BANDS.get((int(age_min), int(age_max if age_max is not None else age_min)))
     if not m or base is None:
@@ -406,3 +420,9 @@ def merge_profile(
         changes["fact_strength"] = strengths
     return changes
 
+
+
+def volunteers_facts(text: str) -> bool:
+    """Does the message tell who writes, an age, the situation or a need? (then it is information)"""
+    u = extract_profile(text)
+    return bool(u.relation or u.age_min is not None or u.status or u.duration_years is not None or u.needs)

@@ -68,6 +68,7 @@ class _Patterns:
     steer: Mapping[str, re.Pattern[str]]
     negation: re.Pattern[str]
     declined_topic: Mapping[str, re.Pattern[str]]
+    topic_prefix: re.Pattern[str]
 
 
 def _alternation(patterns: Sequence[str]) -> str:
@@ -85,6 +86,7 @@ def patterns() -> _Patterns:
         steer={k: re.compile(_alternation(v)) for k, v in raw["steer"].items() if isinstance(v, list)},
         negation=re.compile(raw["steer"]["negation"]),
         declined_topic={k: re.compile(v) for k, v in raw["declined_topic"].items()},
+        topic_prefix=re.compile(raw["topic_prefix"]),
     )
 
 
@@ -94,6 +96,7 @@ def option_key(text: str) -> str:
     return "".join(ch for ch in norm if unicodedata.category(ch)[0] in "LN")
 
 
+_JA_SPACE = re.compile(r"(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])")
 _PAREN = re.compile(r"[(（\[［【「『].*?[)）\]］】」』]")
 
 
@@ -143,11 +146,15 @@ def _strip(text: str) -> str:
 
 def _whole_class(text: str) -> str | None:
     core = _strip(text)
-    if not core or len(core) > 20:
+    if not core or len(core) > 24:
         return None
-    for name, pattern in patterns().whole.items():
-        if pattern.match(core):
-            return name
+    bare = core
+    for _ in range(2):  # 「お電話は」「今回は」
+        bare = patterns().topic_prefix.sub("", bare)
+    for candidate in dict.fromkeys((core, _strip(bare))):
+        for name, pattern in patterns().whole.items():
+            if candidate and pattern.match(candidate):
+                return name
     return None
 
 
@@ -162,12 +169,14 @@ def steering_intent(text: str) -> str | None:
     norm = normalize(text or "")
     if norm.startswith("/"):
         return None
+    # Elderly typing puts spaces between words (どこに そうだんしたら): read without them.
+    norm = _JA_SPACE.sub("", norm)
     pats = patterns()
     for intent, pattern in pats.steer.items():
         m = pattern.search(norm)
         if not m:
             continue
-        if intent in ("request_callback", "request_human") and pats.negation.search(norm):
+        if pats.negation.search(norm):
             continue
         return intent
     return None

@@ -34,12 +34,15 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.age import extract_age
 from bot.nlu.attribution import age_owner
+from bot.profile import volunteers_facts
 from bot.crisis import detect_crisis
 from bot.replies import DialogueContext, Option, declined_topics, read_reply
 from bot.text import normalize
 
 CRISIS_INTENT = "crisis"
 DECLINED_ENTITY = "declined"
+INFORM_INTENT = "inform"
+FALLBACK_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
 CRISIS_CATEGORY_ENTITY = "crisis_category"
 CRISIS_SEVERITY_ENTITY = "crisis_severity"
 
@@ -187,6 +190,11 @@ class DialogueReader(_Stateless):
                            if r.get(INTENT_NAME_KEY) != reading.intent]
                 message.set(INTENT, forced, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [forced, *ranking], add_to_output=True)
+            elif (message.get(INTENT) or {}).get(INTENT_NAME_KEY) in FALLBACK_INTENTS and volunteers_facts(text):
+                # 「妹のことで相談したいです」: DIET was unsure, but the message tells who or how old —
+                # it is information, never "did not understand".
+                forced = {INTENT_NAME_KEY: INFORM_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
+                message.set(INTENT, forced, add_to_output=True)
             if entities != list(message.get(ENTITIES) or []):
                 message.set(ENTITIES, entities, add_to_output=True)
         return messages
