@@ -34,8 +34,7 @@ def sender_id(cluster: Cluster, channel: str, platform_id: str) -> str:
 
 
 def events_of(cluster: Cluster, sid: str) -> list[dict[str, Any]]:
-    rows = cluster.query("SELECT type_name, action_name, data FROM events WHERE sender_id = %s ORDER BY id", sid)
-    return [dict(json.loads(data), _type=t, _action=a) for t, a, data in rows]
+    return cluster.events(sid)
 
 
 def assert_well_formed(events: list[dict[str, Any]], who: str) -> None:
