@@ -53,7 +53,7 @@ $(DEPS_STAMP): | $(PY)
 install: $(DEPS_STAMP)
 
 $(MODEL): $(DEPS_STAMP) $(MODEL_INPUTS)
-	@mkdir -p models var
+	@mkdir -p models && mkdir -p -m 700 var
 	@echo "Training model $(MODEL) …"
 	@start=$$(date +%s); \
 	$(RASA) train --fixed-model-name madoguchi-$(MODEL_HASH) --out models --quiet && \
@@ -61,8 +61,9 @@ $(MODEL): $(DEPS_STAMP) $(MODEL_INPUTS)
 
 model: $(MODEL)
 
+# umask 077: var/, the databases and the logs are the user's only (docs/security.md).
 run: $(MODEL)
-	@bash scripts/run_stack.sh "$(MODEL)"
+	@umask 077; bash scripts/run_stack.sh "$(MODEL)"
 
 stop:
 	@-pkill -f "rasa_sdk --actions actions" ; pkill -f "rasa run --enable-api" ; pkill -f "bot.staff" ; true
@@ -85,7 +86,7 @@ run-production: $(MODEL)
 	bash scripts/services.sh
 	bash scripts/ensure_debian_packages.sh
 	$(PY) -m deploy.local_env $(PRODUCTION_ENV)
-	set -a; . ./$(PRODUCTION_ENV); set +a; INIT_DB_ARGS=--create-database bash deploy/run_two_instances.sh "$(MODEL)"
+	set -a; . ./$(PRODUCTION_ENV); set +a; umask 077; INIT_DB_ARGS=--create-database bash deploy/run_two_instances.sh "$(MODEL)"
 
 # Two Rasa instances behind a balancer on the local PostgreSQL and Redis.
 test-production: $(MODEL)

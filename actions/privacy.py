@@ -1,8 +1,6 @@
 """Erasure on request: confirm, then delete the conversation and personal data."""
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import List, Text
 
 from rasa_sdk import Action, Tracker
@@ -12,12 +10,7 @@ from actions.session import deactivate_loop
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.erasure import complete_erasure_requests, erase_sender, request_tracker_erasure
-
-log = logging.getLogger(__name__)
-# Rasa stores this turn's events after the action returns; the tracker rows are deleted
-# once that write has happened.
-TRACKER_ERASE_DELAY_S = 3.0
+from bot.erasure import ERASE_ACTION, erase_sender, request_tracker_erasure
 
 
 class ActionAskDelete(Action):
@@ -29,22 +22,17 @@ class ActionAskDelete(Action):
         return [SlotSet("delete_pending", True), *deactivate_loop()]
 
 
-async def _erase_tracker_later() -> None:
-    await asyncio.sleep(TRACKER_ERASE_DELAY_S)
-    try:
-        complete_erasure_requests()
-    except Exception:  # noqa: BLE001 — the request stays pending; `make purge` completes it
-        log.exception("tracker erasure failed; purge will complete it")
-
-
 class ActionDeleteData(Action):
+    """Erases the tickets' personal fields and the id map now. The conversation itself is erased
+    by the tracker store right after it has saved this turn (bot.tracker_store), which then
+    marks the request done; until then the request stays pending and the purge completes it."""
+
     def name(self) -> Text:
-        return "action_delete_data"
+        return ERASE_ACTION
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         erase_sender(tracker.sender_id, include_tracker=False)
         request_tracker_erasure(tracker.sender_id)
-        asyncio.get_running_loop().create_task(_erase_tracker_later())
         dispatcher.utter_message(response="utter_deleted")
         return [AllSlotsReset()]
 

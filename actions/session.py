@@ -1,6 +1,7 @@
 """Session start, stopping, restarting, fallback and other small turns."""
 from __future__ import annotations
 
+import time
 from typing import Any, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -18,6 +19,7 @@ from actions.common import (
     utter_hotlines,
 )
 from actions.intake import recommend
+from bot.retention import SINCE, event_retention, slot_origins, still_kept
 
 # Slots that describe the person: carried into a new session so people can continue.
 CARRIED = (*PROFILE_SLOTS, "relation_status", "urgent", "crisis_categories")
@@ -25,16 +27,31 @@ QUESTION_SLOTS = ("relation_status", "age_status", "situation_status", "needs_st
 
 
 class ActionSessionStart(Action):
-    """Carries the profile over; the next greeting then offers to continue or start fresh."""
+    """Carries the profile over; the next greeting then offers to continue or start fresh.
+
+    A value is carried only while the time it was first given is within the retention period
+    (MADOGUCHI_RETENTION_EVENT_DAYS), and keeps that time: coming back never renews it.
+    """
 
     def name(self) -> Text:
         return "action_session_start"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         events: List[EventType] = [SessionStarted()]
-        carried = {k: tracker.get_slot(k) for k in CARRIED if tracker.get_slot(k) not in (None, [], False)}
+        now, retention = time.time(), event_retention()
+        origins = slot_origins(tracker.events)
+        carried = {}
+        for k in CARRIED:
+            value = tracker.get_slot(k)
+            if value in (None, [], False):
+                continue
+            known = origins.get(k)
+            since = known[1] if known and known[0] == value else now
+            if still_kept(since, now, retention):
+                carried[k] = (value, since)
         returning = any(k in carried for k in ("relation", "age_min", "situation", "needs"))
-        events += [SlotSet(k, v) for k, v in carried.items() if k not in ("recommended",)]
+        events += [{**SlotSet(k, v), "metadata": {SINCE: since}}
+                   for k, (v, since) in carried.items() if k not in ("recommended",)]
         events += [
             SlotSet("returning", returning),
             SlotSet("greeted", False),
@@ -46,8 +63,10 @@ class ActionSessionStart(Action):
 
 
 def deactivate_loop() -> List[EventType]:
-    """Always emitted (even with no form active) so that the rules stay consistent."""
-    return [ActiveLoop(None), SlotSet("requested_slot", None)]
+    """Always emitted (even with no form active) so that the rules stay consistent. The phone
+    number given to an abandoned callback form is dropped too: it is kept in a slot only until
+    the ticket is stored."""
+    return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("phone", None)]
 
 
 class ActionStop(Action):

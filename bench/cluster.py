@@ -7,6 +7,7 @@ database and Redis key prefix, with a fake LINE API: used by tests/production an
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -116,6 +117,16 @@ class Cluster:
         finally:
             conn.close()
 
+    def events(self, sender_id: str) -> list[dict[str, Any]]:
+        """The conversation's stored events, decrypted (bot/tracker_store.py encrypts `data`),
+        each with its `_type` and `_action` columns."""
+        from cryptography.fernet import Fernet, MultiFernet
+
+        keys = MultiFernet([Fernet(k) for k in self.env["MADOGUCHI_FERNET_KEYS"].split(",") if k])
+        rows = self.query("SELECT type_name, action_name, data FROM events WHERE sender_id = %s ORDER BY id",
+                          sender_id)
+        return [dict(json.loads(keys.decrypt(d.encode())), _type=t, _action=a) for t, a, d in rows]
+
     def logs(self, pattern: str) -> list[str]:
         hits = []
         for log in sorted(self.run_dir.glob("rasa*.log")):
@@ -172,13 +183,13 @@ def two_instances(model: Path, *, routing: str = "sticky", endpoints: Optional[P
     env.update({
         "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-        "MADOGUCHI_PG_HOST": PG_HOST, "MADOGUCHI_PG_PORT": str(PG_PORT), "MADOGUCHI_PG_DB": db_name,
-        "MADOGUCHI_PG_USER": user, "MADOGUCHI_PG_PASSWORD": "",
+        "MADOGUCHI_ENV": "production",
         "MADOGUCHI_REDIS_HOST": REDIS_HOST, "MADOGUCHI_REDIS_PORT": str(REDIS_PORT),
         "MADOGUCHI_REDIS_DB": str(REDIS_DB), "MADOGUCHI_REDIS_PREFIX": prefix,
         "MADOGUCHI_DB_URL": url, "MADOGUCHI_TRACKER_DB_URL": url,
         "MADOGUCHI_VAR_DIR": str(run_dir / "var"),
         "MADOGUCHI_SENDER_KEY": uuid.uuid4().hex, "MADOGUCHI_FERNET_KEYS": Fernet.generate_key().decode(),
+        "MADOGUCHI_STATS_KEY": uuid.uuid4().hex, "MADOGUCHI_STAFF_SECRET": uuid.uuid4().hex,
         "MADOGUCHI_NOW": PINNED_NOW,
         "LINE_CHANNEL_SECRET": LINE_SECRET, "LINE_CHANNEL_ACCESS_TOKEN": "production-test-token",
         "TELEGRAM_BOT_TOKEN": "", "TELEGRAM_SECRET_TOKEN": "", "TELEGRAM_API_BASE_URL": "",

@@ -80,8 +80,7 @@ def anomalies(events: list[dict[str, Any]], sent: list[str]) -> dict[str, int]:
 
 
 def events_of(cluster: Cluster, sid: str) -> list[dict[str, Any]]:
-    rows = cluster.query("SELECT type_name, action_name, data FROM events WHERE sender_id = %s ORDER BY id", sid)
-    return [dict(json.loads(d), _type=t, _action=a) for t, a, d in rows]
+    return cluster.events(sid)
 
 
 async def burst(cluster: Cluster, tag: str, users: int, messages: int, gap: float) -> dict[str, Any]:

@@ -70,7 +70,8 @@ class BenchStack:
         path = self.workdir / "endpoints.yml"
         path.write_text(
             f"action_endpoint:\n  url: http://127.0.0.1:{self.actions_port}/webhook\n"
-            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {self.workdir / 'tracker.db'}\n"
+            # The shipped store (encrypted), on MADOGUCHI_TRACKER_DB_URL as set above.
+            "tracker_store:\n  type: bot.tracker_store.EncryptedSQLTrackerStore\n"
             f"lock_store:\n  type: in_memory\n{self.endpoints_extra}",
             encoding="utf-8",
         )

@@ -67,7 +67,8 @@ def platform_id_for(sender_id: str) -> tuple[str, str] | None:
     """Map a pseudonymous sender id back to ``(channel, raw platform id)``.
 
     Returns:
-        :obj:`tuple` | :obj:`None`: :obj:`None` when unknown, forgotten or undecryptable.
+        :obj:`tuple` | :obj:`None`: :obj:`None` when unknown or forgotten; a value the keys cannot decrypt raises
+        ``bot.crypto.DecryptionError`` (never a silent "unknown").
     """
     with session_scope() as s:
         row = s.get(ChannelIdentity, sender_id)

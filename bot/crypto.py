@@ -1,12 +1,15 @@
-"""Field encryption for personal data at rest (phone numbers, nicknames).
+"""Field encryption for personal data at rest (phone numbers, nicknames, stories, conversations).
 
 MADOGUCHI_FERNET_KEYS holds comma-separated Fernet keys, newest first: MultiFernet decrypts
 with any of them and encrypts with the first, so keys rotate without downtime
-(`python -m bot.crypto rotate` re-encrypts stored rows with the newest key).
+(`python -m bot.crypto rotate` re-encrypts every stored value with the newest key: tickets,
+notes, the channel id map, the ticket outbox spool and Rasa's tracker events).
+
+Fails closed: with MADOGUCHI_ENV=production a missing MADOGUCHI_FERNET_KEYS is an error (never
+a generated key), and a value no key can decrypt raises `DecryptionError` everywhere.
 """
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -16,12 +19,14 @@ from bot.keys import load_or_create_secret
 ENV_KEYS = "MADOGUCHI_FERNET_KEYS"
 
 
+class DecryptionError(ValueError):
+    """A stored value that none of the configured keys decrypts (wrong or removed key, or damage)."""
+
+
 @lru_cache(maxsize=1)
 def _fernet() -> MultiFernet:
-    raw = os.environ.get(ENV_KEYS)
-    keys = [k.strip() for k in raw.split(",") if k.strip()] if raw else [
-        load_or_create_secret(None, "fernet.key", fernet=True).decode()
-    ]
+    raw = load_or_create_secret(ENV_KEYS, "fernet.key", fernet=True).decode()
+    keys = [k.strip() for k in raw.split(",") if k.strip()]
     return MultiFernet([Fernet(k) for k in keys])
 
 
@@ -37,12 +42,13 @@ def encrypt(value: str | None) -> str | None:
 
 
 def decrypt(token: str | None) -> str | None:
+    """The plaintext of `token` (None stays None); raises DecryptionError, never guesses."""
     if token is None:
         return None
     try:
         return _fernet().decrypt(token.encode("ascii")).decode("utf-8")
-    except InvalidToken:
-        return None
+    except (InvalidToken, UnicodeError) as exc:
+        raise DecryptionError("a stored value cannot be decrypted with MADOGUCHI_FERNET_KEYS") from exc
 
 
 def rotate(token: str | None) -> str | None:
@@ -51,8 +57,8 @@ def rotate(token: str | None) -> str | None:
     return _fernet().rotate(token.encode("ascii")).decode("ascii")
 
 
-def rotate_stored(db_url: str | None = None) -> int:
-    """Re-encrypt every encrypted column with the newest key. Returns the number of values."""
+def rotate_stored(db_url: str | None = None, tracker_url: str | None = None) -> int:
+    """Re-encrypt every encrypted value with the newest key. Returns the number of values."""
     from bot.db import session_scope
     from bot.models import CallbackTicket, ChannelIdentity, TicketNote
 
@@ -70,7 +76,10 @@ def rotate_stored(db_url: str | None = None) -> int:
                     if token:
                         setattr(row, name, rotate(token))
                         count += 1
-    return count
+    from bot import outbox
+    from bot.tracker_store import rotate_events
+
+    return count + outbox.rotate_spool(rotate) + rotate_events(tracker_url)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,13 +9,14 @@ import os
 import threading
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
-from bot.keys import var_dir
+from bot.keys import create_private_file, var_dir
 
 Base = declarative_base()
 
@@ -36,6 +37,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 def make_engine(url: str | None = None) -> Engine:
     url = url or database_url()
     if url.startswith("sqlite"):
+        path = make_url(url).database
+        if path and path != ":memory:":
+            create_private_file(Path(path))  # 0600 before SQLite creates it with the umask's mode
         engine = create_engine(url, future=True, connect_args={"check_same_thread": False, "timeout": 5})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:

@@ -30,8 +30,15 @@ from bot.tickets import erase_personal_fields
 log = logging.getLogger(__name__)
 
 
+ERASE_ACTION = "action_delete_data"
+#: A completed request keeps its (pseudonymous) sender id this long, so that every purge in the
+#: meantime checks again that the conversation did not come back; then the id is forgotten.
+RECHECK_WINDOW = timedelta(days=1)
+
+
 def tracker_db_url() -> str:
-    """The URL of Rasa's SQL tracker store (endpoints.yml uses the same value)."""
+    """The URL of Rasa's tracker store: the one setting that Rasa (bot.tracker_store), erasure
+    and retention all read, so they cannot point at different databases."""
     return os.environ.get("MADOGUCHI_TRACKER_DB_URL") or f"sqlite:///{var_dir() / 'tracker.db'}"
 
 
@@ -43,17 +50,33 @@ class ErasureResult:
     tracker_events: int
 
 
+class ErasureIncomplete(RuntimeError):
+    """Events of the conversation are still there after the DELETE."""
+
+
+def _no_events_table(exc: SQLAlchemyError) -> bool:
+    return "events" in str(exc) and ("no such table" in str(exc) or "does not exist" in str(exc))
+
+
 def erase_tracker_events(sender_id: str, url: str | None = None) -> int:
-    """Delete every stored event of one conversation. 0 if the store has no `events` table yet."""
+    """Delete every stored event of one conversation and check that none is left.
+
+    Returns the number deleted (0 if the store has no `events` table yet); raises
+    ErasureIncomplete if rows remain.
+    """
     engine = get_engine(url or tracker_db_url())
     try:
         with engine.begin() as conn:
-            result = conn.execute(text("DELETE FROM events WHERE sender_id = :s"), {"s": sender_id})
-            return int(result.rowcount or 0)
+            deleted = int(conn.execute(text("DELETE FROM events WHERE sender_id = :s"), {"s": sender_id}).rowcount or 0)
+        with engine.connect() as conn:
+            left = conn.execute(text("SELECT count(*) FROM events WHERE sender_id = :s"), {"s": sender_id}).scalar_one()
     except SQLAlchemyError as exc:
-        if "events" in str(exc) and ("no such table" in str(exc) or "does not exist" in str(exc)):
+        if _no_events_table(exc):
             return 0
         raise
+    if left:
+        raise ErasureIncomplete(f"{left} event(s) left after erasure")
+    return deleted
 
 
 def request_tracker_erasure(sender_id: str, db_url: str | None = None) -> int:
@@ -64,22 +87,50 @@ def request_tracker_erasure(sender_id: str, db_url: str | None = None) -> int:
         return req.id
 
 
+def mark_tracker_erased(sender_id: str, db_url: str | None = None) -> int:
+    """The tracker store erased the conversation after saving its last turn and found nothing
+    left: its pending requests are done (the purge still re-checks them for RECHECK_WINDOW)."""
+    with session_scope(db_url) as session:
+        return int(session.execute(
+            update(ErasureRequest)
+            .where(ErasureRequest.sender_id == sender_id, ErasureRequest.done_at.is_(None))
+            .values(done_at=datetime.now(timezone.utc))
+        ).rowcount or 0)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def complete_erasure_requests(db_url: str | None = None, tracker_url: str | None = None,
-                              min_age: timedelta = timedelta(0)) -> int:
-    """Erase tracker events for pending requests older than `min_age`. Returns events deleted."""
-    cutoff = datetime.now(timezone.utc) - min_age
+                              min_age: timedelta = timedelta(0), now: datetime | None = None) -> int:
+    """Erase the conversations of requests still pending after `min_age` (the turn that asked
+    is saved by then), and of completed requests within RECHECK_WINDOW (a late save may have
+    written one back). A request is done only when a check finds no event left; its sender id
+    is forgotten after the window. Returns the events deleted."""
+    moment = now or datetime.now(timezone.utc)
     deleted = 0
     with session_scope(db_url) as session:
-        pending = session.execute(
-            select(ErasureRequest).where(ErasureRequest.done_at.is_(None))
+        requests = session.execute(
+            select(ErasureRequest).where(ErasureRequest.sender_id != "-").order_by(ErasureRequest.id)
         ).scalars().all()
-        for req in pending:
-            created = req.created_at if req.created_at.tzinfo else req.created_at.replace(tzinfo=timezone.utc)
-            if created > cutoff:
+        for req in requests:
+            if req.done_at is None and _aware(req.created_at) > moment - min_age:
                 continue
-            deleted += erase_tracker_events(req.sender_id, tracker_url)
-            req.done_at = datetime.now(timezone.utc)
-            req.sender_id = "-"
+            try:
+                found = erase_tracker_events(req.sender_id, tracker_url)
+            except ErasureIncomplete:
+                log.error("erasure request %d: events left after DELETE; it stays pending", req.id)
+                req.done_at = None
+                continue
+            deleted += found
+            if req.done_at is None:
+                req.done_at = moment
+            elif found:
+                log.warning("erasure request %d: %d event(s) had been written back after erasure; deleted",
+                            req.id, found)
+            if _aware(req.done_at) <= moment - RECHECK_WINDOW:
+                req.sender_id = "-"
     return deleted
 
 
@@ -130,11 +181,12 @@ def purge(*, ticket_days: int, event_days: int, now: datetime | None = None,
                 text("DELETE FROM events WHERE timestamp < :cutoff"), {"cutoff": event_cutoff.timestamp()}
             ).rowcount
     except SQLAlchemyError as exc:
-        if "no such table" in str(exc) or "does not exist" in str(exc):
-            events = 0
-        else:
+        if not _no_events_table(exc):
             raise
-    events = int(events or 0) + complete_erasure_requests(db_url, tracker_url, min_age=timedelta(seconds=30))
+        events = 0
+    events = int(events or 0) + complete_erasure_requests(db_url, tracker_url, min_age=timedelta(seconds=30),
+                                                          now=moment)
     result = PurgeResult(int(tickets or 0), events, int(processed or 0))
-    log.info("purge done: tickets=%d events=%d processed=%d", *result.__dict__.values())
+    log.info("purge done: tickets=%d events=%d processed=%d", result.tickets, result.tracker_events,
+             result.processed_events)
     return result

@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from bot import crypto
 from bot.keys import var_dir
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "spool", "flush", "pending", "pending_count", "announcements_for", "mark_announced",
     "announce_pending", "discard", "kick", "ensure_worker", "stop_worker", "after_stored",
-    "draft_to_dict", "draft_from_dict", "spool_path", "Announcement",
+    "draft_to_dict", "draft_from_dict", "spool_path", "Announcement", "rotate_spool",
 ]
 
 FILENAME = "tickets.sqlite3"
@@ -235,6 +235,18 @@ def discard(sender_id: str) -> int:
         return int(n or 0)
 
 
+def rotate_spool(rotate: Callable[[str], str | None]) -> int:
+    """Re-encrypt every spooled draft with `rotate` (bot.crypto rotation). Returns drafts rewritten."""
+    with _db(create=False) as con:
+        if con is None:
+            return 0
+        with _tx(con):
+            rows = con.execute("SELECT key, payload_enc FROM spool").fetchall()
+            for key, payload in rows:
+                con.execute("UPDATE spool SET payload_enc = ? WHERE key = ?", (rotate(payload), key))
+        return len(rows)
+
+
 def _short_error(exc: BaseException) -> str:
     """Exception class and the driver's first line; never SQL parameters (they hold ciphertext
     and ids) and never the draft."""
@@ -297,9 +309,7 @@ def flush(max_items: int = 50, *, force: bool = False) -> int:
             stored = 0
             for key, sender_id, attempts, payload_enc in rows:
                 try:
-                    raw = crypto.decrypt(payload_enc)
-                    if raw is None:
-                        raise ValueError("spooled draft cannot be decrypted (MADOGUCHI_FERNET_KEYS changed?)")
+                    raw = crypto.decrypt(payload_enc)  # DecryptionError: kept, with its reason
                     draft = draft_from_dict(json.loads(raw))
                     _ensure_consent(draft)
                     ticket, created = book_callback(draft)

@@ -8,6 +8,8 @@ store. Creating the tables first avoids it. Idempotent.
 Reads MADOGUCHI_TRACKER_DB_URL (Rasa's events table) and MADOGUCHI_DB_URL (tickets, consent,
 channel id map, webhook dedup). With ``--create-database`` it first creates the PostgreSQL
 database of each URL when it does not exist (for local runs; in production the DBA does).
+With MADOGUCHI_ENV=production it first refuses (exit 2) when a key is missing, so the stack
+stops here rather than at the first message.
 """
 from __future__ import annotations
 
@@ -36,6 +38,12 @@ def create_database_if_missing(url: str) -> None:
 
 
 def main() -> int:
+    from bot.keys import check_production_secrets
+
+    missing = check_production_secrets()
+    if missing:
+        print(f"MADOGUCHI_ENV=production and not set: {', '.join(missing)}", file=sys.stderr)
+        return 2
     tracker_url = os.environ.get("MADOGUCHI_TRACKER_DB_URL")
     db_url = os.environ.get("MADOGUCHI_DB_URL")
     if not tracker_url or not db_url:
@@ -44,10 +52,10 @@ def main() -> int:
     if "--create-database" in sys.argv[1:]:
         for url in dict.fromkeys((tracker_url, db_url)):
             create_database_if_missing(url)
-    from rasa.core.tracker_store import SQLTrackerStore
+    from bot.tracker_store import EncryptedSQLTrackerStore
 
     engine = create_engine(tracker_url, future=True)
-    SQLTrackerStore.Base.metadata.create_all(engine)
+    EncryptedSQLTrackerStore.Base.metadata.create_all(engine)
     engine.dispose()
     from bot.db import get_engine
 

@@ -26,7 +26,7 @@ PY=$ROOT/.venv/bin/python
 RASA=$ROOT/.venv/bin/rasa
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 
-for v in MADOGUCHI_PG_HOST MADOGUCHI_PG_PORT MADOGUCHI_PG_DB MADOGUCHI_PG_USER MADOGUCHI_REDIS_HOST \
+for v in MADOGUCHI_REDIS_HOST \
          MADOGUCHI_REDIS_PORT MADOGUCHI_REDIS_DB MADOGUCHI_REDIS_PREFIX MADOGUCHI_DB_URL MADOGUCHI_TRACKER_DB_URL \
          MADOGUCHI_SENDER_KEY MADOGUCHI_FERNET_KEYS; do
   [ -n "${!v:-}" ] || { echo "$v is not set (see deploy/production.env.example)" >&2; exit 2; }
@@ -80,6 +80,7 @@ $PY -m deploy.init_db ${INIT_DB_ARGS:-} >"$RUN_DIR/init_db.log" 2>&1 || { cat "$
 
 $PY -m rasa_sdk --actions actions -p "$ACTIONS_PORT" >"$RUN_DIR/actions.log" 2>&1 & pids+=($!)
 actions_pid=$!
+$PY -m bot.purge --every "${PURGE_EVERY_S:-3600}" >"$RUN_DIR/purge.log" 2>&1 & pids+=($!)  # retention + erasure re-checks (issue #12)
 rasa_pids=()
 for n in 1 2; do
   port_var=RASA${n}_PORT

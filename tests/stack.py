@@ -63,7 +63,8 @@ class Stack:
         path = self.workdir / "endpoints.yml"
         path.write_text(
             f"action_endpoint:\n  url: http://127.0.0.1:{self.actions_port}/webhook\n"
-            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {self.workdir / 'tracker.db'}\n"
+            # As endpoints.yml: the encrypted store, on MADOGUCHI_TRACKER_DB_URL (stack_env).
+            "tracker_store:\n  type: bot.tracker_store.EncryptedSQLTrackerStore\n"
             f"lock_store:\n  type: in_memory\n{extra}",
             encoding="utf-8",
         )
@@ -110,7 +111,7 @@ class Stack:
             return json.loads(resp.read())
 
     def tracker_db_dump(self) -> list[tuple]:
-        """Every stored tracker event row (to check what is, and is not, kept)."""
+        """Every stored tracker event row as stored (`data` encrypted), to check what is kept."""
         import sqlite3
 
         con = sqlite3.connect(self.workdir / "tracker.db")

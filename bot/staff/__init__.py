@@ -14,6 +14,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
 
 SESSION_MINUTES = 30
+#: Login attempts per client address and minute (MADOGUCHI_STAFF_LOGINS_PER_MINUTE).
+LOGINS_PER_MINUTE = 10
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
@@ -31,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
 
     from bot.notify import ensure_tables as ensure_outbox
     from bot.phone import phone_for_staff
+    from bot.ratelimit import SlidingWindowLimit
     from bot.staff import auth, public, supervisor, views
     from bot.staff.display import need_label, slot_label, window_name
     from bot.staff.models import ensure_tables
@@ -53,9 +56,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (30-minute) session
         MAX_CONTENT_LENGTH=64 * 1024,
         PRIVACY_PATH=None,
+        LOGINS_PER_MINUTE=int(os.environ.get("MADOGUCHI_STAFF_LOGINS_PER_MINUTE") or LOGINS_PER_MINUTE),
     )
     if config:
         app.config.update(config)
+    # Per address as the app sees it: behind a reverse proxy, the proxy must pass the client
+    # address (werkzeug ProxyFix) or it limits them all together.
+    app.extensions[auth.LOGIN_LIMIT] = SlidingWindowLimit(app.config["LOGINS_PER_MINUTE"], 60.0)
 
     ensure_tables()
     ensure_outbox()

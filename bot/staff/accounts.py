@@ -2,18 +2,27 @@
 
 Lockout: MAX_FAILURES wrong passwords in a row lock the account for LOCK_MINUTES (stored in
 the database, so it holds across restarts and worker threads). A correct password during the
-lock is refused too.
+lock is refused too. Failures are counted with one atomic UPDATE (… = failed_logins + 1), so
+parallel attempts cannot overwrite each other's count, and a login succeeds only if no
+parallel attempt locked the account meanwhile.
+
+Every attempt costs exactly one argon2 verification — against a dummy hash for an unknown or
+locked account — so neither answer nor timing tells those apart from a wrong password. At most
+HASH_WORKERS verifications (64 MiB each by default) run at once; the others wait up to
+HASH_WAIT_S, then the attempt is refused as busy (LoginBusy).
 """
 from __future__ import annotations
 
 import enum
+import os
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from bot.db import session_scope
 from bot.models import AuditEntry
@@ -26,8 +35,15 @@ LOCK_MINUTES = 15
 USERNAME = re.compile(r"[A-Za-z0-9_.@-]{2,64}")
 
 _hasher = PasswordHasher()
-# Verified against when the username is unknown, so both paths cost one argon2 verification.
+# Verified against when the username is unknown or locked, so every path costs one verification.
 _DUMMY_HASH = _hasher.hash("madoguchi-dummy-password")
+HASH_WORKERS = max(1, int(os.environ.get("MADOGUCHI_STAFF_HASH_WORKERS") or "2"))
+HASH_WAIT_S = 10.0
+_hash_slots = threading.BoundedSemaphore(HASH_WORKERS)
+
+
+class LoginBusy(RuntimeError):
+    """Every hashing slot stayed busy for HASH_WAIT_S: the attempt is refused, not queued forever."""
 
 
 class AccountError(ValueError):
@@ -52,6 +68,7 @@ class LoginResult(enum.Enum):
     OK = "ok"
     BAD_CREDENTIALS = "bad_credentials"
     LOCKED = "locked"
+    BUSY = "busy"  # no hashing slot in time (set by the web layer, never by authenticate)
 
 
 def hash_password(password: str) -> str:
@@ -115,43 +132,63 @@ def _locked(user: StaffUser, moment: datetime) -> bool:
     return user.locked_until is not None and to_utc(user.locked_until) > moment
 
 
+def _verify(password_hash: str, password: str) -> bool:
+    """One argon2 verification in one of the HASH_WORKERS slots."""
+    if not _hash_slots.acquire(timeout=HASH_WAIT_S):
+        raise LoginBusy("all password hashing slots are busy")
+    try:
+        _hasher.verify(password_hash, password)
+        return True
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    finally:
+        _hash_slots.release()
+
+
 def authenticate(username: str, password: str) -> tuple[LoginResult, StaffIdentity | None]:
-    """Check a login; counts failures, locks after MAX_FAILURES, audits each outcome."""
+    """Check a login; counts failures, locks after MAX_FAILURES, audits each outcome.
+
+    Raises LoginBusy when no hashing slot frees up in time (nothing is counted then).
+    """
     ensure_tables()
     moment = now_utc()
     with session_scope() as session:
         user = session.execute(
             select(StaffUser).where(StaffUser.username == username, StaffUser.disabled_at.is_(None))
         ).scalar_one_or_none()
-        if user is None:
-            try:
-                _hasher.verify(_DUMMY_HASH, password)
-            except VerificationError:
-                pass
-            session.add(AuditEntry(actor="-", action="login_failed", detail="unknown user"))
-            return LoginResult.BAD_CREDENTIALS, None
-        if _locked(user, moment):
-            session.add(AuditEntry(actor=user.username, action="login_failed", detail="locked"))
-            return LoginResult.LOCKED, None
-        try:
-            _hasher.verify(user.password_hash, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            user.failed_logins = (user.failed_logins or 0) + 1
-            if user.failed_logins >= MAX_FAILURES:
-                user.failed_logins = 0
-                user.locked_until = moment + timedelta(minutes=LOCK_MINUTES)
-                session.add(AuditEntry(actor=user.username, action="locked",
+        account = (user.id, user.username, user.password_hash, _locked(user, moment)) if user else None
+    if account is None or account[3]:
+        _verify(_DUMMY_HASH, password)  # the same cost as a real attempt
+        with session_scope() as session:
+            session.add(AuditEntry(actor=account[1] if account else "-", action="login_failed",
+                                   detail="locked" if account else "unknown user"))
+        return (LoginResult.LOCKED if account else LoginResult.BAD_CREDENTIALS), None
+    user_id, name, password_hash, _ = account
+    ok = _verify(password_hash, password)
+    row = StaffUser.id == user_id
+    with session_scope() as session:
+        if not ok:
+            session.execute(update(StaffUser).where(row).values(failed_logins=StaffUser.failed_logins + 1))
+            failures = session.execute(select(StaffUser.failed_logins).where(row)).scalar_one()
+            if failures >= MAX_FAILURES:
+                session.execute(update(StaffUser).where(row).values(
+                    failed_logins=0, locked_until=moment + timedelta(minutes=LOCK_MINUTES)))
+                session.add(AuditEntry(actor=name, action="locked",
                                        detail=f"{MAX_FAILURES} failures, {LOCK_MINUTES} min"))
                 return LoginResult.LOCKED, None
-            session.add(AuditEntry(actor=user.username, action="login_failed",
-                                   detail=f"failure {user.failed_logins}"))
+            session.add(AuditEntry(actor=name, action="login_failed", detail=f"failure {failures}"))
             return LoginResult.BAD_CREDENTIALS, None
+        # Only if no parallel attempt locked the account since it was read.
+        not_locked = or_(StaffUser.locked_until.is_(None), StaffUser.locked_until <= moment)
+        done = session.execute(update(StaffUser).where(row, not_locked).values(
+            failed_logins=0, locked_until=None, last_login_at=moment)).rowcount
+        if not done:
+            session.add(AuditEntry(actor=name, action="login_failed", detail="locked"))
+            return LoginResult.LOCKED, None
+        user = session.get(StaffUser, user_id)
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = _hasher.hash(password)
-        user.failed_logins = 0
-        user.locked_until = None
-        user.last_login_at = moment
-        session.add(AuditEntry(actor=user.username, action="login"))
+        session.add(AuditEntry(actor=name, action="login"))
         return LoginResult.OK, _identity(user)
 
 

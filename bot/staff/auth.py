@@ -5,12 +5,20 @@ from functools import wraps
 from typing import Any, Callable, TypeVar, cast
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from bot.db import session_scope
-from bot.staff.accounts import LOCK_MINUTES, LoginResult, StaffIdentity, authenticate, end_sessions, load_identity
+from bot.staff.accounts import (
+    LOCK_MINUTES,
+    LoginBusy,
+    LoginResult,
+    StaffIdentity,
+    authenticate,
+    end_sessions,
+    load_identity,
+)
 from bot.staff.forms import LoginForm, PostForm
 from bot.staff.texts import t
 from bot.staff.workflow import audit
@@ -80,6 +88,9 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+LOGIN_LIMIT = "madoguchi_login_limit"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     form = LoginForm()
@@ -87,18 +98,26 @@ def login() -> Any:
         form.next.data = request.args.get("next", "")
         return render_template("login.html", form=form)
     status = 200
-    if form.validate_on_submit():
-        result, identity = authenticate(form.username.data.strip(), form.password.data)
+    # Counted before any hashing: a burst from one address costs nothing past the limit.
+    if not current_app.extensions[LOGIN_LIMIT].allow(request.remote_addr or "-"):
+        flash(t("flash.login_rate_limited"), "error")
+        status = 429
+    elif form.validate_on_submit():
+        try:
+            result, identity = authenticate(form.username.data.strip(), form.password.data)
+        except LoginBusy:
+            result, identity = LoginResult.BUSY, None
         if result is LoginResult.OK and identity:
             session.clear()
             login_user(StaffPrincipal(identity))
             session.permanent = True
             return redirect(_safe_next(form.next.data))
-        flash(t("flash.locked", minutes=LOCK_MINUTES) if result is LoginResult.LOCKED
-              else t("flash.login_failed"), "error")
-        status = 401
+        # One answer for a wrong password, an unknown user and a locked account.
+        busy = result is LoginResult.BUSY
+        flash(t("flash.login_rate_limited") if busy else t("flash.login_failed", minutes=LOCK_MINUTES), "error")
+        status = 429 if busy else 401
     else:
-        flash(t("flash.login_failed"), "error")
+        flash(t("flash.login_failed", minutes=LOCK_MINUTES), "error")
         status = 400
     form.password.data = ""
     return render_template("login.html", form=form), status

@@ -1,7 +1,7 @@
 """Inbox and ticket pages (every staff member)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -27,8 +27,11 @@ from bot.staff.workflow import (
     allowed_next,
     audit,
     change_status,
+    check_reply,
     claim,
     inbox_query,
+    is_responsible,
+    may_reply,
     record_reply,
     set_outcome,
 )
@@ -127,10 +130,14 @@ def _render_ticket(ticket_id: int, *, reply_form: ReplyForm | None = None, statu
     with session_scope() as s:
         ticket = _load(s, ticket_id)
         tv = view(ticket)
+        show_phone = is_responsible(ticket, user) and bool(tv.phone)
+        if not show_phone:
+            tv = replace(tv, phone=None)  # the assignee and supervisors only
+        can_reply = may_reply(ticket, user) and bool(tv.sender_id)
         erased_at, closed_at, updated_at = ticket.erased_at, ticket.closed_at, ticket.updated_at
         targets = allowed_next(ticket, user)
         notes = _notes(s, ticket_id)
-        audit(s, user, "view", ticket_id)
+        audit(s, user, "view", ticket_id, "phone shown" if show_phone else None)
         show_conversation = user.is_supervisor and tv.share_conversation and bool(tv.sender_id)
         if show_conversation:
             audit(s, user, "view_conversation", ticket_id)
@@ -151,6 +158,7 @@ def _render_ticket(ticket_id: int, *, reply_form: ReplyForm | None = None, statu
         status_form=status_form, note_form=NoteForm(), outcome_form=outcome_form,
         reply_form=reply_form or ReplyForm(), claim_form=PostForm(), reply_max=MAX_REPLY,
         reply_error=reply_error, show_conversation=show_conversation, conversation=conversation,
+        can_reply=can_reply, phone_hidden=tv.contact_method == "phone" and not show_phone,
         conversation_error=conversation_error,
         outcome_name=window_name(tv.outcome_window, d) if tv.outcome_window else None,
     ), status
@@ -233,6 +241,15 @@ def reply(ticket_id: int) -> Any:
     with session_scope() as s:
         ticket = _load(s, ticket_id)
         sender_id = ticket.sender_id if ticket.erased_at is None else None
+        try:
+            check_reply(ticket, me())
+        except WorkflowError as err:
+            refused = err.key
+        else:
+            refused = None
+    if refused:
+        return _render_ticket(ticket_id, reply_form=form, status=403 if refused == "reply_not_assignee" else 409,
+                              reply_error=t(f"flash.{refused}"))
     if not sender_id:
         return _render_ticket(ticket_id, reply_form=form, status=409, reply_error=t("flash.reply_no_recipient"))
     try:

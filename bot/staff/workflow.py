@@ -4,6 +4,7 @@ Status flow:  new → assigned → contacted → closed
               assigned → unreachable (with a time for the next attempt)
               unreachable → assigned (retry) | contacted | closed
 Only the assignee or a supervisor changes an assigned ticket; anyone may claim a new one.
+Only they see the phone number and reply to the person, and nobody replies on a closed ticket.
 """
 from __future__ import annotations
 
@@ -52,6 +53,15 @@ def allowed_next(ticket: CallbackTicket, user: StaffIdentity) -> tuple[str, ...]
     if ticket.status != S.NEW and not _may_change(ticket, user):
         return ()
     return TRANSITIONS.get(ticket.status, ())
+
+
+def is_responsible(ticket: CallbackTicket, user: StaffIdentity) -> bool:
+    """The assignee or a supervisor: who sees the phone number and may reply."""
+    return user.is_supervisor or (ticket.assigned_to is not None and ticket.assigned_to == user.username)
+
+
+def may_reply(ticket: CallbackTicket, user: StaffIdentity) -> bool:
+    return is_responsible(ticket, user) and ticket.status != S.CLOSED and ticket.erased_at is None
 
 
 def _may_change(ticket: CallbackTicket, user: StaffIdentity) -> bool:
@@ -125,7 +135,15 @@ def set_outcome(session: Session, ticket: CallbackTicket, user: StaffIdentity, w
     audit(session, user, "outcome", ticket.id, f"window={window_id or '-'}")
 
 
+def check_reply(ticket: CallbackTicket, user: StaffIdentity) -> None:
+    if ticket.status == S.CLOSED:
+        raise WorkflowError("reply_closed")
+    if not is_responsible(ticket, user):
+        raise WorkflowError("reply_not_assignee")
+
+
 def record_reply(session: Session, ticket: CallbackTicket, user: StaffIdentity, text: str) -> None:
+    check_reply(ticket, user)
     _note(session, ticket, user, "reply", text)
     audit(session, user, "reply", ticket.id, f"chars={len(text)}")
 

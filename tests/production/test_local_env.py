@@ -21,7 +21,7 @@ def test_keys_are_generated_once_private_and_usable(tmp_path: Path) -> None:
     assert len(first["MADOGUCHI_SENDER_KEY"]) == 64
     Fernet(first["MADOGUCHI_FERNET_KEYS"].encode())  # a valid key, or this raises
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert first["MADOGUCHI_PG_DB"] == "madoguchi" and first["LINE_CHANNEL_SECRET"] == ""
+    assert first["MADOGUCHI_ENV"] == "production" and first["LINE_CHANNEL_SECRET"] == ""
 
     assert local_env.main([str(path)]) == 0
     assert _values(path) == first  # a second run keeps the deployment's keys

@@ -34,8 +34,7 @@ def sender_id(cluster: Cluster, channel: str, platform_id: str) -> str:
 
 
 def events_of(cluster: Cluster, sid: str) -> list[dict[str, Any]]:
-    rows = cluster.query("SELECT type_name, action_name, data FROM events WHERE sender_id = %s ORDER BY id", sid)
-    return [dict(json.loads(data), _type=t, _action=a) for t, a, data in rows]
+    return cluster.events(sid)
 
 
 def assert_well_formed(events: list[dict[str, Any]], who: str) -> None:
@@ -235,3 +234,54 @@ def test_bookings_across_replicas_make_one_ticket_each_even_when_redelivered(clu
     claimed = cluster.query("SELECT count(*) FROM processed_events WHERE key = ANY(%s)",
                             [f"line:{eid}" for _, eid in finals])[0][0]
     assert claimed == 2
+
+
+def test_a_line_booking_leaves_no_plaintext_in_postgresql_and_rasa_reads_it_back(cluster: Cluster) -> None:
+    """Issue #12, finding 2 on PostgreSQL: after a whole LINE booking across both replicas, no
+    table of the database (events included) and no file of the run directory holds the phone
+    number, the nickname or the story; Rasa still serves the conversation, decrypted."""
+    import urllib.request
+
+    from tests.privacy.at_rest import NICKNAME, PHONE_TYPED, STORY, plaintext_found
+
+    rng = random.Random(12)
+    uid = new_user_id(rng)
+    steps: list[Any] = ["こんばんは", "母です", "４５歳です", STORY, "居場所", "お願いします", "はい", "電話で",
+                        PHONE_TYPED, {"button": "choose_slot"}, NICKNAME, "はい"]
+
+    async def book() -> list[dict[str, Any]]:
+        last: list[dict[str, Any]] = []
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+            for n, step in enumerate(steps):
+                text = postback = None
+                if isinstance(step, dict):
+                    postback = next(d for d in quick_postbacks(last) if d.startswith(f"i={step['button']}"))
+                else:
+                    text = step
+                token = uuid.uuid4().hex
+                fut = cluster.fake.expect(token, uid)
+                _, _, status = await post_line(session, cluster.rasa_urls[n % 2], uid, text=text,
+                                               postback=postback, token=token)
+                assert status == 200
+                last = (await asyncio.wait_for(fut, 120)).messages
+        return last
+
+    final = cluster.loop.run(book())
+    assert any(m.get("type") == "flex" for m in final), final  # the ticket bubble: booked
+    sid = sender_id(cluster, "line", uid)
+    said = [e.get("text") for e in cluster.events(sid) if e["_type"] == "user"]
+    assert STORY in said and PHONE_TYPED in said and NICKNAME in said  # stored, and readable with the key
+    token = cluster.env.get("RASA_API_TOKEN")
+    url = f"{cluster.rasa_urls[1]}/conversations/{sid}/tracker" + (f"?token={token}" if token else "")
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        tracker = json.loads(resp.read())
+    assert STORY in [e.get("text") for e in tracker["events"] if e["event"] == "user"]
+    assert tracker["slots"].get("phone") is None
+
+    tables = [t for (t,) in cluster.query(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+    assert "events" in tables and "callback_tickets" in tables
+    dumps = [(t, "\n".join(r for (r,) in cluster.query(f'SELECT x::text FROM "{t}" x')).encode()) for t in tables]
+    assert plaintext_found(dumps) == []
+    files = [p for p in cluster.run_dir.rglob("*") if p.is_file()]
+    assert plaintext_found((str(p), p.read_bytes()) for p in files) == []

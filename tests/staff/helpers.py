@@ -40,6 +40,12 @@ def post(client: FlaskClient, path: str, data: dict[str, Any], *, token_from: st
     return client.post(path, data={**data, "csrf_token": token})
 
 
+def claim(client: FlaskClient, ticket_id: int) -> None:
+    """Become the ticket's assignee (who sees its phone number and may reply)."""
+    page = f"/tickets/{ticket_id}"
+    assert post(client, f"{page}/claim", {}, token_from=page).status_code == 302
+
+
 def book(sender: str | None = None, **fields: Any) -> TicketView:
     sender = sender or f"rest-{next(_counter):032x}"
     with session_scope() as s:

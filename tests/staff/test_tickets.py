@@ -11,7 +11,7 @@ from bot.db import session_scope
 from bot.models import AuditEntry, CallbackTicket, TicketNote
 from bot.schedule import JST
 from bot.staff.workflow import MAX_REPLY
-from tests.staff.helpers import FakeRasa, book, post
+from tests.staff.helpers import FakeRasa, book, claim, post
 
 PINNED = "2026-11-30T10:00:00+09:00"  # Monday 10:00 JST
 
@@ -102,6 +102,7 @@ def test_ticket_page_shows_the_consented_summary_with_phone(staff):
     t = book(contact_method="phone", phone="090-1234-5678", relation="family", relation_detail="母",
              age_min=45, age_max=45, age_band="40〜49歳", situation="二十年近く部屋から出てきません",
              needs=("ibasho", "family"), windows=("chanks", "kazokukai"), nickname="はなこ")
+    claim(staff, t.id)  # the phone number is shown to the assignee (and supervisors) only
     html = staff.get(f"/tickets/{t.id}").text
     for text in ("ご家族（母）", "40〜49歳", "二十年近く部屋から出てきません", "居場所", "家族の相談・家族会",
                  "ちゃんくす（市の委託事業含む）", "ひきこもり家族会", "090-1234-5678", "はなこ", "電話"):
@@ -237,6 +238,7 @@ def test_outcome_window(staff):
 def test_reply_is_pushed_through_rasa_and_recorded(staff, fake_rasa: FakeRasa, monkeypatch):
     monkeypatch.setenv("RASA_API_TOKEN", "s3cret")
     t = book(sender="telegram-0123456789abcdef0123456789abcdef", channel="telegram")
+    claim(staff, t.id)
     page = f"/tickets/{t.id}"
     message = "担当の佐藤です。明日の午前にお電話します。"
     resp = post(staff, f"{page}/reply", {"message": message}, token_from=page)
@@ -256,6 +258,7 @@ def test_reply_is_pushed_through_rasa_and_recorded(staff, fake_rasa: FakeRasa, m
 
 def test_reply_when_rasa_is_down_keeps_the_text(staff):
     t = book()
+    claim(staff, t.id)
     resp = post(staff, f"/tickets/{t.id}/reply", {"message": "明日お電話します"})
     assert resp.status_code == 503
     assert "会話サーバーに接続できません" in resp.text
@@ -267,6 +270,7 @@ def test_reply_when_rasa_is_down_keeps_the_text(staff):
 def test_reply_rejected_by_rasa(staff, fake_rasa: FakeRasa):
     fake_rasa.status = 500
     t = book()
+    claim(staff, t.id)
     resp = post(staff, f"/tickets/{t.id}/reply", {"message": "こんにちは"})
     assert resp.status_code == 502 and "こんにちは</textarea>" in resp.text
 
