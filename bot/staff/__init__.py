@@ -47,7 +47,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
         SESSION_COOKIE_NAME="madoguchi_staff",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=public_url.startswith("https://")
+        # Secure whenever the public URL is https (the scheme is case-insensitive).
+        SESSION_COOKIE_SECURE=public_url.strip().lower().startswith("https://")
         or os.environ.get("MADOGUCHI_STAFF_SECURE_COOKIE") == "1",
         REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (30-minute) session
