@@ -1,7 +1,7 @@
 """`python -m deploy.local_env [PATH]`: a production.env for trying the two-instance setup here.
 
 Copies deploy/production.env.example to PATH (default deploy/production.env, mode 0600) with a
-fresh pseudonym key and Fernet key filled in. Never overwrites an existing file: a real
+fresh pseudonym key, Fernet key and Rasa API token filled in. Never overwrites an existing file: a real
 deployment's keys must not change, or pseudonyms and encrypted tickets become unreadable.
 """
 from __future__ import annotations
@@ -18,7 +18,8 @@ EXAMPLE = Path(__file__).resolve().parent / "production.env.example"
 
 
 def render(example: str) -> str:
-    keys = {"MADOGUCHI_SENDER_KEY": secrets.token_hex(32), "MADOGUCHI_FERNET_KEYS": Fernet.generate_key().decode()}
+    keys = {"MADOGUCHI_SENDER_KEY": secrets.token_hex(32), "MADOGUCHI_FERNET_KEYS": Fernet.generate_key().decode(),
+            "RASA_API_TOKEN": secrets.token_hex(24)}
     for name, value in keys.items():
         example = re.sub(rf"^{name}=$", f"{name}={value}", example, flags=re.MULTILINE)
     return example
