@@ -19,7 +19,6 @@ Same wire format as Rasa's built-in `rest` channel (POST /webhooks/rest/webhook 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 import math
@@ -33,6 +32,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.netaddr import is_loopback
 from bot.pseudonym import pseudonymize
 from bot.ratelimit import Rate, RateLimiter, parse_rate
 from channels.common import TURN_GATE, button_or_typed, load_texts
@@ -50,19 +50,12 @@ SENDER_RATE = Rate(per_minute=20, burst=10)
 ADDRESS_RATE = Rate(per_minute=60, burst=30)
 
 
-def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
-
-
 def client_address(request: Request) -> str:
     """The client's address: the peer's, or, when the peer is this machine's balancer
     (loopback), the ``X-Real-IP`` it sets (deploy/nginx.conf.template). A remote peer cannot
     choose its address with that header."""
     peer = str(request.ip or "")
-    if _is_loopback(peer):
+    if is_loopback(peer):
         forwarded = (request.headers.get("x-real-ip") or "").strip()
         if forwarded:
             return forwarded
@@ -138,14 +131,15 @@ class PseudonymousRestInput(InputChannel):
         scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.token.encode())
 
-    def _limited(self, address: str, sender: str) -> Optional[HTTPResponse]:
-        """429 when this address or this sender has sent too much (never for this machine)."""
-        if _is_loopback(address):
+    def _limited(self, address: str, sender_id: str) -> Optional[HTTPResponse]:
+        """429 when this address or this (pseudonymous) sender has sent too much (never for
+        this machine)."""
+        if is_loopback(address):
             return None
-        wait = max(self.per_address.check(address), self.per_sender.check(sender))
+        wait = max(self.per_address.check(address), self.per_sender.check(sender_id))
         if wait <= 0:
             return None
-        log.warning("rest: rate limit reached (sender %s)", pseudonymize("rest", sender)[:12])
+        log.warning("rest: rate limit reached (sender %s)", sender_id[:12])
         resp = self._error(429, "rate_limited")
         resp.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return resp
@@ -184,11 +178,11 @@ class PseudonymousRestInput(InputChannel):
             if error is not None:
                 return error
             assert body is not None
-            limited = self._limited(client_address(request), body["sender"])
+            sender_id = pseudonymize("rest", body["sender"])
+            limited = self._limited(client_address(request), sender_id)
             if limited is not None:
                 return limited
             text = button_or_typed(body["message"][:MAX_MESSAGE_CHARS])
-            sender_id = pseudonymize("rest", body["sender"])
             collector = CollectingOutputChannel()
             try:
                 await TURN_GATE.run(lambda: on_new_message(UserMessage(

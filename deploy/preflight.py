@@ -20,28 +20,16 @@ and exit 2. The start scripts call it before starting anything. The rules (docs/
 """
 from __future__ import annotations
 
-import ipaddress
 import sys
 from typing import Mapping, Optional
 from urllib.parse import urlsplit
 
-__all__ = ["ACTIONS_HOST", "MIN_TOKEN_CHARS", "is_loopback", "local_problems", "production_problems", "main"]
+from bot.netaddr import is_loopback
 
-#: Where the action server listens, always.
-ACTIONS_HOST = "127.0.0.1"
+__all__ = ["MIN_TOKEN_CHARS", "local_problems", "production_problems", "main"]
+
 MIN_TOKEN_CHARS = 16
 _MAKE_TOKEN = "e.g. `openssl rand -hex 24`"
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 and ``localhost``; ``0.0.0.0``, ``::`` and any other name are not."""
-    host = host.strip().strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _token_problem(env: Mapping[str, str], name: str, why: str, otherwise: str = "") -> Optional[str]:

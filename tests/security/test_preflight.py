@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.preflight import is_loopback, local_problems, main, production_problems
+from bot.netaddr import is_loopback
+from deploy.preflight import local_problems, main, production_problems
 
 TOKEN = "0123456789abcdef0123"
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "::1%lo", "localhost", "LOCALHOST"])
 def test_loopback(host: str) -> None:
     assert is_loopback(host)
 
