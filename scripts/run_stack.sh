@@ -19,7 +19,7 @@ done < deploy/serving.env
 export MADOGUCHI_ACTIONS_URL="http://127.0.0.1:${ACTIONS_PORT}/webhook"
 export MADOGUCHI_RASA_URL="http://127.0.0.1:${RASA_PORT}"
 export MADOGUCHI_PUBLIC_URL=${MADOGUCHI_PUBLIC_URL:-http://127.0.0.1:${STAFF_PORT}}
-HOST=$HOST $PY -m deploy.preflight local || exit 2  # issue 12: a non-loopback HOST needs RASA_API_TOKEN
+HOST=$HOST $PY -m deploy.preflight local || exit 2  # issue 12: a non-loopback HOST needs RASA_API_TOKEN + MADOGUCHI_REST_TOKEN
 
 pids=()
 cleanup() { trap - EXIT INT TERM; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; }
