@@ -106,6 +106,11 @@ class Cluster:
     def rasa_urls(self) -> list[str]:
         return [f"http://127.0.0.1:{p}" for p in self.rasa_ports]
 
+    @property
+    def api_token(self) -> str:
+        """RASA_API_TOKEN of the replicas (``?token=`` on Rasa's HTTP API)."""
+        return self.env["RASA_API_TOKEN"]
+
     def query(self, sql: str, *params: Any) -> list[tuple]:
         import psycopg2
 
@@ -190,6 +195,7 @@ def two_instances(model: Path, *, routing: str = "sticky", endpoints: Optional[P
         "MADOGUCHI_VAR_DIR": str(run_dir / "var"),
         "MADOGUCHI_SENDER_KEY": uuid.uuid4().hex, "MADOGUCHI_FERNET_KEYS": Fernet.generate_key().decode(),
         "MADOGUCHI_STATS_KEY": uuid.uuid4().hex, "MADOGUCHI_STAFF_SECRET": uuid.uuid4().hex,
+        "RASA_API_TOKEN": uuid.uuid4().hex,  # production refuses to start without it (deploy/preflight.py)
         "MADOGUCHI_NOW": PINNED_NOW,
         "LINE_CHANNEL_SECRET": LINE_SECRET, "LINE_CHANNEL_ACCESS_TOKEN": "production-test-token",
         "TELEGRAM_BOT_TOKEN": "", "TELEGRAM_SECRET_TOKEN": "", "TELEGRAM_API_BASE_URL": "",

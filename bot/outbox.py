@@ -25,7 +25,7 @@ work, and at once when :func:`kick` is called (on every booking attempt). It nev
 event loop, so a locked database cannot stall other conversations.
 
 Settings (environment): MADOGUCHI_VAR_DIR, MADOGUCHI_OUTBOX_INTERVAL, MADOGUCHI_OUTBOX_MAX_BACKOFF
-(seconds, default 60), MADOGUCHI_RASA_URL (default http://127.0.0.1:5005), RASA_API_TOKEN.
+(seconds, default 60), and Rasa's API as ``bot.rasa_api`` reaches it (MADOGUCHI_RASA_URL, RASA_API_TOKEN).
 ``python -m bot.outbox`` prints what is waiting; ``python -m bot.outbox flush`` stores it now.
 """
 from __future__ import annotations
@@ -379,12 +379,9 @@ def mark_announced(key: str) -> None:
 
 
 def _rasa_execute(sender_id: str) -> None:
-    base = (os.environ.get("MADOGUCHI_RASA_URL") or "http://127.0.0.1:5005").rstrip("/")
-    params = {"output_channel": "latest"}
-    token = os.environ.get("RASA_API_TOKEN")
-    if token:
-        params["token"] = token
-    url = f"{base}/conversations/{urllib.parse.quote(sender_id, safe='')}/execute?{urllib.parse.urlencode(params)}"
+    from bot.rasa_api import api_url
+
+    url = api_url(f"/conversations/{urllib.parse.quote(sender_id, safe='')}/execute", output_channel="latest")
     body = json.dumps({"name": ANNOUNCE_ACTION, "policy": "outbox"}).encode()
     req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:  # noqa: S310 — configured URL

@@ -26,6 +26,8 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Opti
 import yaml
 from rasa.core.channels.channel import OutputChannel
 
+from bot import postback
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -162,9 +164,27 @@ def _last_fit(text: str, sep: str, limit: int, length: Callable[[str], int]) -> 
 
 def neutralize_user_text(text: str) -> str:
     """Typed text must not act as a Rasa intent payload (``/delete_data``…): only buttons,
-    whose keys are validated by ``bot.postback``, may do that. A leading ``/`` becomes ``／``."""
+    whose keys are validated by ``bot.postback``, may do that. A leading ``/`` becomes ``／``.
+
+    Every connector passes typed text through here. The check strips leading whitespace the
+    way Rasa does (``UserMessage`` calls ``str.strip``), so " /x" or "\u3000/x" cannot slip
+    through; zero-width characters and a full-width 「／」 are not commands to Rasa, and the
+    NLU normaliser (``bot.text.normalize``) keeps them from becoming one after folding."""
     stripped = text.lstrip()
     return "／" + stripped[1:] if stripped.startswith("/") else text
+
+
+def button_or_typed(text: str) -> str:
+    """For channels where a button press arrives as the message itself (REST, like Rasa's
+    own clients): a payload passes only in the form ``bot.postback`` can encode and decode
+    back unchanged (``/intent`` or ``/intent{"entity":"value"}`` with a short safe value),
+    exactly what LINE and Telegram accept from a postback; anything else is typed text."""
+    try:
+        if postback.decode(postback.encode(text)) == text:
+            return text
+    except postback.PostbackError:
+        pass
+    return neutralize_user_text(text)
 
 
 # --- retry -----------------------------------------------------------------------------------

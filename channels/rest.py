@@ -7,12 +7,22 @@ Same wire format as Rasa's built-in `rest` channel (POST /webhooks/rest/webhook 
     400/413/415 instead of a stack trace;
   * a turn that produced no reply (action server down, Rasa error) still answers the
     person with the unavailable text and the 24-hour lines;
-  * message text is never logged.
+  * message text is never logged;
+  * typed ``/intent{…}`` text is neutralised; a button payload passes only in the form LINE and
+    Telegram accept from a postback (``channels.common.button_or_typed``);
+  * with MADOGUCHI_REST_TOKEN set, every request needs ``Authorization: Bearer <token>`` (the
+    balancer publishes this channel only with MADOGUCHI_REST_PUBLIC=1, which requires the token);
+  * clients from other machines are rate-limited per sender and per address
+    (MADOGUCHI_REST_RATE_SENDER / MADOGUCHI_REST_RATE_ADDRESS, "per-minute/burst"): 429 with
+    Retry-After. This machine (the tests, the bench, an operator's curl) is not limited.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
+import math
+import os
 from asyncio import CancelledError
 from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
@@ -22,8 +32,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.netaddr import is_loopback
 from bot.pseudonym import pseudonymize
-from channels.common import TURN_GATE, load_texts
+from bot.ratelimit import Rate, RateLimiter, parse_rate
+from channels.common import TURN_GATE, button_or_typed, load_texts
 from channels.fallback import unavailable_reply
 
 log = logging.getLogger(__name__)
@@ -33,6 +45,21 @@ MAX_MESSAGE_CHARS = 5000
 MAX_SENDER_CHARS = 128
 MAILBOX_SENDERS = 10_000  # out-of-turn messages are kept for at most this many senders…
 MAILBOX_MESSAGES = 20  # …and this many messages each (oldest dropped first)
+# A person types a few quick messages at most; a script booking tickets in a loop does not.
+SENDER_RATE = Rate(per_minute=20, burst=10)
+ADDRESS_RATE = Rate(per_minute=60, burst=30)
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the peer's, or, when the peer is this machine's balancer
+    (loopback), the ``X-Real-IP`` it sets (deploy/nginx.conf.template). A remote peer cannot
+    choose its address with that header."""
+    peer = str(request.ip or "")
+    if is_loopback(peer):
+        forwarded = (request.headers.get("x-real-ip") or "").strip()
+        if forwarded:
+            return forwarded
+    return peer
 
 
 class Mailbox:
@@ -86,6 +113,9 @@ class PseudonymousRestInput(InputChannel):
 
     def __init__(self) -> None:
         self.mailbox = Mailbox()
+        self.token = os.environ.get("MADOGUCHI_REST_TOKEN", "").strip()
+        self.per_sender = RateLimiter(parse_rate(os.environ.get("MADOGUCHI_REST_RATE_SENDER"), SENDER_RATE))
+        self.per_address = RateLimiter(parse_rate(os.environ.get("MADOGUCHI_REST_RATE_ADDRESS"), ADDRESS_RATE))
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         """For messages outside a turn (``output_channel=latest``): kept for the next reply."""
@@ -94,6 +124,25 @@ class PseudonymousRestInput(InputChannel):
     @staticmethod
     def _error(status: int, key: str) -> HTTPResponse:
         return response.json({"error": key, "message": load_texts()["rest_errors"][key]}, status=status)
+
+    def _authorised(self, request: Request) -> bool:
+        if not self.token:
+            return True
+        scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.token.encode())
+
+    def _limited(self, address: str, sender_id: str) -> Optional[HTTPResponse]:
+        """429 when this address or this (pseudonymous) sender has sent too much (never for
+        this machine)."""
+        if is_loopback(address):
+            return None
+        wait = max(self.per_address.check(address), self.per_sender.check(sender_id))
+        if wait <= 0:
+            return None
+        log.warning("rest: rate limit reached (sender %s)", sender_id[:12])
+        resp = self._error(429, "rate_limited")
+        resp.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return resp
 
     def _parse(self, request: Request) -> tuple[Optional[Dict[str, Any]], Optional[HTTPResponse]]:
         if len(request.body or b"") > MAX_BODY_BYTES:
@@ -123,12 +172,17 @@ class PseudonymousRestInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            if not self._authorised(request):
+                return self._error(401, "unauthorised")
             body, error = self._parse(request)
             if error is not None:
                 return error
             assert body is not None
-            text = body["message"][:MAX_MESSAGE_CHARS]
             sender_id = pseudonymize("rest", body["sender"])
+            limited = self._limited(client_address(request), sender_id)
+            if limited is not None:
+                return limited
+            text = button_or_typed(body["message"][:MAX_MESSAGE_CHARS])
             collector = CollectingOutputChannel()
             try:
                 await TURN_GATE.run(lambda: on_new_message(UserMessage(

@@ -465,7 +465,9 @@ class TelegramInput(InputChannel):
             metadata["event"] = "command"
             await self.turn(on_new_message, payload, sender_id, msg.chat.id, metadata, update.update_id)
             return
-        await self.turn(on_new_message, text, sender_id, msg.chat.id, metadata, update.update_id)
+        # Not a command: typed text, neutralised like LINE's (" /delete_data" is not a payload).
+        await self.turn(on_new_message, common.neutralize_user_text(text), sender_id, msg.chat.id, metadata,
+                        update.update_id)
 
     async def _callback(self, update: Update, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
         cq = update.callback_query

@@ -1,7 +1,7 @@
 """`python -m deploy.local_env [PATH]`: a production.env for trying the two-instance setup here.
 
 Copies deploy/production.env.example to PATH (default deploy/production.env, mode 0600) with
-fresh keys filled in (pseudonyms, encryption, statistics, staff sessions). Never changes a value
+fresh keys filled in (pseudonyms, encryption, statistics, staff sessions, Rasa's API token). Never changes a value
 of an existing file: a real deployment's keys must not change, or pseudonyms and encrypted data
 become unreadable. A file written by an older version gets only the variables it lacks appended
 (new keys generated), since production refuses to start without them.
@@ -25,6 +25,7 @@ def _new_keys() -> dict[str, str]:
         "MADOGUCHI_FERNET_KEYS": Fernet.generate_key().decode(),
         "MADOGUCHI_STATS_KEY": secrets.token_hex(32),
         "MADOGUCHI_STAFF_SECRET": secrets.token_hex(32),
+        "RASA_API_TOKEN": secrets.token_hex(24),
     }
 
 

@@ -32,6 +32,9 @@ for v in MADOGUCHI_REDIS_HOST \
   [ -n "${!v:-}" ] || { echo "$v is not set (see deploy/production.env.example)" >&2; exit 2; }
 done
 export MADOGUCHI_PG_PASSWORD=${MADOGUCHI_PG_PASSWORD:-}
+# issue 12: the outbox announces through a replica's API (with RASA_API_TOKEN); refuse unsafe setups.
+export MADOGUCHI_RASA_URL=${MADOGUCHI_RASA_URL:-http://127.0.0.1:${RASA1_PORT}}
+"$PY" -m deploy.preflight production || exit 2
 case "$LB_ROUTING" in
   sticky) UPSTREAM=rasa_sticky ;;
   round_robin) UPSTREAM=rasa_round_robin ;;
@@ -50,7 +53,8 @@ rm -f "$RUN_DIR/ready"
 
 sed -e "s#@RUN_DIR@#${RUN_DIR}#g" -e "s#@LB_HOST@#${LB_HOST}#g" -e "s#@LB_PORT@#${LB_PORT}#g" \
     -e "s#@RASA1_PORT@#${RASA1_PORT}#g" -e "s#@RASA2_PORT@#${RASA2_PORT}#g" \
-    -e "s#@WEBHOOK_UPSTREAM@#${UPSTREAM}#g" deploy/nginx.conf.template > "$RUN_DIR/nginx.conf"
+    -e "s#@WEBHOOK_UPSTREAM@#${UPSTREAM}#g" -e "s#@REST_PUBLIC@#${MADOGUCHI_REST_PUBLIC:-0}#g" \
+    deploy/nginx.conf.template > "$RUN_DIR/nginx.conf"
 "$NGINX" -t -q -c "$RUN_DIR/nginx.conf" -p "$RUN_DIR" -g "daemon off;" 2>"$RUN_DIR/nginx-test.log" \
   || { cat "$RUN_DIR/nginx-test.log" >&2; exit 1; }
 
@@ -84,7 +88,7 @@ $PY -m bot.purge --every "${PURGE_EVERY_S:-3600}" >"$RUN_DIR/purge.log" 2>&1 & p
 rasa_pids=()
 for n in 1 2; do
   port_var=RASA${n}_PORT
-  "$RASA" run --enable-api -i 127.0.0.1 -p "${!port_var}" -m "$MODEL" \
+  "$RASA" run --enable-api --auth-token "$RASA_API_TOKEN" -i 127.0.0.1 -p "${!port_var}" -m "$MODEL" \
     --credentials "${RASA_CREDENTIALS:-$ROOT/credentials.yml}" --endpoints "$ENDPOINTS" \
     >"$RUN_DIR/rasa${n}.log" 2>&1 & pids+=($!)
   rasa_pids+=($!)
@@ -105,7 +109,7 @@ done
 touch "$RUN_DIR/ready"
 cat <<INFO
 madoguchi: 2 Rasa replicas behind nginx ($LB_ROUTING routing), logs in $RUN_DIR/
-  balancer   http://${LB_HOST}:${LB_PORT}/webhooks/line/webhook   (and /webhooks/rest/webhook)
+  balancer   http://${LB_HOST}:${LB_PORT}/webhooks/line/webhook, /webhooks/telegram/webhook (REST: this machine only)
   rasa 1/2   http://127.0.0.1:${RASA1_PORT}  http://127.0.0.1:${RASA2_PORT}
   actions    http://127.0.0.1:${ACTIONS_PORT}/webhook
   model      $(basename "$MODEL")

@@ -11,7 +11,7 @@ STAFF_PORT=${STAFF_PORT:-8000}
 mkdir -p var/log
 PY=.venv/bin/python
 export PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 RASA_TELEMETRY_ENABLED=false
-export SANIC_HOST=$HOST
+export SANIC_HOST=127.0.0.1  # issue 12: the action server (no auth) listens on loopback whatever HOST is
 # shellcheck source=../deploy/serving.env
 while IFS='=' read -r key value; do
   [[ -z "$key" || "$key" == \#* || -n "${!key:-}" ]] || export "$key=$value"
@@ -19,6 +19,7 @@ done < deploy/serving.env
 export MADOGUCHI_ACTIONS_URL="http://127.0.0.1:${ACTIONS_PORT}/webhook"
 export MADOGUCHI_RASA_URL="http://127.0.0.1:${RASA_PORT}"
 export MADOGUCHI_PUBLIC_URL=${MADOGUCHI_PUBLIC_URL:-http://127.0.0.1:${STAFF_PORT}}
+HOST=$HOST $PY -m deploy.preflight local || exit 2  # issue 12: a non-loopback HOST needs RASA_API_TOKEN + MADOGUCHI_REST_TOKEN
 
 pids=()
 cleanup() { trap - EXIT INT TERM; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; }
@@ -47,7 +48,7 @@ cat <<INFO
 
 madoguchi is running (logs in var/log/):
   Rasa REST      http://${HOST}:${RASA_PORT}/webhooks/rest/webhook   (model $(basename "$MODEL"))
-  Actions        http://${HOST}:${ACTIONS_PORT}/webhook
+  Actions        http://127.0.0.1:${ACTIONS_PORT}/webhook
   Staff app      http://${HOST}:${STAFF_PORT}/   (create an account: make staff-user)
   Channels       LINE $( [ -n "${LINE_CHANNEL_SECRET:-}" ] && echo on || echo off ), Telegram $( [ -n "${TELEGRAM_BOT_TOKEN:-}" ] && echo on || echo off )
   Storage        ${MADOGUCHI_DB_URL:-sqlite:///var/madoguchi.db} (tickets), var/tracker.db (conversations)

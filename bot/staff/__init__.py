@@ -33,7 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
 
     from bot.notify import ensure_tables as ensure_outbox
     from bot.phone import phone_for_staff
-    from bot.ratelimit import SlidingWindowLimit
+    from bot.ratelimit import Rate, RateLimiter
     from bot.staff import auth, public, supervisor, views
     from bot.staff.display import need_label, slot_label, window_name
     from bot.staff.models import ensure_tables
@@ -50,7 +50,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
         SESSION_COOKIE_NAME="madoguchi_staff",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=public_url.startswith("https://")
+        # Secure whenever the public URL is https (the scheme is case-insensitive).
+        SESSION_COOKIE_SECURE=public_url.strip().lower().startswith("https://")
         or os.environ.get("MADOGUCHI_STAFF_SECURE_COOKIE") == "1",
         REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (30-minute) session
@@ -62,7 +63,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
         app.config.update(config)
     # Per address as the app sees it: behind a reverse proxy, the proxy must pass the client
     # address (werkzeug ProxyFix) or it limits them all together.
-    app.extensions[auth.LOGIN_LIMIT] = SlidingWindowLimit(app.config["LOGINS_PER_MINUTE"], 60.0)
+    per_minute = app.config["LOGINS_PER_MINUTE"]
+    app.extensions[auth.LOGIN_LIMIT] = RateLimiter(Rate(per_minute, max(1, int(per_minute))))
 
     ensure_tables()
     ensure_outbox()

@@ -1,13 +1,12 @@
 """Rasa's HTTP API, as the staff app uses it: read a conversation, push a staff reply.
 
-MADOGUCHI_RASA_URL (default http://127.0.0.1:5005); RASA_API_TOKEN, when set, is sent as
-`?token=` (Rasa's `--auth-token`). Errors are reported as RasaUnavailable / RasaRejected and
+MADOGUCHI_RASA_URL and RASA_API_TOKEN as in `bot.rasa_api` (the token is sent as `?token=`,
+Rasa's `--auth-token`). Errors are reported as RasaUnavailable / RasaRejected and
 never carry the message text.
 """
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-DEFAULT_URL = "http://127.0.0.1:5005"
+from bot.rasa_api import api_url
+
 TIMEOUT = 10.0
 
 
@@ -36,18 +36,6 @@ class Utterance:
     who: str  # user | bot
     text: str
     at: datetime | None
-
-
-def base_url() -> str:
-    return (os.environ.get("MADOGUCHI_RASA_URL") or DEFAULT_URL).rstrip("/")
-
-
-def _url(path: str, **params: str) -> str:
-    token = os.environ.get("RASA_API_TOKEN")
-    if token:
-        params["token"] = token
-    query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    return f"{base_url()}{path}{query}"
 
 
 def _request(method: str, url: str, body: Any = None) -> Any:
@@ -73,7 +61,7 @@ def _sender_path(sender_id: str) -> str:
 
 def conversation(sender_id: str) -> list[Utterance]:
     """User and bot texts of the sender's tracker, oldest first."""
-    tracker = _request("GET", _url(f"/conversations/{_sender_path(sender_id)}/tracker", include_events="ALL"))
+    tracker = _request("GET", api_url(f"/conversations/{_sender_path(sender_id)}/tracker", include_events="ALL"))
     out: list[Utterance] = []
     for event in (tracker or {}).get("events") or ():
         if event.get("event") not in ("user", "bot"):
@@ -89,5 +77,5 @@ def conversation(sender_id: str) -> list[Utterance]:
 
 def send_staff_reply(sender_id: str, message: str) -> None:
     """Trigger `staff_reply` so action_relay_staff_reply utters it through the user's channel."""
-    _request("POST", _url(f"/conversations/{_sender_path(sender_id)}/trigger_intent", output_channel="latest"),
+    _request("POST", api_url(f"/conversations/{_sender_path(sender_id)}/trigger_intent", output_channel="latest"),
              {"name": "staff_reply", "entities": {"staff_message": message}})

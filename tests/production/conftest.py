@@ -1,6 +1,9 @@
 """The production configuration, for real: deploy/run_two_instances.sh (2 Rasa replicas + 1 action
 server behind nginx) on PostgreSQL + Redis, a fresh database per run (madoguchi_test_<random>,
-dropped after), a fake LINE API (bench.cluster).
+dropped after), a fake LINE API (bench.cluster) and the shared fake Telegram API (tests/conftest.py).
+One setup serves the whole package (it is stopped after the last test here): the balancer
+listens on every interface so that tests/production/test_network_exposure.py can call it
+from another machine (a network namespace).
 
 Fails with the reason when PostgreSQL, Redis or nginx is not there (`bash scripts/services.sh`
 starts the local services; nginx: `apt-get install -y nginx`).
@@ -15,13 +18,18 @@ import pytest
 from bench.cluster import LINE_SECRET, Cluster, ServicesMissing, two_instances  # noqa: F401
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+@pytest.fixture(scope="package")
+def cluster(tmp_path_factory: pytest.TempPathFactory, fake_api) -> Iterator[Cluster]:
+    from tests.conftest import TELEGRAM_SECRET
+    from tests.channels.fake_api import TELEGRAM_TOKEN
     from tests.stack import newest_model
 
+    telegram = {"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_SECRET_TOKEN": TELEGRAM_SECRET,
+                "TELEGRAM_API_BASE_URL": fake_api.api.base_url}
     try:
         with two_instances(newest_model(), run_dir=tmp_path_factory.mktemp("two-instances"),
-                           routing=os.environ.get("PRODUCTION_TEST_LB_ROUTING", "sticky")) as c:
+                           routing=os.environ.get("PRODUCTION_TEST_LB_ROUTING", "sticky"),
+                           extra_env={"LB_HOST": "0.0.0.0", **telegram}) as c:
             yield c
     except ServicesMissing as exc:
         pytest.fail(str(exc))

@@ -1,0 +1,107 @@
+"""Start-time security policy (issue 12): refuse to start a configuration that opens Rasa's
+HTTP API, the action server or the REST channel to other machines without a token.
+
+    python -m deploy.preflight local        # scripts/run_stack.sh (make run)
+    python -m deploy.preflight production   # deploy/run_two_instances.sh (make run-production)
+
+Silent, exit 0, when the environment is acceptable; otherwise one line per problem on stderr
+and exit 2. The start scripts call it before starting anything. The rules (docs/security.md):
+
+* The action server has no authentication (a forged call can erase any sender or book tickets):
+  it always binds 127.0.0.1, whatever HOST says (the scripts set SANIC_HOST=127.0.0.1 for it).
+* Rasa's HTTP API (``--enable-api``) can replace or delete the model and read every
+  conversation: when Rasa binds anywhere but loopback (``HOST``), RASA_API_TOKEN is required;
+  in production it is required always (the balancer is public).
+* The REST channel has no platform signature: published, it needs MADOGUCHI_REST_TOKEN
+  (channels/rest.py checks it): with a non-loopback HOST, and in production when
+  MADOGUCHI_REST_PUBLIC=1 (otherwise the balancer serves it to this machine only).
+* Internal callers (outbox, staff app) send the token in the query string: MADOGUCHI_RASA_URL
+  must not send it over plain HTTP to another machine.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Mapping, Optional
+from urllib.parse import urlsplit
+
+from bot.netaddr import is_loopback
+
+__all__ = ["MIN_TOKEN_CHARS", "local_problems", "production_problems", "main"]
+
+MIN_TOKEN_CHARS = 16
+_MAKE_TOKEN = "e.g. `openssl rand -hex 24`"
+
+
+def _token_problem(env: Mapping[str, str], name: str, why: str, otherwise: str = "") -> Optional[str]:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return f"{name} is not set: {why}. Set it to a random secret ({_MAKE_TOKEN}){otherwise}."
+    if len(value) < MIN_TOKEN_CHARS:
+        return (f"{name} is shorter than {MIN_TOKEN_CHARS} characters: {why}. "
+                f"Use a random secret ({_MAKE_TOKEN}){otherwise}.")
+    return None
+
+
+def _rasa_url_problem(env: Mapping[str, str]) -> Optional[str]:
+    url = (env.get("MADOGUCHI_RASA_URL") or "").strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        return (f"MADOGUCHI_RASA_URL={url} would send RASA_API_TOKEN in clear to another machine: "
+                "point it at a replica on 127.0.0.1, or use https.")
+    return None
+
+
+def local_problems(env: Mapping[str, str]) -> list[str]:
+    """``make run``: Rasa (and the staff app) bind HOST; the action server stays on loopback."""
+    host = (env.get("HOST") or "127.0.0.1").strip()
+    problems = []
+    if not is_loopback(host):
+        why = (f"HOST={host} makes Rasa's HTTP API (--enable-api) reachable from other machines, "
+               "where anyone could delete the model or read conversations")
+        problems += [p for p in (
+            _token_problem(env, "RASA_API_TOKEN", why, ", or leave HOST at 127.0.0.1"),
+            _token_problem(env, "MADOGUCHI_REST_TOKEN",
+                           f"HOST={host} also publishes the REST channel, which can book callbacks",
+                           ", or leave HOST at 127.0.0.1"),
+        ) if p]
+    problems += [p for p in (_rasa_url_problem(env),) if p]
+    return problems
+
+
+def production_problems(env: Mapping[str, str]) -> list[str]:
+    """``make run-production``: the balancer is public, so Rasa's API always needs the token."""
+    problems = [p for p in (
+        _token_problem(env, "RASA_API_TOKEN",
+                       "production requires a token on Rasa's HTTP API (the outbox and the staff app send it)"),
+        _rasa_url_problem(env),
+    ) if p]
+    public_rest = (env.get("MADOGUCHI_REST_PUBLIC") or "0").strip()
+    if public_rest not in ("0", "1"):
+        problems.append(f"MADOGUCHI_REST_PUBLIC must be 0 (default: REST only from this machine) or 1, "
+                        f"not {public_rest!r}.")
+    elif public_rest == "1":
+        problem = _token_problem(env, "MADOGUCHI_REST_TOKEN",
+                                 "MADOGUCHI_REST_PUBLIC=1 publishes the REST channel, which then needs a token")
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
+    import os
+
+    args = sys.argv[1:] if argv is None else argv
+    checks = {"local": local_problems, "production": production_problems}
+    if len(args) != 1 or args[0] not in checks:
+        print("usage: python -m deploy.preflight local|production", file=sys.stderr)
+        return 2
+    problems = checks[args[0]](os.environ if env is None else env)
+    for problem in problems:
+        print(f"refusing to start: {problem}", file=sys.stderr)
+    return 2 if problems else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

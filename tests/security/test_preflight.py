@@ -1,0 +1,75 @@
+"""deploy/preflight.py: the start-time policy (issue 12, findings 1, 4 and 7). The start scripts
+refusing to start is tested for real in test_start_scripts.py and tests/production."""
+from __future__ import annotations
+
+import pytest
+
+from bot.netaddr import is_loopback
+from deploy.preflight import local_problems, main, production_problems
+
+TOKEN = "0123456789abcdef0123"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "::1%lo", "localhost", "LOCALHOST"])
+def test_loopback(host: str) -> None:
+    assert is_loopback(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.200.0.1", "192.0.2.2", "madoguchi.example.jp", ""])
+def test_not_loopback(host: str) -> None:
+    assert not is_loopback(host)
+
+
+def test_local_default_needs_nothing() -> None:
+    assert local_problems({}) == []
+    assert local_problems({"HOST": "127.0.0.1"}) == []
+
+
+def test_local_on_all_interfaces_needs_both_tokens() -> None:
+    problems = local_problems({"HOST": "0.0.0.0"})
+    assert len(problems) == 2
+    assert "RASA_API_TOKEN" in problems[0] and "HOST=0.0.0.0" in problems[0] and "127.0.0.1" in problems[0]
+    assert "MADOGUCHI_REST_TOKEN" in problems[1]
+    assert local_problems({"HOST": "0.0.0.0", "RASA_API_TOKEN": TOKEN, "MADOGUCHI_REST_TOKEN": TOKEN}) == []
+
+
+def test_a_short_token_is_no_token() -> None:
+    [problem] = local_problems({"HOST": "0.0.0.0", "RASA_API_TOKEN": "secret", "MADOGUCHI_REST_TOKEN": TOKEN})
+    assert "shorter than 16" in problem
+
+
+def test_production_always_needs_the_api_token() -> None:
+    [problem] = production_problems({"LB_HOST": "127.0.0.1"})
+    assert "RASA_API_TOKEN" in problem
+    assert production_problems({"RASA_API_TOKEN": TOKEN}) == []
+
+
+def test_public_rest_needs_its_own_token() -> None:
+    env = {"RASA_API_TOKEN": TOKEN, "MADOGUCHI_REST_PUBLIC": "1"}
+    [problem] = production_problems(env)
+    assert "MADOGUCHI_REST_TOKEN" in problem
+    assert production_problems({**env, "MADOGUCHI_REST_TOKEN": TOKEN}) == []
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "on", "2"])
+def test_public_rest_switch_is_zero_or_one(value: str) -> None:
+    # The value is rendered into nginx's geo default: anything but 0/1 must not start.
+    [problem] = production_problems({"RASA_API_TOKEN": TOKEN, "MADOGUCHI_REST_PUBLIC": value,
+                                     "MADOGUCHI_REST_TOKEN": TOKEN})
+    assert "MADOGUCHI_REST_PUBLIC" in problem
+
+
+def test_the_token_is_not_sent_in_clear_to_another_machine() -> None:
+    env = {"RASA_API_TOKEN": TOKEN}
+    assert production_problems({**env, "MADOGUCHI_RASA_URL": "http://127.0.0.1:5006"}) == []
+    assert production_problems({**env, "MADOGUCHI_RASA_URL": "https://rasa.internal.example:5005"}) == []
+    [problem] = production_problems({**env, "MADOGUCHI_RASA_URL": "http://10.0.0.5:5005"})
+    assert "MADOGUCHI_RASA_URL" in problem
+
+
+def test_cli_exit_codes_and_messages(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["production"], env={}) == 2
+    assert "refusing to start: RASA_API_TOKEN" in capsys.readouterr().err
+    assert main(["production"], env={"RASA_API_TOKEN": TOKEN}) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["nonsense"], env={}) == 2
