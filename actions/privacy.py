@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import AllSlotsReset, EventType, SlotSet
+from rasa_sdk.events import AllSlotsReset, EventType, FollowupAction, SlotSet
 
 from actions.session import deactivate_loop
 from rasa_sdk.executor import CollectingDispatcher
@@ -34,7 +34,9 @@ class ActionDeleteData(Action):
         erase_sender(tracker.sender_id, include_tracker=False)
         request_tracker_erasure(tracker.sender_id)
         dispatcher.utter_message(response="utter_deleted")
-        return [AllSlotsReset()]
+        # With every slot reset no rule matches the next step any more: listen explicitly,
+        # or the core fallback would apologise right under "記録を消しました".
+        return [AllSlotsReset(), FollowupAction("action_listen")]
 
 
 class ActionCancelDelete(Action):

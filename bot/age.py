@@ -156,6 +156,9 @@ _BARE_END = re.compile(
 # (「27です」「…ひきこもりの18」「今25」), like 今年で40.
 _HIRA_COUNTERS = ("ねん", "かげつ", "かい", "にん", "じかん", "ふん", "まい", "ほん", "ばん", "にち", "しゅう",
                   "ねんかん", "ど", "こ", "えん")
+_BARE_SELF_NOUN = re.compile(r"\s?の\s?(?:男|女|男性|女性|ニート|ひきこもり|引きこもり|主婦|独身|学生|者)")
+_SENTENCE_START = re.compile(r"[。!?]\s?$")
+_BARE_COPULA = re.compile(r"\s?(?:です|じゃ|なん|でね|で、)")
 _BARE_NOW = re.compile(r"(?:今|いま|現在|もう)\s?$")
 _BARE_CLOSES = re.compile(r"\s?(?:です|じゃ|っす|だよ|歳)?\s?[。.!w笑]*$")
 _TURNING = re.compile(r"に(?:なる|なった|なり|なって)")
@@ -176,7 +179,7 @@ _SENTENCE_END = re.compile(r"[。!?]")
 _CHILD = ["息子", "娘", "長男", "次男", "三男", "四男", "末っ子", "長女", "次女", "三女", "四女",
           "子ども", "子供", "こども", "お子さん", "お子様", "うちの子", "我が子", "わが子", "この子",
           "上の子", "下の子", "孫", "むすこ", "むすめ", "まご"]
-_SIBLING = ["兄弟", "姉妹", "兄貴", "あにき", "姉貴", "兄ちゃん", "姉ちゃん", "兄", "弟", "姉", "妹", "甥",
+_SIBLING = ["甥っ子", "姪っ子", "兄弟", "姉妹", "兄貴", "あにき", "姉貴", "兄ちゃん", "姉ちゃん", "兄", "弟", "姉", "妹", "甥",
             "姪", "おとうと", "いもうと", "にいちゃん", "ねえちゃん", "にいさん", "ねえさん", "おい", "めい"]
 _PARENT = ["両親", "父親", "母親", "父母", "祖父母", "祖父", "祖母", "義父", "義母", "実父", "実母",
            "父", "母", "親(?![戚族類切身友指子分方])", "おかあさん", "おとうさん", "おばあちゃん",
@@ -211,8 +214,10 @@ _PERSON_RE = re.compile(
 )
 _CHILD_RE = re.compile("(?:" + _alt(_CHILD) + r")(?!(?:の|である|で)?(?:私|わたし|僕|自分)|\s?\()")
 _PARENT_WRITER_RE = re.compile(_PARENT_WORD + r"(?:です|でございます|として|の立場)")
+# Only a link word attaches an age to the person after it: in elderly typing a space separates
+# 「息子は48　私は76」, so 48 is not 私's.
 _AFTER_LINK = re.compile(
-    r"\s?(?:の|になる|になった|になります|になりました|になっている|になってる)?\s?"
+    r"(?:\s?(?:の|になる|になった|になります|になりました|になっている|になってる)\s?)?"
     r"(?:うちの|我が家の|わが家の)?")
 # Between a person word and a bare number: only particles (息子は45, 息子の年齢は今45).
 _GAP_RE = re.compile(
@@ -357,6 +362,9 @@ def _bare(t: str, m: re.Match[str], expecting_age: bool) -> _Cand | None:
     # 45になります: "turning N" is about age even without a person word.
     strong = strong or (n >= 10 and _TURNING.match(t, c.end) is not None)
     closes = _BARE_CLOSES.match(t, c.end) is not None
+    if 13 <= n <= 99 and (_BARE_SELF_NOUN.match(t, c.end)
+                          or (_SENTENCE_START.search(t, 0, c.start) and _BARE_COPULA.match(t, c.end))):
+        strong = True  # 「21のニートっす」「27の男です」「…。四十一なんじゃけど」
     if 13 <= n <= 99 and (_BARE_NOW.search(t, 0, c.start) or (closes and c.start > 0)
                           or (c.start == 0 and not closes and _BARE_END.match(t, c.end))):
         strong = True

@@ -18,6 +18,8 @@ from bot.age import AgeMatch, extract_age
 from bot.facts import Fact, Strength, corrected_part, fact_from_slots, is_correction, merge_fact
 from bot.text import normalize
 
+_JA_SPACE = re.compile(r"(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])")
+
 LEXICON_PATH = Path(__file__).resolve().parent / "resources" / "profile_lexicon.yml"
 RELATIONS = ("self", "family", "other")
 NEED_KEYS = ("listen", "ibasho", "work", "school", "health", "living", "family")
@@ -197,7 +199,7 @@ def duration_years(text: str) -> float | None:
 
 
 def detect_status(text: str) -> tuple[str, ...]:
-    text = normalize(text)
+    text = _JA_SPACE.sub("", normalize(text))  # elderly typing: いえから でません
     return tuple(dict.fromkeys(label for p, label in lexicon().status if p.search(text)))
 
 
@@ -305,7 +307,7 @@ def extract_profile(
             match = AgeMatch(int(ent_min[0]), int((ent_max or ent_min)[0]), 0, 0, "")
     if match is not None:
         age_min, age_max, age_owner = match.min, match.max, match.owner
-        if _WRITER_ROLE_AGE.search(said):
+        if _WRITER_ROLE_AGE.match(said, match.start) if said == norm else _WRITER_ROLE_AGE.search(said):
             age_owner = "writer"  # 「30歳の兄です」: the writer's own age and role
         # The NLU pipeline's reading of whose age it is (GiNZA's parse) wins over the words.
         roles = [e.get("role") for e in entities or () if e.get("entity") == "age_min"
@@ -386,7 +388,10 @@ def merge_profile(
     changes: dict[str, Any] = {}
 
     cur_rel = fact_from_slots("relation", slots, strengths)
-    new_rel = Fact("relation", update.relation, update.relation_strength, update.correction) if update.relation else None
+    # A correction overwrites only what it states (「いえ、娘です」), not a guess from its wording
+    # (「45じゃなくて54です」 says nothing about who writes).
+    corrects_relation = update.correction and update.relation_strength >= Strength.STATED
+    new_rel = Fact("relation", update.relation, update.relation_strength, corrects_relation) if update.relation else None
     kept_rel = merge_fact(cur_rel, new_rel)
     relation = kept_rel.value if kept_rel else None
     if kept_rel is not None and kept_rel is new_rel:

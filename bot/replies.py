@@ -69,6 +69,9 @@ class _Patterns:
     negation: re.Pattern[str]
     declined_topic: Mapping[str, re.Pattern[str]]
     topic_prefix: re.Pattern[str]
+    gibberish_repeated: re.Pattern[str]
+    gibberish_latin: re.Pattern[str]
+    latin_words: re.Pattern[str]
 
 
 def _alternation(patterns: Sequence[str]) -> str:
@@ -87,6 +90,9 @@ def patterns() -> _Patterns:
         negation=re.compile(raw["steer"]["negation"]),
         declined_topic={k: re.compile(v) for k, v in raw["declined_topic"].items()},
         topic_prefix=re.compile(raw["topic_prefix"]),
+        gibberish_repeated=re.compile(raw["gibberish"]["repeated"]),
+        gibberish_latin=re.compile(raw["gibberish"]["latin_only"]),
+        latin_words=re.compile(raw["gibberish"]["latin_words"], re.IGNORECASE),
     )
 
 
@@ -160,7 +166,7 @@ def _whole_class(text: str) -> str | None:
 
 def declined_topics(text: str) -> tuple[str, ...]:
     """Intake questions a message refuses by name (「年齢は言いたくないです」 → age)."""
-    norm = normalize(text or "")
+    norm = _JA_SPACE.sub("", normalize(text or ""))
     return tuple(k for k, p in patterns().declined_topic.items() if p.search(norm))
 
 
@@ -207,6 +213,31 @@ def _in_context(word_class: str, text: str, ctx: DialogueContext) -> Reading | N
     return None
 
 
+_KNOWN_MARKS = frozenset("👍🙆🙅❌⭕🙏")
+_SMALL_KANA = re.compile("[ぁぃぅぇぉゃゅょゎァィゥェォャュョヮ]")
+
+
+def is_gibberish(text: str) -> bool:
+    """No words at all: symbols or emoji only, a repeated syllable, a keyboard mash in Latin letters."""
+    norm = normalize(text or "").strip()
+    if not norm or norm.startswith("/"):
+        return False
+    letters = [ch for ch in norm if unicodedata.category(ch)[0] in "LN"]
+    if not letters:
+        return not (set(norm) & _KNOWN_MARKS)
+    pats = patterns()
+    if pats.gibberish_latin.match(norm):
+        return not pats.latin_words.match(norm)
+    compact = _JA_SPACE.sub("", norm)
+    m = pats.gibberish_repeated.match(compact)
+    # はいはい, うんうん, そうそう: a reply said twice is still that reply.
+    if not m or _whole_class(norm) is not None or _whole_class(m.group(1)) is not None:
+        return False
+    unit = m.group(1)
+    # ぽぽぽ / ksksks (a short unit many times) or ふにゃふにゃ (an onomatopoeia), not どうもどうも.
+    return (len(unit) <= 2 and len(compact) >= 3 * len(unit)) or bool(_SMALL_KANA.search(unit))
+
+
 def read_reply(text: str, context: DialogueContext = DialogueContext()) -> Reading | None:
     """The deterministic reading of `text` in `context`, or None to let DIET decide."""
     if not text or text.lstrip().startswith("/"):
@@ -221,5 +252,5 @@ def read_reply(text: str, context: DialogueContext = DialogueContext()) -> Readi
         return Reading(steer, rule="steer")
     word_class = _whole_class(normalize(text))
     if word_class is None:
-        return None
+        return Reading("nlu_fallback", rule="gibberish") if is_gibberish(text) else None
     return _in_context(word_class, normalize(text), context)

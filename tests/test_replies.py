@@ -92,3 +92,17 @@ def test_parse_payload():
 ])
 def test_declined_topics(text, topics):
     assert declined_topics(text) == topics
+
+
+@pytest.mark.parametrize("text,gibberish", [
+    ("ぽぽぽぽぽ", True), ("ｋｓｋｓｋｓ", True), ("ふにゃふにゃ", True), ("🐈🐈", True),
+    ("zxcvbnm qwerty", True), ("Nice weather today, isn't it", True),
+    ("はいはい", False), ("うんうん", False), ("どうもどうも", False), ("OK", False), ("👍", False),
+    ("息子が家にいます", False), ("45", False),
+])
+def test_gibberish_is_not_understood_rather_than_guessed(text, gibberish):
+    from bot.replies import is_gibberish
+
+    assert is_gibberish(text) is gibberish
+    if gibberish:
+        assert read_reply(text, AGE_Q).intent == "nlu_fallback"

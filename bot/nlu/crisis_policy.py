@@ -43,14 +43,17 @@ class CrisisPolicy(Policy):
     ) -> PolicyPrediction:
         probabilities = self._default_predictions(domain)
         action = self.config["action"]
-        if (
+        crisis = (
             tracker.latest_action_name == ACTION_LISTEN_NAME
             and tracker.latest_message is not None
             and tracker.latest_message.intent.get("name") == self.config["intent"]
             and action in domain.action_names_or_texts
-        ):
+        )
+        if crisis:
             probabilities[domain.index_for_action(action)] = 1.0
-        return self._prediction(probabilities)
+        # Like an active form's next step (RulePolicy), so that even a form that could read the
+        # message as an answer never comes before the lines.
+        return self._prediction(probabilities, is_no_user_prediction=crisis)
 
     def _metadata(self) -> Dict[Text, Any]:
         return {"priority": self.priority}

@@ -41,11 +41,15 @@ class SteeringPolicy(Policy):
         **kwargs: Any,
     ) -> PolicyPrediction:
         probabilities = self._default_predictions(domain)
+        steered = False
         if tracker.latest_action_name == ACTION_LISTEN_NAME and tracker.latest_message is not None:
             action = steer_action(tracker.latest_message.intent.get("name"), tracker.active_loop_name)
             if action and action in domain.action_names_or_texts:
                 probabilities[domain.index_for_action(action)] = 1.0
-        return self._prediction(probabilities)
+                steered = True
+        # The RulePolicy marks an active form's next step as a "no user" prediction, which
+        # overrules every prediction from user input; a request must outrank it the same way.
+        return self._prediction(probabilities, is_no_user_prediction=steered)
 
     def _metadata(self) -> Dict[Text, Any]:
         return {"priority": self.priority}
