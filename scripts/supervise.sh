@@ -19,6 +19,10 @@ supervise_init() { # dir logfile
   _SUP_DIR=$1
   mkdir -p "$_SUP_DIR"
   _SUP_CONF=$_SUP_DIR/supervisord.conf
+  # A password on the control socket (0700 as well), readable by this user only.
+  local pass
+  pass=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+  ( umask 077; : >"$_SUP_CONF" )
   cat >"$_SUP_CONF" <<CONF
 [supervisord]
 nodaemon=true
@@ -31,9 +35,13 @@ childlogdir=$(_sup_escape "$_SUP_DIR")
 [unix_http_server]
 file=$(_sup_escape "$_SUP_DIR/supervisor.sock")
 chmod=0700
+username=madoguchi
+password=$pass
 
 [supervisorctl]
 serverurl=unix://$(_sup_escape "$_SUP_DIR/supervisor.sock")
+username=madoguchi
+password=$pass
 
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
