@@ -57,12 +57,13 @@ sed -e "s#@RUN_DIR@#${RUN_DIR}#g" -e "s#@LB_HOST@#${LB_HOST}#g" -e "s#@LB_PORT@#
 . "$ROOT/scripts/supervise.sh"
 supervise_init "$RUN_DIR/supervisor" "$RUN_DIR/supervisord.log"
 
-wait_for() { # url name seconds
+wait_for() { # url name seconds program
   local i
   for ((i = 0; i < $3 * 2; i++)); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    if ! supervise_alive; then
-      echo "supervisord exited; see $RUN_DIR/*.log" >&2
+    # Dying before it ever answered is a broken start (config, port), not a crash to ride out.
+    if ! supervise_alive || supervise_exited "$4"; then
+      echo "$2 exited during start-up; see $RUN_DIR/*.log" >&2
       return 1
     fi
     sleep 0.5
@@ -82,10 +83,10 @@ done
 supervise_program nginx "$RUN_DIR/nginx.log" "$NGINX" -c "$RUN_DIR/nginx.conf" -p "$RUN_DIR" -g "daemon off;"
 supervise_start
 
-wait_for "http://127.0.0.1:${ACTIONS_PORT}/health" "action server" 120
-wait_for "http://127.0.0.1:${RASA1_PORT}/" "Rasa 1" "${READY_TIMEOUT:-1200}"
-wait_for "http://127.0.0.1:${RASA2_PORT}/" "Rasa 2" "${READY_TIMEOUT:-1200}"
-wait_for "http://${LB_HOST}:${LB_PORT}/lb-health" "nginx" 30
+wait_for "http://127.0.0.1:${ACTIONS_PORT}/health" "action server" 120 actions
+wait_for "http://127.0.0.1:${RASA1_PORT}/" "Rasa 1" "${READY_TIMEOUT:-1200}" rasa1
+wait_for "http://127.0.0.1:${RASA2_PORT}/" "Rasa 2" "${READY_TIMEOUT:-1200}" rasa2
+wait_for "http://${LB_HOST}:${LB_PORT}/lb-health" "nginx" 30 nginx
 for n in 1 2; do
   if grep -q "InMemoryTrackerStore\|Could not connect\|Error when trying to connect" "$RUN_DIR/rasa${n}.log"; then
     echo "Rasa $n is not using the production stores; see $RUN_DIR/rasa${n}.log" >&2

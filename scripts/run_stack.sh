@@ -35,10 +35,13 @@ fi
 . scripts/supervise.sh
 supervise_init "$VAR_DIR/run" "$VAR_DIR/log/supervisord.log"
 
-wait_for() { # url name seconds
+wait_for() { # url name seconds program
   for _ in $(seq 1 "$3"); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    supervise_alive || { echo "supervisord exited; see $VAR_DIR/log/" >&2; return 1; }
+    # Dying before it ever answered is a broken start (config, port), not a crash to ride out.
+    if ! supervise_alive || supervise_exited "$4"; then
+      echo "$2 exited during start-up; see $VAR_DIR/log/" >&2; return 1
+    fi
     sleep 1
   done
   echo "$2 did not start; see $VAR_DIR/log/" >&2; return 1
@@ -54,9 +57,9 @@ if [ -f bot/staff/__main__.py ]; then
 fi
 supervise_start
 
-wait_for "http://127.0.0.1:${ACTIONS_PORT}/health" "action server" 60
-wait_for "http://127.0.0.1:${RASA_PORT}/" "Rasa" 420
-[ -f bot/staff/__main__.py ] && wait_for "http://127.0.0.1:${STAFF_PORT}/login" "staff app" 60
+wait_for "http://127.0.0.1:${ACTIONS_PORT}/health" "action server" 60 actions
+wait_for "http://127.0.0.1:${RASA_PORT}/" "Rasa" 420 rasa
+[ -f bot/staff/__main__.py ] && wait_for "http://127.0.0.1:${STAFF_PORT}/login" "staff app" 60 staff
 
 cat <<INFO
 

@@ -7,6 +7,7 @@
 #   supervise_start                   starts supervisord in the background; Ctrl-C / SIGTERM /
 #                                     exit stop every process (their groups too), then return
 #   supervise_alive                   is supervisord still running?
+#   supervise_exited NAME             has NAME exited since the start (a start-up failure)?
 #   supervise_wait                    waits until supervisord ends
 #   supervise_ctl ARGS…               supervisorctl against this stack (status, pid NAME…)
 #
@@ -16,7 +17,7 @@
 _SUP_BIN=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv/bin
 
 supervise_init() { # dir logfile
-  _SUP_DIR=$1
+  _SUP_DIR=$1 _SUP_LOG=$2
   mkdir -p "$_SUP_DIR"
   _SUP_CONF=$_SUP_DIR/supervisord.conf
   # A password on the control socket (0700 as well), readable by this user only.
@@ -88,6 +89,8 @@ _supervise_stop() {
 }
 
 supervise_alive() { kill -0 "$_SUP_PID" 2>/dev/null; }
+
+supervise_exited() { grep -q "exited: $1 (" "$_SUP_LOG" 2>/dev/null; }
 
 supervise_wait() { wait "$_SUP_PID" 2>/dev/null || true; }
 
