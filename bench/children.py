@@ -48,8 +48,19 @@ def spawn(cmd: list[str], *, death_signal: int = signal.SIGKILL, **kwargs: Any) 
 
     ``death_signal``: SIGKILL for plain servers; SIGTERM for a script that must stop its own
     children (run_stack.sh, run_two_instances.sh)."""
+    return adopt(subprocess.Popen(cmd, **popen_kwargs(death_signal), **kwargs))
+
+
+def popen_kwargs(death_signal: int = signal.SIGKILL) -> dict[str, Any]:
+    """The Popen arguments of :func:`spawn`, for a library that starts the process itself
+    (Selenium's ``Service(popen_kw=...)``); pass the process to :func:`adopt` afterwards."""
     _install()
-    proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=_death_signal(death_signal), **kwargs)
+    return {"start_new_session": True, "preexec_fn": _death_signal(death_signal)}
+
+
+def adopt(proc: subprocess.Popen) -> subprocess.Popen:
+    """Kill ``proc``'s group at exit or on a fatal signal, like a spawned child."""
+    _install()
     _children.append(proc)
     return proc
 
