@@ -74,6 +74,9 @@ CONF
 }
 
 supervise_start() {
+  local lines=0
+  [ -f "$_SUP_LOG" ] && lines=$(wc -l <"$_SUP_LOG")
+  _SUP_LOG_START=$((lines + 1))  # the log is appended to: only this run's lines count
   "$_SUP_BIN/supervisord" -c "$_SUP_CONF" &
   _SUP_PID=$!
   trap _supervise_stop EXIT
@@ -90,7 +93,7 @@ _supervise_stop() {
 
 supervise_alive() { kill -0 "$_SUP_PID" 2>/dev/null; }
 
-supervise_exited() { grep -q "exited: $1 (" "$_SUP_LOG" 2>/dev/null; }
+supervise_exited() { tail -n "+$_SUP_LOG_START" "$_SUP_LOG" 2>/dev/null | grep -q "exited: $1 ("; }
 
 supervise_wait() { wait "$_SUP_PID" 2>/dev/null || true; }
 
