@@ -27,10 +27,15 @@ import pytest
 from tests.stack import Stack, stack_env
 
 
-@pytest.mark.timeout({timeout})
-def test_holds_an_action_server(tmp_path):
+@pytest.fixture
+def stack(tmp_path):  # no teardown: whatever stops the server is the run's own cleanup
     stack = Stack(workdir=tmp_path, env=stack_env(tmp_path))
     stack.start_actions()
+    return stack
+
+
+@pytest.mark.timeout({timeout}, func_only=True)
+def test_holds_an_action_server(stack):
     Path(os.environ["CHILD_PID_FILE"]).write_text(str(stack.procs["actions"].pid))
     time.sleep(3600)
 """
@@ -46,7 +51,7 @@ def _gone(pid: int) -> bool:
 
 @pytest.mark.parametrize("end", ["SIGKILL", "SIGTERM", "timeout"])
 def test_no_child_survives_a_killed_or_timed_out_run(tmp_path: Path, end: str) -> None:
-    (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER.format(timeout=60 if end == "timeout" else 0)))
+    (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER.format(timeout=5 if end == "timeout" else 0)))
     pid_file = tmp_path / "child.pid"
     env = dict(os.environ, PYTHONPATH=str(ROOT), CHILD_PID_FILE=str(pid_file))
     log = open(tmp_path / "inner.log", "ab")
