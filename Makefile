@@ -65,8 +65,9 @@ model: $(MODEL)
 run: $(MODEL)
 	@umask 077; bash scripts/run_stack.sh "$(MODEL)"
 
+# The stack of `make run` in another terminal: supervisord stops its processes (so none is restarted).
 stop:
-	@-pkill -f "rasa_sdk --actions actions" ; pkill -f "rasa run --enable-api" ; pkill -f "bot.staff" ; true
+	@-test -S var/run/supervisor.sock && $(VENV)/bin/supervisorctl -c var/run/supervisord.conf shutdown ; true
 
 test: $(MODEL)
 	@bash .ci/test_all.sh "$(MODEL)"

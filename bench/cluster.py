@@ -23,6 +23,7 @@ from typing import Any, Iterator, Optional
 
 from cryptography.fernet import Fernet
 
+from bench.children import spawn, stop
 from bench.common import ROOT, free_port, http_ok
 from bench.load import FakeLine
 
@@ -144,8 +145,9 @@ class Cluster:
                    ACTIONS_PORT=str(self.actions_port))
         log = open(self.run_dir / "run_two_instances.log", "ab")
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(["bash", str(ROOT / "deploy" / "run_two_instances.sh"), str(model)],
-                                     cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # SIGTERM when this process dies: the script then stops everything it started.
+        self.proc = spawn(["bash", str(ROOT / "deploy" / "run_two_instances.sh"), str(model)],
+                          cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, death_signal=signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while not (self.run_dir / "ready").exists():
             if self.proc.poll() is not None:
@@ -158,14 +160,8 @@ class Cluster:
         assert all(http_ok(u + "/") for u in self.rasa_urls)
 
     def stop(self) -> None:
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        if self.proc is not None:
+            stop(self.proc, grace=30)
 
 
 @contextmanager

@@ -55,6 +55,7 @@ class SoakStack(BenchStack):
     def start_rasa(self) -> float:  # noqa: D102
         import subprocess
 
+        from bench.children import spawn
         from bench.common import VENV_BIN, ROOT
 
         log = open(self.workdir / "rasa.log", "ab")
@@ -62,8 +63,7 @@ class SoakStack(BenchStack):
                "-m", str(self.model), "--endpoints", str(self.endpoints()),
                "--credentials", str(ROOT / "credentials.yml")]
         t0 = time.monotonic()
-        self.procs["rasa"] = subprocess.Popen(cmd, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                                              start_new_session=True)
+        self.procs["rasa"] = spawn(cmd, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         wait_http(f"{self.rasa_url}/", RASA_START_TIMEOUT, self.procs["rasa"])
         self.cold_start["rasa_s"] = round(time.monotonic() - t0, 2)
         return self.cold_start["rasa_s"]

@@ -5,8 +5,6 @@ and keeps the pids for RSS/CPU sampling and profiling.
 """
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ from typing import Optional
 
 from cryptography.fernet import Fernet
 
+from bench.children import spawn, stop
 from bench.common import ROOT, VENV_BIN, base_env, free_port, wait_http
 
 LINE_SECRET = "bench-line-channel-secret"
@@ -80,9 +79,9 @@ class BenchStack:
     def start_actions(self) -> float:
         log = open(self.workdir / "actions.log", "ab")
         t0 = time.monotonic()
-        proc = subprocess.Popen(
+        proc = spawn(
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.actions_port)],
-            cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         self.procs["actions"] = proc
         wait_http(f"{self.actions_url}/health", 120, proc)
         self.cold_start["actions_s"] = round(time.monotonic() - t0, 2)
@@ -94,8 +93,7 @@ class BenchStack:
                "-m", str(self.model), "--endpoints", str(self.endpoints()),
                "--credentials", str(ROOT / "credentials.yml")]
         t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = spawn(cmd, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         self.procs["rasa"] = proc
         wait_http(f"{self.rasa_url}/", 300, proc)
         self.cold_start["rasa_s"] = round(time.monotonic() - t0, 2)
@@ -106,15 +104,8 @@ class BenchStack:
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)
-        if proc and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-            except ProcessLookupError:
-                pass
+        if proc:
+            stop(proc, grace=20)
 
     def stop_all(self) -> None:
         for name in list(self.procs):

@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import re
+import weakref
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -269,12 +270,15 @@ class TurnGate:
     Rasa's CPU is the bottleneck: past capacity, fifty turns started together all finish late
     and stall the event loop (webhook acknowledgements included), while eight at a time finish
     in arrival order and the rest wait cheaply (docs/reliability.md, P5b). One semaphore per
-    event loop, because asyncio primitives are bound to the loop they first run on.
+    event loop, because asyncio primitives are bound to the loop they first run on; keyed by the
+    loop itself (weakly), never by ``id(loop)``, which a new loop can reuse after an old one is
+    gone and would then be handed the old loop's semaphore.
     """
 
     def __init__(self, limit: Optional[int] = None) -> None:
         self._limit = limit
-        self._semaphores: Dict[int, asyncio.Semaphore] = {}
+        self._semaphores: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = \
+            weakref.WeakKeyDictionary()
         self.waiting = 0
 
     @property
@@ -284,10 +288,10 @@ class TurnGate:
     def _semaphore(self) -> Optional[asyncio.Semaphore]:
         if self.limit <= 0:
             return None
-        loop_id = id(asyncio.get_running_loop())
-        semaphore = self._semaphores.get(loop_id)
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
         if semaphore is None:
-            semaphore = self._semaphores[loop_id] = asyncio.Semaphore(self.limit)
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.limit)
         return semaphore
 
     async def run(self, job: Callable[[], Awaitable[T]]) -> T:

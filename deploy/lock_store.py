@@ -24,8 +24,23 @@ Here every step is atomic in Redis, so no update can be lost:
   issued: under a backlog of more than 60 s, waiting tickets expire and two turns of one
   conversation run at once — measured in docs/deploy.md.);
 * the holder is the lowest ticket in the queue whose liveness key exists; waiters poll every
-  ``poll_interval`` seconds (default 20 ms, Rasa's default is 1 s);
-* release = ``ZREM`` + ``DEL`` of one's own ticket only.
+  ``poll_interval`` seconds (default 20 ms, Rasa's default is 1 s). One poll is ONE Lua script
+  that drops dead tickets ahead of us and says whether we are the head, or that our own ticket
+  is gone (it expired: we lost our place, and never take the lock on a stale ticket);
+* release = ``ZREM`` + ``DEL`` of one's own ticket only;
+* waiting is bounded: a waiter that has not reached the head after ``max_wait`` seconds (default
+  ``lifetime + 15 s``, so a crashed replica's ticket expires first) leaves the queue and raises
+  ``LockError``; the connectors then send the gentle "please send it again" reply
+  (channels/texts.yml ``unavailable``) and the message never half-happens.
+
+Cancellation is never used to stop the heartbeat. On Python 3.10, redis-py 4.6's asyncio client
+swallows a ``Task.cancel()`` that arrives while a command is fetching a pooled connection
+(``async_timeout(0)`` in ``can_read_destructive``) or flushing (``asyncio.wait_for`` around
+``drain``): the task carries on as if never cancelled. The first version cancelled its heartbeat
+task and awaited it; a lost cancel left that heartbeat beating forever and the turn waiting for
+it — the hang of issue 10 (tests/production/test_lock_store.py reproduces the lost cancel). The
+heartbeat now stops when an event is set, and the release runs shielded, so neither depends on a
+cancel arriving.
 
 It uses ``redis.asyncio`` so waiting never blocks the event loop.
 
@@ -38,11 +53,13 @@ endpoints.yml::
       db: 1
       key_prefix: madoguchi   # alphanumeric
       poll_interval: 0.02
+      max_wait: 75            # seconds (default lifetime + 15); env MADOGUCHI_LOCK_MAX_WAIT
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncGenerator, Optional, Text
@@ -66,13 +83,32 @@ return t
 """
 
 
+# KEYS: queue; ARGV: alive-key prefix, our ticket → 1: we hold the lock, 0: a live ticket is
+# ahead of us, -1: our own ticket is gone (expired and dropped: we must not take the lock).
+_POLL = """
+local mine = ARGV[2]
+if not redis.call('ZSCORE', KEYS[1], mine) or redis.call('EXISTS', ARGV[1] .. mine) == 0 then
+  return -1
+end
+while true do
+  local head = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+  if head == mine then return 1 end
+  if redis.call('EXISTS', ARGV[1] .. head) == 1 then return 0 end
+  redis.call('ZREM', KEYS[1], head)
+end
+"""
+
+#: Past the lock lifetime (a crashed replica's ticket expires within it), a waiter gives up.
+MAX_WAIT_MARGIN = 15.0
+
+
 class AtomicRedisLockStore(LockStore):
     """Per-conversation FIFO locks in Redis, race-free across processes."""
 
     def __init__(self, endpoint_config: Optional[EndpointConfig] = None, *, host: str = "localhost",
                  port: int = 6379, db: int = 1, password: Optional[str] = None, key_prefix: Optional[str] = None,
                  poll_interval: float = 0.02, socket_timeout: float = 10.0, use_ssl: bool = False,
-                 username: Optional[str] = None) -> None:
+                 username: Optional[str] = None, max_wait: Optional[float] = None) -> None:
         import redis.asyncio as aioredis
 
         kw: dict[str, Any] = dict(endpoint_config.kwargs) if endpoint_config is not None else {}
@@ -83,13 +119,17 @@ class AtomicRedisLockStore(LockStore):
         username = kw.get("username", username) or None
         key_prefix = kw.get("key_prefix", key_prefix)
         self.poll_interval = float(kw.get("poll_interval", poll_interval))
+        wait = kw.get("max_wait", os.environ.get("MADOGUCHI_LOCK_MAX_WAIT") or max_wait)
+        self.max_wait: Optional[float] = float(wait) if wait not in (None, "") else None
+        timeout = float(kw.get("socket_timeout", socket_timeout))
         self.red = aioredis.Redis(host=host, port=port, db=db, username=username, password=password,
                                   ssl=bool(kw.get("use_ssl", use_ssl)),
-                                  socket_timeout=float(kw.get("socket_timeout", socket_timeout)))
+                                  socket_timeout=timeout, socket_connect_timeout=timeout)
         # Tickets from this process are issued one at a time, so that two messages of one
         # person arriving here together keep their arrival order (asyncio.Lock is FIFO).
         self._issuing = asyncio.Lock()
         self._issue_script = self.red.register_script(_ISSUE)
+        self._poll_script = self.red.register_script(_POLL)
         self.key_prefix = DEFAULT_PREFIX
         if key_prefix:
             if str(key_prefix).isalnum():
@@ -113,31 +153,36 @@ class AtomicRedisLockStore(LockStore):
     async def lock(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME,
                    wait_time_in_seconds: float = 1) -> AsyncGenerator[TicketLock, None]:
         ticket = await self._issue(conversation_id, lock_lifetime)
-        beat = asyncio.get_running_loop().create_task(self._heartbeat(conversation_id, ticket, lock_lifetime))
+        stop = asyncio.Event()
+        beat = asyncio.get_running_loop().create_task(
+            self._heartbeat(conversation_id, ticket, lock_lifetime, stop))
         try:
             await self._wait_for_turn(conversation_id, ticket, lock_lifetime)
             yield TicketLock(conversation_id)
         finally:
-            beat.cancel()
-            await self._release(conversation_id, ticket)
-            try:
-                await beat
-            except asyncio.CancelledError:
-                pass
+            stop.set()
+            # Shielded: a caller cancelled right now must still leave the queue.
+            await asyncio.shield(self._finish(conversation_id, ticket, beat))
 
-    async def _heartbeat(self, cid: Text, ticket: int, lifetime: float) -> None:
+    async def _finish(self, cid: Text, ticket: int, beat: "asyncio.Task[None]") -> None:
+        await beat  # ends by itself once `stop` is set (at most one renewal in flight)
+        await self._release(cid, ticket)
+
+    async def _heartbeat(self, cid: Text, ticket: int, lifetime: float, stop: asyncio.Event) -> None:
         """Keep our ticket (and the queue) alive while we wait and while we hold the lock."""
         ttl_ms = max(1, int(lifetime * 1000))
         every = max(0.05, min(5.0, lifetime / 4))
         while True:
-            await asyncio.sleep(every)
+            try:
+                await asyncio.wait_for(stop.wait(), every)
+                return
+            except asyncio.TimeoutError:
+                pass
             try:
                 async with self.red.pipeline(transaction=True) as pipe:
                     pipe.set(self._alive(cid, ticket), 1, px=ttl_ms)
                     pipe.pexpire(self._queue(cid), ttl_ms * 2)
                     await pipe.execute()
-            except asyncio.CancelledError:
-                raise
             except Exception:  # noqa: BLE001 (next beat retries; the key lives `lifetime`)
                 logger.warning("lock: heartbeat for ticket %s failed", ticket)
 
@@ -154,25 +199,23 @@ class AtomicRedisLockStore(LockStore):
             raise LockError(f"Error while issuing a lock ticket: {exc}") from exc
 
     async def _wait_for_turn(self, cid: Text, ticket: int, lifetime: float) -> None:
-        # Waiting is bounded only as a last resort: the queue moves as long as holders are
-        # alive, and a dead holder's ticket expires after `lifetime`.
-        deadline = time.monotonic() + max(600.0, lifetime * 10)
+        # The queue moves as long as holders are alive, and a dead holder's ticket expires after
+        # `lifetime`; past `max_wait` something is stuck, and the person is asked to resend.
+        max_wait = self.max_wait if self.max_wait is not None else lifetime + MAX_WAIT_MARGIN
+        deadline = time.monotonic() + max_wait
+        prefix = f"{self.key_prefix}{cid}:t:"
         while True:
-            head = await self.red.zrange(self._queue(cid), 0, 0)
-            if not head:
-                # Our own ticket vanished (queue key expired after >2 lifetimes): re-enter.
-                await self.red.zadd(self._queue(cid), {str(ticket): ticket})
-                continue
-            first = int(head[0])
-            if first == ticket:
+            try:
+                state = int(await self._poll_script(keys=[self._queue(cid)], args=[prefix, ticket]))
+            except Exception as exc:  # noqa: BLE001 (Rasa expects LockError)
+                raise LockError(f"Error while waiting for the lock of '{cid}': {exc}") from exc
+            if state == 1:
                 return
-            if not await self.red.exists(self._alive(cid, first)):
-                # Released just now, or its holder died past its lifetime: skip it.
-                if await self.red.zrem(self._queue(cid), str(first)):
-                    logger.warning("lock: dropped expired ticket %s of %s", first, cid[:12])
-                continue
+            if state < 0:
+                raise LockError(f"Lock ticket {ticket} of '{cid}' expired while waiting.")
             if time.monotonic() > deadline:
-                raise LockError(f"Could not acquire lock for conversation_id '{cid}'.")
+                logger.warning("lock: gave up waiting for %s after %.0f s", cid[:12], max_wait)
+                raise LockError(f"Could not acquire lock for conversation_id '{cid}' in {max_wait:.0f} s.")
             await asyncio.sleep(self.poll_interval)
 
     async def _release(self, cid: Text, ticket: int) -> None:

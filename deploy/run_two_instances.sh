@@ -7,8 +7,10 @@
 # Needs PostgreSQL and Redis (scripts/services.sh starts the local ones) and nginx
 # (apt-get install -y nginx). Everything binds to 127.0.0.1 (LB_HOST for the balancer).
 # Renders deploy/nginx.conf.template into RUN_DIR, creates the tables (python -m deploy.init_db),
-# starts the action server, Rasa 1 and 2 (in that order, with the production endpoints) and nginx,
-# writes RUN_DIR/ready when everything answers, and stops everything on Ctrl-C / SIGTERM.
+# starts the action server, Rasa 1 and 2 (with the production endpoints) and nginx under supervisord
+# (scripts/supervise.sh: a process that dies is restarted with backoff, logged in
+# RUN_DIR/supervisord.log), writes RUN_DIR/ready when everything answers, and stops everything on
+# Ctrl-C / SIGTERM. For a real server, deploy/systemd/ has the same processes as systemd units.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -44,9 +46,7 @@ esac
 
 export PYTHONPATH=$ROOT TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 RASA_TELEMETRY_ENABLED=false
 export SANIC_HOST=127.0.0.1
-while IFS='=' read -r key value; do
-  [[ -z "$key" || "$key" == \#* || -n "${!key:-}" ]] || export "$key=$value"
-done < "$ROOT/deploy/serving.env"
+. "$ROOT/scripts/serving_env.sh"  # deploy/serving.env
 export MADOGUCHI_ACTIONS_URL="http://127.0.0.1:${ACTIONS_PORT}/webhook"
 mkdir -p "$RUN_DIR"
 rm -f "$RUN_DIR/ready"
@@ -58,20 +58,16 @@ sed -e "s#@RUN_DIR@#${RUN_DIR}#g" -e "s#@LB_HOST@#${LB_HOST}#g" -e "s#@LB_PORT@#
 "$NGINX" -t -q -c "$RUN_DIR/nginx.conf" -p "$RUN_DIR" -g "daemon off;" 2>"$RUN_DIR/nginx-test.log" \
   || { cat "$RUN_DIR/nginx-test.log" >&2; exit 1; }
 
-pids=()
-cleanup() {
-  trap - EXIT INT TERM
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
+. "$ROOT/scripts/supervise.sh"
+supervise_init "$RUN_DIR/supervisor" "$RUN_DIR/supervisord.log"
 
-wait_for() { # url name seconds [pid]
+wait_for() { # url name seconds program
   local i
   for ((i = 0; i < $3 * 2; i++)); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
-      echo "$2 exited; see $RUN_DIR/*.log" >&2
+    # Dying before it ever answered is a broken start (config, port), not a crash to ride out.
+    if ! supervise_alive || supervise_exited "$4"; then
+      echo "$2 exited during start-up; see $RUN_DIR/*.log" >&2
       return 1
     fi
     sleep 0.5
@@ -82,24 +78,22 @@ wait_for() { # url name seconds [pid]
 
 $PY -m deploy.init_db ${INIT_DB_ARGS:-} >"$RUN_DIR/init_db.log" 2>&1 || { cat "$RUN_DIR/init_db.log" >&2; exit 1; }
 
-$PY -m rasa_sdk --actions actions -p "$ACTIONS_PORT" >"$RUN_DIR/actions.log" 2>&1 & pids+=($!)
-actions_pid=$!
-$PY -m bot.purge --every "${PURGE_EVERY_S:-3600}" >"$RUN_DIR/purge.log" 2>&1 & pids+=($!)  # retention + erasure re-checks (issue #12)
-rasa_pids=()
+supervise_program actions "$RUN_DIR/actions.log" "$PY" -m rasa_sdk --actions actions -p "$ACTIONS_PORT"
+# Retention and erasure re-checks every hour (issue #12), supervised like the rest.
+supervise_program purge "$RUN_DIR/purge.log" "$PY" -m bot.purge --every "${PURGE_EVERY_S:-3600}"
 for n in 1 2; do
   port_var=RASA${n}_PORT
-  "$RASA" run --enable-api --auth-token "$RASA_API_TOKEN" -i 127.0.0.1 -p "${!port_var}" -m "$MODEL" \
-    --credentials "${RASA_CREDENTIALS:-$ROOT/credentials.yml}" --endpoints "$ENDPOINTS" \
-    >"$RUN_DIR/rasa${n}.log" 2>&1 & pids+=($!)
-  rasa_pids+=($!)
+  supervise_program "rasa${n}" "$RUN_DIR/rasa${n}.log" "$RASA" run --enable-api --auth-token "$RASA_API_TOKEN" \
+    -i 127.0.0.1 -p "${!port_var}" -m "$MODEL" --credentials "${RASA_CREDENTIALS:-$ROOT/credentials.yml}" \
+    --endpoints "$ENDPOINTS"
 done
-"$NGINX" -c "$RUN_DIR/nginx.conf" -p "$RUN_DIR" -g "daemon off;" & pids+=($!)
-nginx_pid=$!
+supervise_program nginx "$RUN_DIR/nginx.log" "$NGINX" -c "$RUN_DIR/nginx.conf" -p "$RUN_DIR" -g "daemon off;"
+supervise_start
 
-wait_for "http://127.0.0.1:${ACTIONS_PORT}/health" "action server" 120 "$actions_pid"
-wait_for "http://127.0.0.1:${RASA1_PORT}/" "Rasa 1" "${READY_TIMEOUT:-1200}" "${rasa_pids[0]}"
-wait_for "http://127.0.0.1:${RASA2_PORT}/" "Rasa 2" "${READY_TIMEOUT:-1200}" "${rasa_pids[1]}"
-wait_for "http://${LB_HOST}:${LB_PORT}/lb-health" "nginx" 30 "$nginx_pid"
+wait_for "http://127.0.0.1:${ACTIONS_PORT}/health" "action server" 120 actions
+wait_for "http://127.0.0.1:${RASA1_PORT}/" "Rasa 1" "${READY_TIMEOUT:-1200}" rasa1
+wait_for "http://127.0.0.1:${RASA2_PORT}/" "Rasa 2" "${READY_TIMEOUT:-1200}" rasa2
+wait_for "http://${LB_HOST}:${LB_PORT}/lb-health" "nginx" 30 nginx
 for n in 1 2; do
   if grep -q "InMemoryTrackerStore\|Could not connect\|Error when trying to connect" "$RUN_DIR/rasa${n}.log"; then
     echo "Rasa $n is not using the production stores; see $RUN_DIR/rasa${n}.log" >&2
@@ -115,7 +109,4 @@ madoguchi: 2 Rasa replicas behind nginx ($LB_ROUTING routing), logs in $RUN_DIR/
   model      $(basename "$MODEL")
 Stop with Ctrl-C.
 INFO
-set +e
-wait -n "${pids[@]}"
-echo "a process exited; stopping everything" >&2
-exit 1
+supervise_wait

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +24,64 @@ settings.register_profile(
     "ci", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+# --- time limits (pytest-timeout, [tool.pytest.ini_options] in pyproject.toml) ----------------
+# Fixtures that start processes, with the bound their own start-up code already enforces
+# (seconds). pytest-timeout counts fixture setup in the timeout of the first test that uses the
+# fixture, so that test gets this much on top of its own limit: a slow Rasa start on a busy
+# 2-core CI machine fails with the fixture's own message, not as a test timeout.
+SLOW_FIXTURES = {
+    "stack": 60 + 420,       # tests/stack.py: action server, then Rasa
+    "rstack": 60 + 900,      # tests/reliability: RASA_START_TIMEOUT
+    "second": 900,           # tests/reliability: a second Rasa
+    "cluster": 900,          # tests/production: bench.cluster.Cluster.start
+    "make_run": 60 + 420 + 60,  # tests/run: scripts/run_stack.sh under supervisord
+}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    default = float(config.getini("timeout") or 0)
+    if not default:
+        return
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        extra = 0.0
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        for name in item.fixturenames:
+            if name not in SLOW_FIXTURES or name not in defs:
+                continue
+            fixturedef = defs[name][-1]
+            scope_node = {"session": "", "package": str(item.path.parent), "module": str(item.path)}
+            key = (name, scope_node.get(fixturedef.scope, item.nodeid))
+            if key not in seen:
+                seen.add(key)
+                extra += SLOW_FIXTURES[name]
+        if extra:
+            marker = item.get_closest_marker("timeout")
+            own = float(marker.args[0]) if marker and marker.args else default
+            item.add_marker(pytest.mark.timeout(own + extra))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any):
+    """On a timeout inside an event loop, also print where every task of that loop waits (the
+    main thread's traceback only shows the loop's select())."""
+    yield
+    fail = signal.getsignal(signal.SIGALRM) if hasattr(signal, "SIGALRM") else None
+    if not callable(fail):
+        return
+
+    def on_timeout(signum: int, frame: Any) -> None:
+        loop = asyncio._get_running_loop()
+        if loop is not None:
+            print("\n+++ asyncio tasks at the timeout +++", file=sys.stderr)
+            for task in asyncio.all_tasks(loop):
+                task.print_stack(file=sys.stderr)
+        fail(signum, frame)
+
+    signal.signal(signal.SIGALRM, on_timeout)
 
 
 from tests.channels.fake_api import TELEGRAM_TOKEN, FakeApi  # noqa: E402

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.children import spawn, stop
 from bot.serving_env import serving_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,9 +73,9 @@ class Stack:
 
     def start_actions(self) -> None:
         log = open(self.workdir / "actions.log", "ab")
-        self.procs["actions"] = subprocess.Popen(
+        self.procs["actions"] = spawn(
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.actions_port)],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         wait_http(f"http://127.0.0.1:{self.actions_port}/health", 60)
 
@@ -85,19 +85,13 @@ class Stack:
                "-p", str(self.rasa_port), "-m", str(newest_model()),
                "--endpoints", str(self.endpoints or self.write_endpoints()),
                "--credentials", str(credentials or ROOT / "credentials.yml")]
-        self.procs["rasa"] = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log,
-                                              stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs["rasa"] = spawn(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         wait_http(f"{self.rasa_url}/", 420)  # GiNZA + TensorFlow load slowly on a busy 2-core machine
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)
-        if proc and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        if proc:
+            stop(proc)
 
     def stop_all(self) -> None:
         for name in list(self.procs):

@@ -80,3 +80,28 @@ def test_the_cap_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert max_turns() == 8
     monkeypatch.delenv("MADOGUCHI_MAX_TURNS")
     assert max_turns() == 8
+
+
+def test_a_new_event_loop_never_gets_a_finished_loops_semaphore(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loop that ends with its slot still taken (its turn never finished) must not leave that
+    semaphore to the next loop, even when the new loop gets the old one's id (CPython reuses the
+    address of a freed object; every id() here returns the same number to make that certain)."""
+    import channels.common
+
+    monkeypatch.setattr(channels.common, "id", lambda obj: 1, raising=False)
+    gate = TurnGate(limit=1)
+    never = asyncio.Event()
+
+    async def stuck_turn() -> None:
+        await gate.run(never.wait)
+
+    old = asyncio.new_event_loop()
+    stuck = old.create_task(stuck_turn())
+    old.run_until_complete(asyncio.sleep(0.01))
+    assert gate.waiting == 0 and not stuck.done()  # it holds the only slot
+    old.close()
+
+    async def next_turn() -> str:
+        return await asyncio.wait_for(gate.run(lambda: asyncio.sleep(0, "answered")), 2)
+
+    assert asyncio.run(next_turn()) == "answered"

@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar
 
 import pytest
 
+from bench.children import spawn, stop
 from tests.channels.fake_api import TELEGRAM_TOKEN, Call, FakeApi
 from tests.stack import ROOT, Stack, free_port, newest_model, stack_env, wait_http
 
@@ -267,8 +268,7 @@ class ReliabilityStack(Stack):
 
     def spawn_rasa(self, port: int, log_name: str) -> subprocess.Popen:
         log = open(self.workdir / log_name, "ab")
-        return subprocess.Popen(self._rasa_cmd(port), cwd=ROOT, env=self.env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return spawn(self._rasa_cmd(port), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def start_rasa(self, credentials: Optional[Path] = None) -> None:  # noqa: D401 — longer patience
         self.procs["rasa"] = self.spawn_rasa(self.rasa_port, "rasa.log")
@@ -310,12 +310,7 @@ class ReliabilityStack(Stack):
     def stop_all(self) -> None:
         super().stop_all()
         for port, proc in list(self.extra_rasa.items()):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
+            stop(proc)
             self.extra_rasa.pop(port, None)
 
     # -- conversations ---------------------------------------------------------------------------

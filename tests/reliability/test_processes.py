@@ -130,20 +130,20 @@ def test_a_busy_rasa_loses_action_calls_unless_the_action_server_waits_longer(tm
     import subprocess
     import sys
 
+    from bench.children import spawn, stop
     from tests.stack import ROOT, free_port, stack_env, wait_http
 
     seen = {}
     # "default" is Sanic's own 5 s; "60 s" is what deploy/serving.env gives every stack.
     for label, extra in (("default", {"SANIC_KEEP_ALIVE_TIMEOUT": "5"}), ("60 s", {})):
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)],
-                                cwd=ROOT, env=stack_env(tmp_path, **extra), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = spawn([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)],
+                     cwd=ROOT, env=stack_env(tmp_path, **extra), stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
         try:
             wait_http(f"http://127.0.0.1:{port}/health", 120)
             seen[label] = (_idle_then_request(port, 1), _idle_then_request(port, 7))
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(15)
+            stop(proc)
     assert seen["default"][0].endswith("200 OK") and not seen["default"][1].endswith("200 OK")
     assert seen["60 s"] == ("HTTP/1.1 200 OK", "HTTP/1.1 200 OK")

@@ -71,7 +71,12 @@ def chromium(download_dir: Path) -> Iterator[Any]:
         "intl.accept_languages": "ja-JP,ja",
     })
     env = {**os.environ, "LANGUAGE": "ja", "LANG": "ja_JP.UTF-8", "TZ": "Asia/Tokyo"}
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER), env=env), options=options)
+    from bench.children import adopt, popen_kwargs
+
+    # chromedriver and the Chromium it starts die with the test run, even a killed one.
+    service = Service(executable_path=str(CHROMEDRIVER), env=env, popen_kw=popen_kwargs())
+    driver = webdriver.Chrome(service=service, options=options)
+    adopt(service.process)
     driver.set_page_load_timeout(30)
     try:
         driver.execute_cdp_cmd("Browser.setDownloadBehavior",
