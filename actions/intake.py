@@ -6,7 +6,7 @@ import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -325,6 +325,8 @@ class ActionIbashoSchedule(Action):
 
 
 class ActionOfferHuman(Action):
+    """A person: the city's anchor window to phone, and a callback offer."""
+
     def name(self) -> Text:
         return "action_offer_human"
 
@@ -335,3 +337,15 @@ class ActionOfferHuman(Action):
         dispatcher.utter_message(response="utter_human_offer")
         staff_hours_note(dispatcher)
         return []
+
+
+class ActionPauseForPerson(ActionOfferHuman):
+    """「人と話したい」 in the middle of the intake: the offer of a person, and the questions
+    pause (no intake question under it); the next message decides how to go on."""
+
+    def name(self) -> Text:
+        return "action_pause_for_person"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        events = await super().run(dispatcher, tracker, domain)
+        return [*events, ActiveLoop(None), SlotSet("requested_slot", None), FollowupAction("action_listen")]

@@ -24,10 +24,22 @@ STEERING_ACTIONS: dict[str, str] = {
 }
 
 
-def steer_action(intent: str | None, active_loop: str | None) -> str | None:
-    """The action that answers `intent` now, or None when the dialogue's own flow should."""
+INTAKE_FORM = "intake_form"
+NOT_UNDERSTOOD_ENTITY = "not_understood"
+
+
+def steer_action(intent: str | None, active_loop: str | None, *, not_understood: bool = False) -> str | None:
+    """The action that answers `intent` now, or None when the dialogue's own flow should.
+
+    `not_understood`: the message has no words at all (bot.replies.is_gibberish); in the intake
+    that is said, so the second one in a row gets the way forward.
+    """
     if intent is None:
         return None
     if intent == "request_callback" and active_loop == CALLBACK_FORM:
         return None  # already booking: 「電話でお願いします」 answers the form's question
+    if intent == "request_human" and active_loop == INTAKE_FORM:
+        return "action_pause_for_person"  # no intake question under the offer of a person
+    if not_understood and active_loop == INTAKE_FORM:
+        return "action_gentle_fallback"
     return STEERING_ACTIONS.get(intent)

@@ -55,4 +55,11 @@ def age_owner(doc: Any, start: int, end: int) -> str | None:
         if node.head is node:
             break
         node = node.head
+    # 兄は…辞めて、46歳になった現在も家にいます: the sentence's subject sits in another clause.
+    sentence = head.sent if doc.has_annotation("SENT_START") else doc
+    for token in sentence:
+        if token.dep_ in _SUBJECT_DEPS:
+            owner = _owner_of(token)
+            if owner:
+                return owner
     return None

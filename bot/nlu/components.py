@@ -37,6 +37,7 @@ from bot.nlu.attribution import age_owner
 from bot.profile import volunteers_facts
 from bot.crisis import detect_crisis
 from bot.replies import DialogueContext, Option, declined_topics, read_reply
+from bot.steering import NOT_UNDERSTOOD_ENTITY
 from bot.text import normalize
 
 CRISIS_INTENT = "crisis"
@@ -182,6 +183,8 @@ class DialogueReader(_Stateless):
             for topic in declined_topics(text):
                 entities.append(_entity(DECLINED_ENTITY, topic, (0, len(text)), self))
             reading = read_reply(text, context)
+            if reading is not None and reading.rule == "gibberish":
+                entities.append(_entity(NOT_UNDERSTOOD_ENTITY, "gibberish", (0, len(text)), self))
             if reading is not None:
                 for name, value in reading.entities:
                     entities.append(_entity(name, value, (0, len(text)), self))

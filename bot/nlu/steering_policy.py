@@ -17,7 +17,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.steering import steer_action
+from bot.steering import NOT_UNDERSTOOD_ENTITY, steer_action
 
 
 @DefaultV1Recipe.register(
@@ -43,7 +43,10 @@ class SteeringPolicy(Policy):
         probabilities = self._default_predictions(domain)
         steered = False
         if tracker.latest_action_name == ACTION_LISTEN_NAME and tracker.latest_message is not None:
-            action = steer_action(tracker.latest_message.intent.get("name"), tracker.active_loop_name)
+            message = tracker.latest_message
+            not_understood = any(e.get("entity") == NOT_UNDERSTOOD_ENTITY for e in message.entities or [])
+            action = steer_action(message.intent.get("name"), tracker.active_loop_name,
+                                  not_understood=not_understood)
             if action and action in domain.action_names_or_texts:
                 probabilities[domain.index_for_action(action)] = 1.0
                 steered = True
