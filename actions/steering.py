@@ -1,6 +1,6 @@
-"""The person steers: a callback or the windows asked for at any point start at once.
+"""The person steers: the windows asked for in the middle of a form come at once.
 
-The SteeringPolicy predicts these right after the message; they hand over to the form that
+The SteeringPolicy predicts this right after the message; it hands over to the form that
 serves the request (FollowupAction), so the reply comes on the same turn.
 """
 from __future__ import annotations
@@ -8,25 +8,12 @@ from __future__ import annotations
 from typing import List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import greet_once, profile_from
 from actions.intake import CALLBACK_FORM, INTAKE_FORM, recommend
-
-
-class ActionSteerCallback(Action):
-    """A callback asked for mid-intake, after the windows or in a first message: book it now."""
-
-    def name(self) -> Text:
-        return "action_steer_callback"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        events = greet_once(dispatcher, tracker)
-        if tracker.active_loop_name == INTAKE_FORM:
-            events += [ActiveLoop(None), SlotSet("requested_slot", None)]
-        return [*events, FollowupAction(CALLBACK_FORM)]
 
 
 class ActionSteerWindows(Action):

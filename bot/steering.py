@@ -8,9 +8,10 @@ from __future__ import annotations
 
 CALLBACK_FORM = "callback_form"
 
-# intent → the action that starts that path (the rules then resume any open form).
+# intent → the action that starts that path while a form is open (the rules then resume the
+# form, or, for a callback, go on to the booking). With no form open the rules alone decide.
 STEERING_ACTIONS: dict[str, str] = {
-    "request_callback": "action_steer_callback",
+    "request_callback": "action_deactivate_loop",
     "request_human": "action_offer_human",
     "ask_where_to_go": "action_steer_windows",
     "show_windows": "action_steer_windows",
@@ -34,8 +35,8 @@ def steer_action(intent: str | None, active_loop: str | None, *, not_understood:
     `not_understood`: the message has no words at all (bot.replies.is_gibberish); in the intake
     that is said, so the second one in a row gets the way forward.
     """
-    if intent is None:
-        return None
+    if intent is None or active_loop is None:
+        return None  # no form to swallow the request: the rules answer it (data/rules)
     if intent == "request_callback" and active_loop == CALLBACK_FORM:
         return None  # already booking: 「電話でお願いします」 answers the form's question
     if intent == "request_human" and active_loop == INTAKE_FORM:
