@@ -20,6 +20,7 @@ import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,27 @@ def turn_signals(events: list[dict[str, Any]]) -> tuple[list[str], list[str], li
     return sorted(set(signals)), texts, windows
 
 
+@lru_cache(maxsize=1)
+def _response_by_text() -> dict[str, str]:
+    """Response texts without template variables → response name (domain.yml)."""
+    import yaml
+
+    domain = yaml.safe_load((HERE.parent.parent / "domain.yml").read_text(encoding="utf-8"))
+    return {v["text"]: name for name, variants in domain["responses"].items()
+            for v in variants if "text" in v and "{" not in v["text"]}
+
+
+def reply_signals(reply: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
+    signals: list[str] = []
+    texts = [m.get("text") or "" for m in reply]
+    known = _response_by_text()
+    for text in texts:
+        name = known.get(text, "")
+        if name in _RESPONSE_SIGNALS:
+            signals.append(_RESPONSE_SIGNALS[name])
+    return sorted(set(signals)), texts, []
+
+
 def _age_ok(gold: tuple[int, int] | None, lo: Any, hi: Any) -> bool:
     if gold is None:
         return lo is None
@@ -162,9 +184,14 @@ def run_case(client: Client, case: Case, conversation_id) -> CaseResult:
     first_rec = None
     try:
         for i, turn in enumerate(case.turns):
-            client.say(sender, turn.user)
+            reply = client.say(sender, turn.user)
             events = client.tracker(cid)["events"]
-            signals, texts, windows = turn_signals(events)
+            if any(e.get("event") == "user" for e in events):
+                signals, texts, windows = turn_signals(events)
+            else:
+                # The conversation was just erased (the tracker store deletes it right after
+                # saving the erasing turn): read what this turn did from the reply itself.
+                signals, texts, windows = reply_signals(reply)
             tr = TurnResult(turn.user, signals, texts, windows)
             tr.failed = [f"+{s}" for s in turn.expect if s not in signals]
             tr.failed += [f"-{s}" for s in turn.expect_not if s in signals]
