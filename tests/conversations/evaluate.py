@@ -178,13 +178,14 @@ def _routed(slots: dict[str, Any]) -> list[str]:
 
 def run_case(client: Client, case: Case, conversation_id) -> CaseResult:
     sender = f"eval-{case.id}-{uuid.uuid4().hex[:8]}"
-    cid = conversation_id(sender)
+    cid = ""
     turns: list[TurnResult] = []
     shown: list[str] = []
     first_rec = None
     try:
         for i, turn in enumerate(case.turns):
             reply = client.say(sender, turn.user)
+            cid = cid or conversation_id(sender)
             events = client.tracker(cid)["events"]
             if any(e.get("event") == "user" for e in events):
                 signals, texts, windows = turn_signals(events)
@@ -291,8 +292,14 @@ def conversation_id_fn(var_dir: str | Path | None):
     from bot.keys import ROOT
     from bot.pseudonym import ENV_KEY, pseudonymize_with
 
-    key = os.environ.get(ENV_KEY, "").encode("utf-8") or (Path(var_dir or ROOT / "var") / "sender.key").read_bytes().strip()
-    return lambda sender: pseudonymize_with(key, "rest", sender)
+    path = Path(var_dir or ROOT / "var") / "sender.key"
+
+    def conversation_id(sender: str) -> str:
+        # Read when first needed: the stack writes its key on its first REST message.
+        key = os.environ.get(ENV_KEY, "").encode("utf-8") or path.read_bytes().strip()
+        return pseudonymize_with(key, "rest", sender)
+
+    return conversation_id
 
 
 def _git_rev() -> str:
