@@ -30,7 +30,7 @@ def test_readme_second_conversation_correction_then_callback_mid_intake(stack):
     assert slots(stack, s)["age_min"] == 54
     reply = stack.say(s, "担当の方から電話で折り返しをお願いできますか")
     assert "要約" in texts(reply)  # the booking starts on this turn, with consent first
-    assert "年齢" not in texts(reply) and "いまの様子" not in texts(reply)
+    assert "ご本人の年齢を教えて" not in texts(reply) and "いまの様子" not in texts(reply)
     assert "ご連絡の方法" in texts(stack.say(s, "はい（要約だけ）"))  # a typed button title
     assert slots(stack, s)["relation"] == "family"
 
