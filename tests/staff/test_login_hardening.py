@@ -139,7 +139,7 @@ def test_at_most_the_pool_size_of_verifications_run_at_once(accounts, monkeypatc
         names = ["sato", "suzuki", "tanaka", "nobody"] * 3
         statuses = send_in_parallel([live.prepared_login(n, WRONG) for n in names])
     assert statuses == [401] * 12
-    assert 1 <= peak[0] <= staff_accounts.HASH_WORKERS
+    assert staff_accounts.HASH_WORKERS >= peak[0] >= 1
 
 
 def _answer(resp) -> tuple[int, str]:
