@@ -47,7 +47,7 @@ CONTROL_INTENTS = frozenset({
 # A request (callback, windows, a person) is never the answer to the question just asked,
 # though the facts it volunteers (「兄が45歳で…折り返しを」) are still picked up.
 ANSWERING_INTENTS = frozenset({"inform", "affirm", "deny", "nlu_fallback", "out_of_scope"})
-WANTS_WINDOWS_INTENTS = frozenset({"ask_where_to_go", "show_windows"})
+WANTS_WINDOWS_INTENTS = frozenset({"ask_where_to_go"})
 # Intents that always win over reading a message as an answer.
 VETO_INTENTS = frozenset({"crisis", "stop", "start_over", "delete_data"})
 NEVER_AN_ANSWER = VETO_INTENTS | {"skip", "dont_know", "request_human"}

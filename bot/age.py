@@ -214,6 +214,17 @@ _PERSON_RE = re.compile(
 )
 _CHILD_RE = re.compile("(?:" + _alt(_CHILD) + r")(?!(?:の|である|で)?(?:私|わたし|僕|自分)|\s?\()")
 _PARENT_WRITER_RE = re.compile(_PARENT_WORD + r"(?:です|でございます|として|の立場)")
+_CONCERNED_WORD = "(?<!日)本人|当事者|" + _alt(_CHILD + _SIBLING)
+# The person the consultation is about: 相談したいのは息子 / 息子のことで相談 / 心配なのは下の娘
+_FOCUS_RE = re.compile(
+    r"(?:相談したい|ご相談したい|話したい|聞いてほしい|心配な|困っている|困ってる|気がかりな)(?:の|こと)は\s?"
+    r"(?:上の|下の|真ん中の|一番上の|一番下の)?(?P<word>" + _CONCERNED_WORD + ")"
+    r"|(?:上の|下の|真ん中の)?(?P<word2>" + _CONCERNED_WORD + r")(?:のこと|について)(?:で|を)?\s?(?:相談|ご相談|お聞き|聞いて)")
+# A sentence that tells the withdrawal (not 働いています / 結婚して家を出ています).
+_WITHDRAWN_RE = re.compile(
+    r"ひきこも|引きこも|引き籠|閉じこも|家に(?:い|お)|家から出|部屋から出|部屋に(?:こも|い|お)|外に出(?:な|られ|れ)"
+    r"|不登校|学校に行(?:か|け)|働いて(?:い|お)(?:ない|ません|らん)|仕事(?:を|も)?(?:して(?:い|お)(?:ない|ません|らん)|辞め|やめ)"
+    r"|無職|ニート|出てこ")
 # Only a link word attaches an age to the person after it: in elderly typing a space separates
 # 「息子は48　私は76」, so 48 is not 私's.
 _AFTER_LINK = re.compile(
@@ -403,8 +414,8 @@ def _person_spans(t: str) -> list[tuple[int, int, str]]:
 
 
 def _attach(t: str, c: _Cand, win_start: int,
-            persons: list[tuple[int, int, str]]) -> str | None:
-    """Class of the person word this age belongs to (see module docstring), or None."""
+            persons: list[tuple[int, int, str]]) -> tuple[int, int, str] | None:
+    """The person word (start, end, class) this age belongs to (see module docstring), or None."""
     link = _AFTER_LINK.match(t, c.end)
     pos = link.end() if link else c.end
     after = [p for p in persons if p[0] == pos]
@@ -412,7 +423,7 @@ def _attach(t: str, c: _Cand, win_start: int,
         p = after[0]
         # 45歳の私の息子: the possessor yields to the noun it modifies.
         nxt = [q for q in persons if q[0] == p[1] + 1 and t[p[1]:p[1] + 1] == "の"]
-        return (nxt[0] if nxt else p)[2]
+        return nxt[0] if nxt else p
     inside = [p for p in persons if p[0] >= win_start and p[1] <= c.start]
     if not inside:
         return None
@@ -420,7 +431,27 @@ def _attach(t: str, c: _Cand, win_start: int,
     p = (plain or inside)[-1]
     if c.weak and not _GAP_RE.fullmatch(t, p[1], c.start):
         return None
-    return p[2]
+    return p
+
+
+def _focus(t: str, scored: list[tuple[_Cand, str | None, str]]) -> list[tuple[_Cand, str | None, str]]:
+    """Of several ages of concerned people (上の娘は30…下の息子が26…), the one the message is about:
+    the person named as the subject of the consultation (相談したいのは息子, 息子のことで), else the
+    one whose sentence tells the withdrawal (下の息子が26で家にいます)."""
+    concerned = [s for s in scored if s[1] == "concerned"]
+    if len(concerned) < 2 or len({word for _, _, word in concerned}) < 2:
+        return scored
+    named = {m.group("word") or m.group("word2") for m in _FOCUS_RE.finditer(t)}
+    chosen = [s for s in concerned if s[2] in named]
+    if not chosen:
+        chosen = [s for s in concerned if _WITHDRAWN_RE.search(_sentence_of(t, s[0]))]
+    return chosen if chosen and len(chosen) < len(concerned) else scored
+
+
+def _sentence_of(t: str, c: _Cand) -> str:
+    start = max((m.end() for m in _SENTENCE_END.finditer(t, 0, c.start)), default=0)
+    end = next((m.start() for m in _SENTENCE_END.finditer(t, c.end)), len(t))
+    return t[start:end]
 
 
 def extract_age(text: str, *, expecting_age: bool = False) -> AgeMatch | None:
@@ -445,20 +476,21 @@ def extract_age(text: str, *, expecting_age: bool = False) -> AgeMatch | None:
         prev_end = c.end
         if _PAST_RE.match(t, c.end):
             continue
-        who = _attach(t, c, win_start, persons)
-        if c.weak and who is None:
+        person = _attach(t, c, win_start, persons)
+        if c.weak and person is None:
             continue
-        scored.append((c, who))
+        scored.append((c, person[2] if person else None, t[person[0]:person[1]] if person else ""))
 
-    current = [(c, who) for c, who in scored
+    current = [(c, who, word) for c, who, word in scored
                if who not in ("parent", "parent_combo")
                and (_CURRENT_BEFORE.search(t, max(0, c.start - 5), c.start) or _CURRENT_AFTER.match(t, c.end))]
     if len(scored) > 1 and current:
         scored = current
-    chosen, owner = next(((c, who) for c, who in scored if who == "concerned"), (None, None))
+    scored = _focus(t, scored)
+    chosen, owner = next(((c, who) for c, who, _ in scored if who == "concerned"), (None, None))
     if chosen is None:
         skip = {"parent", "parent_combo"} | ({"self", "spouse"} if writer_is_parent else set())
-        chosen, owner = next(((c, who) for c, who in scored if who not in skip), (None, None))
+        chosen, owner = next(((c, who) for c, who, _ in scored if who not in skip), (None, None))
     if chosen is None:
         return None
     return AgeMatch(chosen.lo, chosen.hi, chosen.start, chosen.end, t[chosen.start:chosen.end],

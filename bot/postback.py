@@ -6,7 +6,8 @@ compact, non-JSON key that :func:`decode` re-validates before anything reaches R
 
     /choose_slot{"preferred_slot":"2026-11-30_am"}  ⇄  i=choose_slot&e=preferred_slot&v=2026-11-30_am
 
-Rich-menu areas use the same form without an entity (``i=greet``, ``i=show_windows``…).
+Rich-menu areas use the same form without an entity (``i=greet``, ``i=ask_where_to_go``…).
+Keys of retired intents that rich menus and old messages still carry decode to their successor.
 """
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ _VALUE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 _PAYLOAD = re.compile(r"/(?P<intent>[^{@\s]+)(?P<entities>\{.*\})?", re.DOTALL)
 
 #: The rich menu's postbacks (see ``channels.richmenu``); each decodes to ``/<key>``.
-RICH_MENU_KEYS = ("greet", "show_windows", "ibasho_schedule", "show_hotlines", "delete_data")
+RICH_MENU_KEYS = ("greet", "ask_where_to_go", "ibasho_schedule", "show_hotlines", "delete_data")
+
+#: Intents merged into another: a rich menu uploaded before the merge still sends the old key.
+RETIRED_INTENTS = {"show_windows": "ask_where_to_go"}
 
 
 class PostbackError(ValueError):
@@ -98,6 +102,7 @@ def decode(data: str) -> str | None:
     intent = fields.get("i")
     if intent is None or not _valid_name(intent):
         return None
+    intent = RETIRED_INTENTS.get(intent, intent)
     if "e" not in fields and "v" not in fields:
         return f"/{intent}"
     entity, value = fields.get("e"), fields.get("v")

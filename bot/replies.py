@@ -65,6 +65,7 @@ class _Patterns:
     tail_noise: re.Pattern[str]
     whole: Mapping[str, re.Pattern[str]]
     reassure_like: re.Pattern[str]
+    refusal_like: re.Pattern[str]
     steer: Mapping[str, re.Pattern[str]]
     negation: re.Pattern[str]
     declined_topic: Mapping[str, re.Pattern[str]]
@@ -86,6 +87,7 @@ def patterns() -> _Patterns:
         tail_noise=re.compile(raw["tail_noise"]),
         whole=whole,
         reassure_like=re.compile(raw["whole"]["reassure_like"]),
+        refusal_like=re.compile(raw["whole"]["refusal_like"]),
         steer={k: re.compile(_alternation(v)) for k, v in raw["steer"].items() if isinstance(v, list)},
         negation=re.compile(raw["steer"]["negation"]),
         declined_topic={k: re.compile(v) for k, v in raw["declined_topic"].items()},
@@ -197,6 +199,8 @@ def _in_context(word_class: str, text: str, ctx: DialogueContext) -> Reading | N
             return Reading("skip", rule="decline@question")
         if slot in OFFERS:
             return Reading("deny", rule="decline@offer")
+        if not ctx.crisis_active and patterns().refusal_like.search(text):
+            return Reading("deny", rule="refusal")  # 結構です / 遠慮します: a no, whatever came before
         return None  # no question open: DIET decides (thanks, reassure, stop …)
     if word_class == "skip":
         return Reading("skip", rule="skip")
@@ -210,6 +214,8 @@ def _in_context(word_class: str, text: str, ctx: DialogueContext) -> Reading | N
         return Reading("deny", rule="deny")
     if word_class == "restart":
         return Reading("start_over", rule="restart")
+    if word_class in ("greet", "stop"):
+        return Reading(word_class, rule=word_class)
     return None
 
 

@@ -14,7 +14,6 @@ STEERING_ACTIONS: dict[str, str] = {
     "request_callback": "action_deactivate_loop",
     "request_human": "action_offer_human",
     "ask_where_to_go": "action_steer_windows",
-    "show_windows": "action_steer_windows",
     "stop": "action_stop",
     "start_over": "action_start_over",
     "delete_data": "action_ask_delete",

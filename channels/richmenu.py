@@ -64,7 +64,7 @@ class Area:
 # Two large areas on top, three below; the emergency area is the warm colour.
 AREAS: Sequence[Area] = (
     Area("相談をはじめる", "greet", 0, 0, 1250, 843, "#2E7D6B"),
-    Area("窓口を見る", "show_windows", 1250, 0, 1250, 843, "#3D6FA8"),
+    Area("窓口を見る", "ask_where_to_go", 1250, 0, 1250, 843, "#3D6FA8"),
     Area("居場所の日程", "ibasho_schedule", 0, 843, 833, 843, "#6B5EA8"),
     Area("いますぐ話したい（緊急）", "show_hotlines", 833, 843, 834, 843, "#C0504D"),
     Area("記録を消す", "delete_data", 1667, 843, 833, 843, "#6E6E6E"),

@@ -305,3 +305,18 @@ def _check_invariants(text: str, expecting: bool) -> None:
     assert 0 <= match.start < match.end <= len(norm)
     assert norm[match.start:match.end] == match.text
     assert extract_age(norm, expecting_age=expecting) == match
+
+
+@pytest.mark.parametrize("text,expected", [
+    # several children: the one the consultation is about, by name …
+    ("上の娘は30で働いています。下の息子が26で家にいます。相談したいのは息子のことです", (26, 26)),
+    ("娘が32、息子が28です。息子のことで相談したいです", (28, 28)),
+    # … or by the sentence that tells the withdrawal
+    ("長男は40歳で結婚して家を出ています。次男が35歳で10年ひきこもっています", (35, 35)),
+    ("上の子は二十五で働いとります。下の子が二十二で部屋から出てこんのです", (22, 22)),
+    # nothing tells them apart: the first, as before
+    ("息子が45歳で、娘は40歳です", (45, 45)),
+])
+def test_of_several_children_the_one_the_message_is_about(text, expected) -> None:
+    match = extract_age(text)
+    assert match is not None and (match.min, match.max) == expected

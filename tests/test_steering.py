@@ -14,7 +14,7 @@ INTAKE, BOOKING = "intake_form", "callback_form"
     ("request_human", INTAKE, "action_pause_for_person"),
     ("request_human", BOOKING, "action_offer_human"),
     ("ask_where_to_go", INTAKE, "action_steer_windows"),
-    ("show_windows", BOOKING, "action_steer_windows"),
+    ("ask_where_to_go", BOOKING, "action_steer_windows"),
     ("stop", BOOKING, "action_stop"),
     ("start_over", INTAKE, "action_start_over"),
     ("delete_data", INTAKE, "action_ask_delete"),

@@ -454,8 +454,9 @@ async def test_group_message_gets_the_one_to_one_line_and_nothing_is_stored(fake
 async def test_postback_is_decoded_to_the_rasa_payload(fake: FakeApi) -> None:
     async with harness(fake) as h:
         await h.send(postback_event("i=choose_slot&e=preferred_slot&v=2026-11-30_am"))
+        # A rich menu uploaded before show_windows was merged into ask_where_to_go still works.
         await h.send(postback_event("i=show_windows"))
-        assert h.rasa.texts == ['/choose_slot{"preferred_slot":"2026-11-30_am"}', "/show_windows"]
+        assert h.rasa.texts == ['/choose_slot{"preferred_slot":"2026-11-30_am"}', "/ask_where_to_go"]
 
 
 @pytest.mark.parametrize("data", ["storeId=12345", 'i=inform&e=relation&v="x"', "i=inform&e=a&v=b&x=1"])
@@ -625,7 +626,7 @@ async def test_rich_menu_is_created_uploaded_and_made_default(fake: FakeApi) -> 
     assert [a["action"]["displayText"] for a in areas] == [
         "相談をはじめる", "窓口を見る", "居場所の日程", "いますぐ話したい（緊急）", "記録を消す"]
     assert [postback.decode(a["action"]["data"]) for a in areas] == [
-        "/greet", "/show_windows", "/ibasho_schedule", "/show_hotlines", "/delete_data"]
+        "/greet", "/ask_where_to_go", "/ibasho_schedule", "/show_hotlines", "/delete_data"]
     assert all(a["action"]["type"] == "postback" for a in areas)
     covered = sum(a["bounds"]["width"] * a["bounds"]["height"] for a in areas)
     assert covered == 2500 * 1686  # the areas tile the whole image

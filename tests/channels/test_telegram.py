@@ -321,9 +321,9 @@ async def test_windows_become_one_message_each(fake: FakeApi) -> None:
 def test_ticket_renders_a_confirmation() -> None:
     [m] = render_message({"text": "受付番号は42です", "custom": {"ticket": {
         "id": 42, "number": "#42", "slot_label": "11/30(月) 午前", "contact_label": "このトーク", "urgent": False}},
-        "buttons": [{"title": "窓口を見る", "payload": "/show_windows"}]}, common.load_texts())
+        "buttons": [{"title": "窓口を見る", "payload": "/ask_where_to_go"}]}, common.load_texts())
     assert m.text.splitlines() == ["受け付けました", "受付番号：#42", "連絡方法：このトーク", "希望の時間帯：11/30(月) 午前"]
-    assert m.keyboard == [[{"text": "窓口を見る", "callback_data": "i=show_windows"}]]
+    assert m.keyboard == [[{"text": "窓口を見る", "callback_data": "i=ask_where_to_go"}]]
 
 
 async def test_window_texts_are_left_out_when_cards_follow(fake: FakeApi) -> None:
