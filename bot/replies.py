@@ -214,7 +214,7 @@ def _in_context(word_class: str, text: str, ctx: DialogueContext) -> Reading | N
         return Reading("deny", rule="deny")
     if word_class == "restart":
         return Reading("start_over", rule="restart")
-    if word_class in ("greet", "stop"):
+    if word_class in ("greet", "stop", "thanks"):
         return Reading(word_class, rule=word_class)
     return None
 

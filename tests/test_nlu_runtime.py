@@ -69,3 +69,20 @@ def test_lean_ja_ginza_gives_the_same_tokens_lemmas_tags_and_vectors() -> None:
         a, b = lean(text), full(text)
         assert [(t.text, t.lemma_, t.tag_, t.idx) for t in a] == [(t.text, t.lemma_, t.tag_, t.idx) for t in b]
         assert np.array_equal(a.vector, b.vector)
+
+
+def test_cross_validation_folds_are_reproducible(monkeypatch):
+    """Rasa shuffles its folds unseeded; bot.nlu_cv seeds them so a data change can be measured."""
+    import sklearn.model_selection as model_selection
+
+    from bot.nlu_cv import _seed_fold_split
+
+    monkeypatch.setattr(model_selection, "StratifiedKFold", model_selection.StratifiedKFold)
+    labels = ["a", "b", "c"] * 20
+    _seed_fold_split(42)
+    draws = [[tuple(test) for _, test in model_selection.StratifiedKFold(n_splits=2, shuffle=True).split(labels, labels)]
+             for _ in range(2)]
+    assert draws[0] == draws[1]
+    _seed_fold_split(7)
+    other = [tuple(test) for _, test in model_selection.StratifiedKFold(n_splits=2, shuffle=True).split(labels, labels)]
+    assert other != draws[0]

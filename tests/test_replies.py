@@ -39,6 +39,8 @@ CONSENT = DialogueContext(
     ("兄が45歳で、ひきこもっています。折り返しをお願いしたいです", DialogueContext(), "request_callback"),
     ("電話してもらえますか", DialogueContext(), "request_callback"),
     ("職員さんと直接話せますか", AGE_Q, "request_human"),
+    ("相談員さんに代わってもらえますか", DialogueContext(), "request_human"),
+    ("人と話したいです", AGE_Q, "request_human"),
     ("どこに相談したらいいですか", AGE_Q, "ask_where_to_go"),
     ("行けるところはありますか", DialogueContext(), "ask_where_to_go"),
     # closed classes that need no question to be read: yes, no, not knowing, greetings, leaving
@@ -57,6 +59,11 @@ CONSENT = DialogueContext(
     ("はじめまして よろしくお願いします", DialogueContext(), "greet"),
     ("今日はこのへんで", AGE_Q, "stop"),
     ("キャンセルします", NICKNAME, "stop"),
+    ("thank you", DialogueContext(), "thanks"),
+    ("今日は本当にありがとうございました", OFFER, "thanks"),
+    ("おおきに", DialogueContext(), "thanks"),
+    ("いいえ、そういうわけではありません", DialogueContext(), "deny"),
+    ("いらんよ", OFFER, "deny"),
 ])
 def test_readings(text, ctx, intent):
     reading = read_reply(text, ctx)
@@ -74,6 +81,12 @@ def test_readings(text, ctx, intent):
     ("どうも", DialogueContext()),  # hello or thanks
     ("こんにちは、息子のことで相談です", DialogueContext()),  # a greeting with information in it
     ("いいです", OFFER),  # yes or no: only the context of DIET's reading can tell
+    ("ありがとうございます。お願いします", OFFER),  # thanks and a yes: DIET weighs both
+    # the situation, not a request for a person or for windows
+    ("人と話すのが怖くて、買い物にも行けません", DialogueContext()),
+    ("本人は人と話したくないと言っています", AGE_Q),
+    ("人に相談できずに一人で抱えてきました", DialogueContext()),
+    ("夜中に出て行って、どこに行ったのかわかりません", DialogueContext()),
 ])
 def test_left_to_diet(text, ctx):
     assert read_reply(text, ctx) is None
@@ -126,3 +139,26 @@ def test_gibberish_is_not_understood_rather_than_guessed(text, gibberish):
     assert is_gibberish(text) is gibberish
     if gibberish:
         assert read_reply(text, AGE_Q).intent == "nlu_fallback"
+
+
+def test_no_training_example_is_one_diet_never_sees():
+    """The reader answers not-language before DIET, so such a training line only teaches DIET
+    noise (Latin key-mash once pulled 「ok」-like affirm guesses); it belongs in the rule's table."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from bot.replies import is_gibberish
+
+    unreachable = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "data" / "nlu").glob("*.yml")):
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
+            if "intent" not in item:
+                continue  # lookups and regexes are word classes, not messages
+            for line in str(item.get("examples", "")).splitlines():
+                if line.strip().startswith("- "):
+                    text = re.sub(r"\[([^\]]*)\]\{[^}]*\}", r"\1", line.strip()[2:])
+                    if is_gibberish(text):
+                        unreachable.append((item.get("intent"), text))
+    assert not unreachable, unreachable
