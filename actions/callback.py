@@ -23,6 +23,7 @@ from actions.common import (
     staff_hours_note,
 )
 from actions.intake import CONTROL_INTENTS, VETO_INTENTS
+from bot import clock
 from bot.db import session_scope
 from bot.phone import mask_phone, normalize_phone
 from bot.schedule import callback_slots, parse_slot_key, slot_is_bookable
@@ -400,7 +401,7 @@ class ActionBookCallback(Action):
             channel=tracker.get_latest_input_channel() or "rest",
             conversation_key=conversation_key(tracker),
             contact_method=tracker.get_slot("contact_method") or "chat",
-            consent_at=datetime.now(timezone.utc),
+            consent_at=clock.now(),
             priority="urgent" if tracker.get_slot("urgent") else "normal",
             relation=relation if relation in ("self", "family", "other") else None,
             relation_detail=tracker.get_slot("relation_detail"),

@@ -38,9 +38,8 @@ def directory() -> Directory:
 
 
 def now() -> datetime:
-    """Current time in Japan; MADOGUCHI_NOW (ISO) pins it for reproducible tests and demos."""
-    pinned = os.environ.get("MADOGUCHI_NOW")
-    return as_jst(datetime.fromisoformat(pinned)) if pinned else now_jst()
+    """Current time in Japan (bot.clock; MADOGUCHI_NOW starts it at a moment for demos)."""
+    return now_jst()
 
 
 def privacy_url() -> str:

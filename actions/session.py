@@ -1,7 +1,6 @@
 """Session start, stopping, restarting, fallback and other small turns."""
 from __future__ import annotations
 
-import time
 from typing import Any, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -19,6 +18,7 @@ from actions.common import (
     utter_hotlines,
 )
 from actions.intake import recommend
+from bot import clock
 from bot.retention import SINCE, event_retention, slot_origins, still_kept
 
 # Slots that describe the person: carried into a new session so people can continue.
@@ -38,7 +38,7 @@ class ActionSessionStart(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         events: List[EventType] = [SessionStarted()]
-        now, retention = time.time(), event_retention()
+        now, retention = clock.wall_timestamp(), event_retention()
         origins = slot_origins(tracker.events)
         carried = {}
         for k in CARRIED:

@@ -14,7 +14,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import db
+from bot import clock, db
 from bot.crypto import decrypt, encrypt
 from bot.models import ChannelIdentity, ProcessedEvent
 
@@ -41,7 +41,7 @@ def remember_identity(sender_id: str, channel: str, platform_id: str) -> None:
         channel (:obj:`str`): ``"line"`` or ``"telegram"``.
         platform_id (:obj:`str`): the raw platform id; stored encrypted.
     """
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     for attempt in range(2):
         try:
             with session_scope() as s:
@@ -99,7 +99,7 @@ def claim_event(key: str) -> bool:
     """
     try:
         with session_scope() as s:
-            s.add(ProcessedEvent(key=key, created_at=datetime.now(timezone.utc)))
+            s.add(ProcessedEvent(key=key, created_at=clock.now()))
         return True
     except IntegrityError:
         return False
@@ -107,7 +107,7 @@ def claim_event(key: str) -> bool:
 
 def purge_processed(older_than: timedelta) -> int:
     """Delete dedup keys older than ``older_than``; returns how many rows went."""
-    cutoff = datetime.now(timezone.utc) - older_than
+    cutoff = clock.now() - older_than
     with session_scope() as s:
         result = s.execute(delete(ProcessedEvent).where(ProcessedEvent.created_at < cutoff))
         return int(result.rowcount or 0)

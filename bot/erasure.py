@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import clock
 from bot.db import get_engine, session_scope
 from bot.keys import var_dir
 from bot.models import (
@@ -94,7 +95,7 @@ def mark_tracker_erased(sender_id: str, db_url: str | None = None) -> int:
         return int(session.execute(
             update(ErasureRequest)
             .where(ErasureRequest.sender_id == sender_id, ErasureRequest.done_at.is_(None))
-            .values(done_at=datetime.now(timezone.utc))
+            .values(done_at=clock.now())
         ).rowcount or 0)
 
 
@@ -108,7 +109,7 @@ def complete_erasure_requests(db_url: str | None = None, tracker_url: str | None
     is saved by then), and of completed requests within RECHECK_WINDOW (a late save may have
     written one back). A request is done only when a check finds no event left; its sender id
     is forgotten after the window. Returns the events deleted."""
-    moment = now or datetime.now(timezone.utc)
+    moment = now or clock.now()
     deleted = 0
     with session_scope(db_url) as session:
         requests = session.execute(
@@ -164,7 +165,7 @@ class PurgeResult:
 def purge(*, ticket_days: int, event_days: int, now: datetime | None = None,
           db_url: str | None = None, tracker_url: str | None = None) -> PurgeResult:
     """Delete what is past retention: closed tickets, conversation events, webhook dedup keys."""
-    moment = now or datetime.now(timezone.utc)
+    moment = now or clock.now()
     ticket_cutoff = moment - timedelta(days=ticket_days)
     event_cutoff = moment - timedelta(days=event_days)
     with session_scope(db_url) as session:

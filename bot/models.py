@@ -22,11 +22,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import relationship
 from sqlalchemy.types import TypeDecorator
 
+from bot import clock
 from bot.db import Base
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    """Column default: the one clock's time (bot.clock), so a pinned demo stamps pinned times."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator):

@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import JSON, Column, Integer, String, or_, select, update
 
+from bot import clock
 from bot.db import Base, database_url, get_engine, session_scope
 from bot.models import UTCDateTime, utcnow
 
@@ -165,7 +166,7 @@ def enqueue_new_ticket(ticket_id: int, priority: str, preferred_label: str | Non
     with session_scope() as s:
         for channel, body in channels:
             row = NotificationOutbox(kind=KIND_NEW_TICKET, channel=channel, payload=body,
-                                     next_attempt_at=utcnow())
+                                     next_attempt_at=clock.now())
             s.add(row)
             s.flush()
             ids.append(row.id)
@@ -181,7 +182,7 @@ def notify_new_ticket(ticket: "TicketView") -> None:
         from bot.staff.display import slot_label
 
         d = get_directory()
-        out_of_hours = not is_business_time(_now(), d.service)
+        out_of_hours = not is_business_time(clock.now(), d.service)
         ids = enqueue_new_ticket(ticket.id, ticket.priority,
                                  slot_label(ticket.preferred_slot, ticket.preferred_at, d),
                                  ticket.priority == "urgent" and out_of_hours)
@@ -197,14 +198,6 @@ def _deliver_quietly(ids: Sequence[int]) -> None:
         deliver_pending(only=ids)
     except Exception as exc:  # noqa: BLE001
         log.warning("staff notification attempt failed: %s", type(exc).__name__)
-
-
-def _now() -> datetime:
-    pinned = os.environ.get("MADOGUCHI_NOW")
-    if pinned:
-        moment = datetime.fromisoformat(pinned)
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return datetime.now(timezone.utc)
 
 
 # --- delivery -----------------------------------------------------------------------------------
@@ -223,12 +216,6 @@ class Due:
 def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, … capped at 1 h."""
     return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
-
-
-def _as_utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _claim(now: datetime, only: Sequence[int] | None, limit: int) -> list[Due]:
@@ -371,7 +358,7 @@ def deliver_pending(now: datetime | None = None, *, only: Sequence[int] | None =
     Synchronous (runs its own event loop): call it from a thread, not from a running loop.
     """
     ensure_tables()
-    moment = _as_utc(now) or datetime.now(timezone.utc)
+    moment = clock.now() if now is None else clock.as_utc(now)
     rows = _claim(moment, only, limit)
     if not rows:
         return 0

@@ -45,7 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from bot import crypto
+from bot import clock, crypto
 from bot.keys import var_dir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -185,7 +185,7 @@ def spool(draft: "TicketDraft") -> None:
     Raises OSError / sqlite3.Error if even the local spool cannot be written.
     """
     payload = crypto.encrypt(json.dumps(draft_to_dict(draft), ensure_ascii=False))
-    now = time.time()
+    now = clock.timestamp()
     with _db() as con:
         assert con is not None
         with _tx(con):
@@ -300,7 +300,7 @@ def flush(max_items: int = 50, *, force: bool = False) -> int:
         with _db(create=False) as con:
             if con is None:
                 return 0
-            now = time.time()
+            now = clock.timestamp()
             q = "SELECT key, sender_id, attempts, payload_enc FROM spool"
             if not force:
                 q += " WHERE next_attempt_at <= ?"
@@ -317,7 +317,7 @@ def flush(max_items: int = 50, *, force: bool = False) -> int:
                     n = attempts + 1
                     with _tx(con):
                         con.execute("UPDATE spool SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE key = ?",
-                                    (n, time.time() + backoff(n), _short_error(exc), key))
+                                    (n, clock.timestamp() + backoff(n), _short_error(exc), key))
                     if _is_unavailable(exc):
                         log.info("outbox: database still unavailable (%s); %d draft(s) wait",
                                  type(exc).__name__, len(rows) - stored)
@@ -328,7 +328,7 @@ def flush(max_items: int = 50, *, force: bool = False) -> int:
                     con.execute("DELETE FROM spool WHERE key = ?", (key,))
                     con.execute(
                         "INSERT OR IGNORE INTO announcements (key, sender_id, ticket_id, stored_at, next_attempt_at)"
-                        " VALUES (?, ?, ?, ?, 0)", (key, sender_id, ticket.id, time.time()))
+                        " VALUES (?, ?, ?, ?, 0)", (key, sender_id, ticket.id, clock.timestamp()))
                 stored += 1
                 log.warning("outbox: spooled ticket stored as #%d (created=%s)", ticket.id, created)
                 after_stored(ticket, created)
@@ -375,7 +375,7 @@ def mark_announced(key: str) -> None:
         if con is None:
             return
         with _tx(con):
-            con.execute("UPDATE announcements SET announced_at = ? WHERE key = ?", (time.time(), key))
+            con.execute("UPDATE announcements SET announced_at = ? WHERE key = ?", (clock.timestamp(), key))
 
 
 def _rasa_execute(sender_id: str) -> None:
@@ -396,7 +396,7 @@ def announce_pending(max_items: int = 20) -> int:
     with _db(create=False) as con:
         if con is None:
             return 0
-        now = time.time()
+        now = clock.timestamp()
         with _tx(con):
             con.execute("DELETE FROM announcements WHERE announced_at IS NOT NULL")
             gone = con.execute("DELETE FROM announcements WHERE announced_at IS NULL AND stored_at < ?",
@@ -423,7 +423,7 @@ def announce_pending(max_items: int = 20) -> int:
                 else:
                     n = attempts + 1
                     con.execute("UPDATE announcements SET attempts = ?, next_attempt_at = ?, last_error = ?"
-                                " WHERE key = ?", (n, time.time() + backoff(n), error or "not announced", key))
+                                " WHERE key = ?", (n, clock.timestamp() + backoff(n), error or "not announced", key))
         if announced:
             done += 1
         else:
@@ -512,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     waiting = pending()
     print(f"{spool_path()}: {len(waiting)} draft(s) waiting")
     for s in waiting:
-        print(f"  since {datetime.fromtimestamp(s.created_at):%Y-%m-%d %H:%M:%S}  attempts {s.attempts}  "
+        print(f"  since {clock.from_timestamp(s.created_at).astimezone(clock.JST):%Y-%m-%d %H:%M:%S}  attempts {s.attempts}  "
               f"{s.last_error or ''}")
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from bot import clock
 from bot.directory import Directory, Window
 from bot.schedule import next_occurrences
 
@@ -111,7 +112,7 @@ def route_windows(
     limit: int = 3,
 ) -> list[Recommendation]:
     """1–`limit` windows for this person, best first, each with why it fits."""
-    today = today or date.today()
+    today = today or clock.today_jst()
     candidates = [w for w in directory.windows if eligible(w, profile)]
     if profile.needs:
         matching = [w for w in candidates if set(w.needs) & set(profile.needs)]

@@ -11,19 +11,12 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import jpholiday
 
+from bot.clock import JST, as_jst, now_jst
+
 from bot.directory import Period, RecurringSchedule, ServiceConfig
 
-JST = timezone(timedelta(hours=9), "JST")
-
-
-def now_jst() -> datetime:
-    return datetime.now(JST)
-
-
-def as_jst(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=JST)
-    return moment.astimezone(JST)
+# Re-exported: the schedule's callers read Japan time from the one clock.
+__all__ = ["JST", "as_jst", "now_jst"]
 
 
 def _hm(value: str) -> time:

@@ -29,11 +29,12 @@ from typing import Iterable, Mapping, Sequence, Union
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from bot import clock
+from bot.clock import JST
 from bot.db import session_scope
 from bot.directory import Directory, get_directory
 from bot.keys import load_or_create_secret
 from bot.models import AuditEntry, CallbackTicket, StatEvent, TicketStatus
-from bot.schedule import JST
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,7 @@ def session_key(events: Iterable[Mapping[str, object]]) -> str:
 
 
 def _utc(moment: datetime | None) -> datetime:
-    if moment is None:
-        return datetime.now(timezone.utc)
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    return clock.now() if moment is None else clock.as_utc(moment)
 
 
 def _clean(directory: Directory | None, relation: str | None, age_band: str | None,
@@ -173,8 +170,7 @@ def _next_month(year: int, month: int) -> tuple[int, int]:
     return (year + 1, 1) if month == 12 else (year, month + 1)
 
 
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+_as_utc = clock.as_utc
 
 
 @dataclass
@@ -353,7 +349,7 @@ def report(fiscal_year: int, month: int | None = None, directory: Directory | No
 
     Months after `today` (Japan time; default: now) show NOT_YET instead of a count."""
     d = directory or get_directory()
-    today = today or datetime.now(JST).date()
+    today = today or clock.today_jst()
     months = fiscal_months(fiscal_year)
     started = [(y, m) for y, m in months if (y, m) <= (today.year, today.month)]
     fy_start = _month_start(*months[0])

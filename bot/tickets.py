@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import crypto
+from bot import clock, crypto
 from bot.db import session_scope
-from bot.models import AuditEntry, CallbackTicket, ConsentRecord, TicketStatus, utcnow
+from bot.models import AuditEntry, CallbackTicket, ConsentRecord, TicketStatus
 
 NOTICE_VERSION = "2026-11"
 
@@ -213,6 +213,6 @@ def erase_personal_fields(session: Session, ticket: CallbackTicket) -> None:
     ticket.nickname_enc = None
     ticket.situation_enc = None
     ticket.relation_detail = None
-    ticket.erased_at = utcnow()
+    ticket.erased_at = clock.now()
     for note in ticket.notes:
         session.delete(note)

@@ -36,7 +36,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import postback
+from bot import clock, postback
 from bot.channel_state import claim_event, forget_identity, platform_id_for, purge_processed, remember_identity
 from bot.pseudonym import pseudonymize
 from channels import common
@@ -498,7 +498,7 @@ class ReplyContext:
     event_ms: Optional[int]
     event_id: Optional[str]
     push_to: Optional[str]
-    received: float = field(default_factory=time.time)
+    received: float = field(default_factory=clock.wall_timestamp)
 
     def token_fresh(self, ttl: float) -> bool:
         if not self.reply_token:
@@ -507,7 +507,7 @@ class ReplyContext:
         # with its original token. (Needs an NTP-synced clock; a token wrongly judged fresh
         # still ends in a push through "Invalid reply token".)
         start = self.received if self.event_ms is None else self.event_ms / 1000.0
-        return time.time() - start < ttl
+        return clock.wall_timestamp() - start < ttl
 
 
 class LineInput(InputChannel):
@@ -588,7 +588,7 @@ class LineInput(InputChannel):
         events = payload.get("events") if isinstance(payload, dict) else None
         if not isinstance(events, list):
             return _error(400, "body has no events list")
-        received = time.time()
+        received = clock.wall_timestamp()
         for event in events:
             if isinstance(event, dict):
                 key = self._order_key(event)
@@ -639,7 +639,7 @@ class LineInput(InputChannel):
             event_ms=event.get("timestamp") if isinstance(event.get("timestamp"), int) else None,
             event_id=event_id,
             push_to=source.get("userId") if stype == "user" else None,
-            received=received or time.time(),
+            received=received or clock.wall_timestamp(),
         )
         if stype in ("group", "room"):
             # Nothing about group members is stored or sent to Rasa; one line says why.

@@ -2,7 +2,9 @@
 # Installs the Debian packages the tests drive for real, unless they are already there:
 #   * Chromium + ChromeDriver (+ CJK fonts so Japanese renders in screenshots): the staff app's
 #     browser tests;
-#   * nginx: the balancer of the two-instance production test (deploy/run_two_instances.sh).
+#   * nginx: the balancer of the two-instance production test (deploy/run_two_instances.sh);
+#   * faketime (libfaketime): the fast suites run once more under a clock years ahead
+#     (scripts/shifted_clock_tests.sh), so a test that depends on today's date fails today.
 # Needs root (CI runs as root). Idempotent. nginx is installed without starting its service:
 # the test starts its own nginx on a free port.
 set -euo pipefail
@@ -12,6 +14,7 @@ need=()
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 if ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then need+=(fonts-noto-cjk); fi
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "debian packages: $(/usr/bin/chromium --version 2>/dev/null || echo chromium), $(/usr/sbin/nginx -v 2>&1 || echo nginx)"
@@ -38,3 +41,4 @@ fc-cache -f >/dev/null 2>&1 || true
 /usr/bin/chromium --version
 /usr/bin/chromedriver --version
 /usr/sbin/nginx -v
+faketime --version 2>/dev/null | head -1 || true

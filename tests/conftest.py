@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,38 @@ def pytest_timeout_set_timer(item: pytest.Item, settings: Any):
         fail(signum, frame)
 
     signal.signal(signal.SIGALRM, on_timeout)
+
+
+# --- the one clock (bot.clock) ---------------------------------------------------------------
+class PinnedClock:
+    """`clock.pin(moment)` freezes bot.clock for this test; `clock.advance(delta)` moves it on."""
+
+    def pin(self, moment: "datetime") -> "datetime":
+        from bot import clock
+
+        clock.pin(moment)
+        return clock.now()
+
+    def advance(self, delta: "timedelta") -> "datetime":
+        from bot import clock
+
+        return clock.advance(delta)
+
+
+@pytest.fixture
+def clock() -> Any:
+    from bot import clock as real_clock
+
+    yield PinnedClock()
+    real_clock.pin(None)
+
+
+@pytest.fixture(autouse=True)
+def _no_pinned_clock_leaks() -> Any:
+    """A test that pins the clock without the fixture still leaves it running afterwards."""
+    yield
+    if "bot.clock" in sys.modules:
+        sys.modules["bot.clock"].pin(None)
 
 
 from tests.channels.fake_api import TELEGRAM_TOKEN, FakeApi  # noqa: E402

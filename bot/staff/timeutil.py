@@ -1,32 +1,19 @@
 """Time for the staff app: everything shown in Japan time, everything stored in UTC.
 
 SQLite keeps `DateTime(timezone=True)` values without their offset, so a value read back may be
-naive; the convention is that naive values are UTC (see bot/erasure.py). MADOGUCHI_NOW pins
-"now" for reproducible tests and demos, as in the action server.
+naive; the convention is that naive values read back are UTC. "Now" is `bot.clock`'s.
 """
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, time, timedelta, timezone
 
-from bot.schedule import JST
+from bot import clock
+from bot.clock import JST
 
 
-def now_utc() -> datetime:
-    pinned = os.environ.get("MADOGUCHI_NOW")
-    if pinned:
-        return to_utc(datetime.fromisoformat(pinned))
-    return datetime.now(timezone.utc)
-
-
-def now_jst() -> datetime:
-    return now_utc().astimezone(JST)
-
-
-def to_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+now_utc = clock.now
+now_jst = clock.now_jst
+to_utc = clock.as_utc
 
 
 def to_jst(moment: datetime | None) -> datetime | None:

@@ -10,7 +10,12 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.security.balancer import balancer
+
+
+pytestmark = pytest.mark.nginx  # starts nginx from deploy/nginx.conf.template
 
 
 def post(base: str, path: str, body: dict) -> int:

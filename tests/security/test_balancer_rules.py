@@ -13,6 +13,9 @@ import pytest
 from tests.security.balancer import Balancer, balancer
 from tests.security.outside import AnotherMachine, another_machine
 
+
+pytestmark = pytest.mark.nginx  # starts nginx from deploy/nginx.conf.template
+
 REST = json.dumps({"sender": "someone", "message": "こんにちは"}).encode()
 JSON = {"Content-Type": "application/json"}
 

@@ -22,6 +22,12 @@ ONCALL = "987654321"
 T0 = datetime(2026, 11, 30, 1, 0, tzinfo=timezone.utc)
 
 
+@pytest.fixture(autouse=True)
+def pinned_at_t0(clock) -> None:
+    """The whole flow (enqueue stamps, deliveries, backoff) runs on one clock pinned at T0."""
+    clock.pin(T0)
+
+
 @pytest.fixture
 def telegram(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
     with ThreadedFakeApi() as api:
@@ -149,9 +155,9 @@ def test_urgent_in_hours_does_not_page_on_call(telegram: FakeApi, monkeypatch):
     assert [r.channel for r in rows()] == ["telegram"]
 
 
-def test_notify_new_ticket_decides_out_of_hours(telegram: FakeApi, monkeypatch):
+def test_notify_new_ticket_decides_out_of_hours(telegram: FakeApi, monkeypatch, clock):
     monkeypatch.setenv("STAFF_ONCALL_TELEGRAM_CHAT_ID", ONCALL)
-    monkeypatch.setenv("MADOGUCHI_NOW", "2026-11-28T23:30:00+09:00")  # Saturday night
+    clock.pin(datetime(2026, 11, 28, 23, 30, tzinfo=JST))  # Saturday night
     ticket = book(priority="urgent")
     notify_new_ticket(ticket)
     deadline = time.monotonic() + 10

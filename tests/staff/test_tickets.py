@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
+from bot import clock
 from bot.db import session_scope
 from bot.models import AuditEntry, CallbackTicket, TicketNote
 from bot.schedule import JST
@@ -73,7 +74,7 @@ def test_inbox_filters(staff, pinned):
     # "mihara_ibasho" must not match by LIKE wildcards elsewhere
     assert inbox_ids(staff, "?window=mihara_ibasho") == [b.id]
     assert inbox_ids(staff, "?date_field=preferred&date=2026-12-01") == [b.id]
-    created_today = datetime.now(timezone.utc).astimezone(JST).date().isoformat()
+    created_today = clock.today_jst().isoformat()
     assert set(inbox_ids(staff, f"?date_field=created&date={created_today}")) == {a.id, b.id, c.id}
     assert inbox_ids(staff, "?date_field=created&date=2020-01-01") == []
     assert inbox_ids(staff, "?status=assigned") == []
