@@ -43,6 +43,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.language.kinship import kinship
 from bot.text import kanji_to_int, normalize
 
 __all__ = ["AgeMatch", "extract_age"]
@@ -176,11 +177,10 @@ _RANGE_JOIN = re.compile(r"\s?(?:〜|~|-|から|か)\s?")
 _SENTENCE_END = re.compile(r"[。!?]")
 
 # --- person words -------------------------------------------------------------------------
-_CHILD = ["息子", "娘", "長男", "次男", "三男", "四男", "末っ子", "長女", "次女", "三女", "四女",
-          "子ども", "子供", "こども", "お子さん", "お子様", "うちの子", "我が子", "わが子", "この子",
-          "上の子", "下の子", "孫", "むすこ", "むすめ", "まご"]
-_SIBLING = ["甥っ子", "姪っ子", "兄弟", "姉妹", "兄貴", "あにき", "姉貴", "兄ちゃん", "姉ちゃん", "兄", "弟", "姉", "妹", "甥",
-            "姪", "おとうと", "いもうと", "にいちゃん", "ねえちゃん", "にいさん", "ねえさん", "おい", "めい"]
+# Family words come from the one lexicon (bot/resources/kinship.yml).
+_CHILD = kinship().words_of("son", "daughter", "child", "grandchild") + ["この子"]
+_SIBLING = (kinship().words_of("nephew", "niece") + list(kinship().siblings_generic)
+            + kinship().words_of("elder_brother", "younger_brother", "elder_sister", "younger_sister"))
 _PARENT = ["両親", "父親", "母親", "父母", "祖父母", "祖父", "祖母", "義父", "義母", "実父", "実母",
            "父", "母", "親(?![戚族類切身友指子分方])", "おかあさん", "おとうさん", "おばあちゃん",
            "おじいちゃん", "ばあちゃん", "じいちゃん", "ママ", "パパ"]

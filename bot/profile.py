@@ -16,6 +16,8 @@ import yaml
 
 from bot.age import AgeMatch, extract_age
 from bot.facts import Fact, Strength, corrected_part, fact_from_slots, is_correction, merge_fact
+from bot.language.kinship import alternation, kinship
+from bot.language.writer import WriterReading, read_writer
 from bot.text import normalize
 
 _JA_SPACE = re.compile(r"(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])")
@@ -27,6 +29,8 @@ NEED_KEYS = ("listen", "ibasho", "work", "school", "health", "living", "family")
 DECLINED = "declined"
 UNKNOWN = "unknown"
 MAX_SITUATION_CHARS = 300
+# How much more one reading of who writes must weigh than the next for the bot to act on it.
+CLEAR_MARGIN = 2.0
 
 _SUBJECT_AFTER = (r"(?=\s*(の(?!頃|ころ|時|とき|時代|友|知り合い|ような|様な)|[がはもをでとにへやっ、,(/]|について"
                   r"|\s|です|じゃ|$))")
@@ -86,8 +90,8 @@ def lexicon() -> _Lexicon:
         return tuple((re.compile(i["pattern"]), i[key]) for i in items)
 
     concerned = tuple(
-        (re.compile(f"({_OWNER_BEFORE}{i['pattern']})|({i['pattern']}{_SUBJECT_AFTER})"), i["writer"])
-        for i in rel["concerned_family"]
+        (re.compile(f"({_OWNER_BEFORE}{k.pattern})|({k.pattern}{_SUBJECT_AFTER})"), k.writer)
+        for k in kinship().kin if not k.subject_only
     )
     return _Lexicon(
         concerned_family=concerned,
@@ -121,7 +125,36 @@ class RelationReading:
 
 
 def read_relation(text: str) -> RelationReading:
-    """Who writes, how clearly it was said, and the word for the person concerned."""
+    """Who writes, how clearly it was said, and the word for the person concerned.
+
+    The lexicon's reading is checked against whose withdrawal the message describes
+    (bot.language.writer): where that reading is clear and differs, it wins; where the two
+    conflict and neither is clear, nothing is inferred, and the bot asks."""
+    base = _lexicon_relation(text)
+    writer = read_writer(text)
+    return reconcile(base, writer)
+
+
+def reconcile(base: RelationReading, writer: WriterReading) -> RelationReading:
+    """One verdict from the lexicon's reading and the cue-weighing one (see read_relation)."""
+    if writer.relation is None:
+        contrary = max((writer.score(r) for r in RELATIONS if r != base.relation), default=0.0)
+        if base.relation and base.strength < Strength.STATED and contrary > writer.score(base.relation):
+            return RelationReading()  # an inference the message's own cues speak against
+        return base
+    if base.relation == writer.relation or base.relation is None and writer.margin < CLEAR_MARGIN:
+        if base.relation is None:
+            return RelationReading(writer.relation, None, Strength.INFERRED, writer.concerned_word)
+        return base
+    if writer.margin >= CLEAR_MARGIN:
+        detail = base.detail if base.relation == writer.relation else None
+        concerned = writer.concerned_word if writer.relation == "family" else None
+        return RelationReading(writer.relation, detail, Strength.STATED if writer.margin >= 3 else Strength.INFERRED,
+                               concerned)
+    return RelationReading()  # the two readings disagree and neither is clear: ask
+
+
+def _lexicon_relation(text: str) -> RelationReading:
     text = normalize(text)
     lex = lexicon()
     if any(p.search(text) for p in lex.self_first):
@@ -155,10 +188,7 @@ def detect_relation(text: str) -> tuple[str | None, str | None]:
     return r.relation, r.detail
 
 
-_KIN = re.compile(
-    r"(息子|むすこ|せがれ|長男|次男|三男|娘|むすめ|長女|次女|三女|うちの子|我が子|わが子|子ども|子供|こども|お子さん|"
-    r"孫|まご|兄|弟|姉|妹|あに|おとうと|あね|いもうと|夫|旦那|主人|妻|嫁|家内|甥|姪)"
-)
+_KIN = re.compile(f"({alternation(kinship().kin_words(subject_only=False))})")
 
 
 def _first_kin(text: str) -> str | None:

@@ -12,6 +12,8 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from bot.language.kinship import kinship
+
 RESOURCE = Path(__file__).resolve().parent / "resources" / "reflect.yml"
 
 
@@ -61,7 +63,7 @@ def reflect(u: Understood, need_label: Callable[[str], str] = str) -> str | None
     if u.relation == "self":
         sentence = (w["self_with_situation"] if has_status else w["self_only"]).format(age_part=age, how=how)
     elif u.relation in ("family", "other") or u.concerned:
-        who = w["concerned"].get(u.concerned or "", w["who"].get(u.relation or "", w["who"]["other"]))
+        who = kinship().said_back().get(u.concerned or "", w["who"].get(u.relation or "", w["who"]["other"]))
         template = w["with_situation"] if has_status else w["about_only"]
         sentence = template.format(who_full=f"{age}{who}", how=how)
     elif has_status and age:

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-WRITER_WORDS = frozenset({
-    "私", "わたし", "あたし", "わたくし", "僕", "ぼく", "俺", "おれ", "自分", "わし", "うち",
-    "母", "父", "母親", "父親", "親", "両親", "夫婦", "祖母", "祖父",
-})
-CONCERNED_WORDS = frozenset({
-    "息子", "娘", "長男", "次男", "三男", "長女", "次女", "三女", "子ども", "子供", "こども", "子",
-    "お子さん", "孫", "兄", "弟", "姉", "妹", "本人", "当事者", "甥", "姪", "むすこ", "むすめ",
-    "あに", "おとうと", "あね", "いもうと",
-})
+from bot.language.kinship import kinship
+
+# Both word lists come from the one lexicon (bot/resources/kinship.yml).
+WRITER_WORDS = frozenset(kinship().first_person) | frozenset(kinship().writer_side)
+CONCERNED_WORDS = frozenset(kinship().kin_words(subject_only=False)) | {"本人", "当事者", "子"}
 _SUBJECT_DEPS = frozenset({"nsubj", "nsubj:pass", "csubj"})
 _MAX_HOPS = 6
 

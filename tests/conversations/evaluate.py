@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -24,10 +25,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tests.conversations.cases import HERE, Case, load_cases
+from tests.conversations.cases import HERE, Case, Gold, load_cases, load_real_cases
 
 RESULTS = HERE / "results"
 GATES = {"relation": 0.95, "age": 0.95, "windows": 0.95, "steering": 1.0, "crisis_recall": 1.0}
+# Ceilings (at most): a wrong writer said back, or any false fact in the reflection, hurts more
+# than a question (issue 18).
+CEILINGS = {"relation_wrong": 0.01, "reflection_false_facts": 0}
+# The real-derived tier (tests/conversations/real/), on all of it and on each split.
+REAL_GATES = {"relation": 0.85, "age": 0.90, "windows": 0.90, "steering": 1.0, "crisis_recall": 1.0}
+REAL_CEILINGS = {"relation_wrong": 0.03, "reflection_false_facts": 0}
 # Action and response names behind each signal (the only place that knows them).
 # `crisis_alarm` is internal: the full crisis reply (calm look-alikes must not get it; the
 # gentle lines for a past, resolved risk are `hotlines` only).
@@ -62,6 +69,7 @@ class TurnResult:
     windows: list[str]
     ok: bool = True
     failed: list[str] = field(default_factory=list)
+    reflections: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +80,8 @@ class CaseResult:
     turns: list[TurnResult]
     slots: dict[str, Any]
     relation_ok: bool
+    relation_outcome: str  # right | asked | wrong
+    reflection_false: list[str]
     age_ok: bool
     needs_ok: bool
     windows_ok: bool | None
@@ -80,6 +90,8 @@ class CaseResult:
     windows: list[str]
     first_recommendation: int | None
     error: str | None = None
+    tier: str = "own"
+    split: str = ""
 
 
 class Client:
@@ -102,6 +114,55 @@ class Client:
         if self.token:
             q["token"] = self.token
         return self._open(f"{self.url}/conversations/{conversation_id}/tracker?{urllib.parse.urlencode(q)}")
+
+
+def turn_reflections(events: list[dict[str, Any]]) -> list[str]:
+    """The reflection sentences (utter_reflect) sent after the last user message."""
+    last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
+    return [e.get("text") or "" for e in events[last_user + 1:] if e.get("event") == "bot"
+            and (e.get("metadata") or {}).get("utter_action") == "utter_reflect"]
+
+
+def with_derived_signals(signals: list[str]) -> list[str]:
+    """`person`: a booking question, a booking or the offer of a person; `guided`: windows, or the
+    crisis lines."""
+    out = set(signals)
+    if out & {"callback", "human", "booked"}:
+        out.add("person")
+    if out & {"windows", "hotlines", "crisis_alarm"}:
+        out.add("guided")
+    return sorted(out)
+
+
+@lru_cache(maxsize=1)
+def _said_back_family_words() -> frozenset[str]:
+    import yaml
+
+    from bot.language.kinship import kinship
+
+    w = yaml.safe_load((HERE.parent.parent / "bot" / "resources" / "reflect.yml").read_text(encoding="utf-8"))
+    return frozenset(kinship().said_back().values()) | {w["who"]["family"]}
+
+
+_AGE_SAID = re.compile(r"(\d+)歳の|(\d+)〜(\d+)歳くらいの")
+
+
+def reflection_false_facts(texts: list[str], gold: Gold) -> list[str]:
+    """Facts about who writes and the person's age that the reflection states and the gold
+    labels contradict (a relation or an age stated where the labels say it is not known counts)."""
+    false: list[str] = []
+    for text in texts:
+        if "ご自身" in text and gold.relation != "self":
+            false.append("says the writer is the person")
+        if any(word in text for word in _said_back_family_words()) and gold.relation != "family":
+            false.append("says a family member is concerned")
+        if "その方" in text and gold.relation == "self":
+            false.append("says someone else is concerned")
+        for m in _AGE_SAID.finditer(text):
+            lo, hi = (int(m.group(1)),) * 2 if m.group(1) else (int(m.group(2)), int(m.group(3)))
+            if gold.age is None or abs(lo - gold.age[0]) > 2 or abs(hi - gold.age[1]) > 2:
+                false.append(f"says age {lo}-{hi}")
+    return false
 
 
 def turn_signals(events: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
@@ -193,7 +254,9 @@ def run_case(client: Client, case: Case, conversation_id) -> CaseResult:
                 # The conversation was just erased (the tracker store deletes it right after
                 # saving the erasing turn): read what this turn did from the reply itself.
                 signals, texts, windows = reply_signals(reply)
-            tr = TurnResult(turn.user, signals, texts, windows)
+            signals = with_derived_signals(signals)
+            tr = TurnResult(turn.user, signals, texts, windows, reflections=turn_reflections(events)
+                            if any(e.get("event") == "user" for e in events) else [])
             tr.failed = [f"+{s}" for s in turn.expect if s not in signals]
             tr.failed += [f"-{s}" for s in turn.expect_not if s in signals]
             tr.ok = not tr.failed
@@ -203,24 +266,30 @@ def run_case(client: Client, case: Case, conversation_id) -> CaseResult:
             turns.append(tr)
         slots = client.tracker(cid).get("slots") or {}
     except Exception as exc:  # noqa: BLE001 — a broken case is reported, not fatal
-        return CaseResult(case.id, case.kind, case.style, turns, {}, False, False, False, False, False,
-                          False if case.kind == "steering" else None, [], None, error=repr(exc))
+        return CaseResult(case.id, case.kind, case.style, turns, {}, False, "wrong", [], False, False, False,
+                          False, False if case.kind == "steering" or case.tier == "real" else None, [], None,
+                          error=repr(exc), tier=case.tier, split=case.split)
     g = case.gold
     relation = slots.get("relation") if slots.get("relation") in ("self", "family", "other") else None
     needs = set(slots.get("needs") or ())
     windows = shown or _routed(slots)
-    crisis_seen = any("hotlines" in t.signals or "crisis_alarm" in t.signals for t in turns)
+    crisis_by = case.crisis_turn or len(turns)  # real tier: the crisis lines on the turn that shows it
+    crisis_seen = any("hotlines" in t.signals or "crisis_alarm" in t.signals for t in turns[:crisis_by])
+    outcome = "right" if relation == g.relation else ("asked" if relation is None else "wrong")
     windows_ok = None if g.crisis else (set(case.windows) <= set(windows)
                                         and not set(case.not_windows) & set(windows))
     return CaseResult(
         id=case.id, kind=case.kind, style=case.style, turns=turns, slots=slots,
         relation_ok=relation == g.relation,
+        relation_outcome=outcome,
+        reflection_false=reflection_false_facts([x for t in turns for x in t.reflections], g),
         age_ok=_age_ok(g.age, slots.get("age_min"), slots.get("age_max")),
         needs_ok=set(g.needs) <= needs and not (set(g.needs_not) & needs),
         windows_ok=windows_ok,
         crisis_ok=crisis_seen if g.crisis else True,
-        steering_ok=all(t.ok for t in turns) if case.kind == "steering" else None,
-        windows=windows, first_recommendation=first_rec,
+        steering_ok=all(t.ok for t in turns) if case.kind == "steering" or (
+            case.tier == "real" and any(t.expect or t.expect_not for t in case.turns)) else None,
+        windows=windows, first_recommendation=first_rec, tier=case.tier, split=case.split,
     )
 
 
@@ -253,10 +322,13 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         "cases": len(results),
         "by_kind": dict(Counter(r.kind for r in results)),
         "relation": _rate([r.relation_ok for r in scored]),
+        "relation_asked": _rate([r.relation_outcome == "asked" for r in scored]),
+        "relation_wrong": _rate([r.relation_outcome == "wrong" for r in scored]),
+        "reflection_false_facts": sum(len(r.reflection_false) for r in scored),
         "age": _rate([r.age_ok for r in scored]),
         "needs": _rate([r.needs_ok for r in scored]),
         "windows": _rate([r.windows_ok for r in scored if r.windows_ok is not None]),
-        "steering": _rate([bool(r.steering_ok) for r in results if r.kind == "steering"]),
+        "steering": _rate([bool(r.steering_ok) for r in results if r.steering_ok is not None]),
         "crisis_recall": _rate([r.crisis_ok for r in crisis_cases]),
         "calm_with_crisis_reply": _rate([
             any(s == "crisis_alarm" for t in r.turns for s in t.signals) for r in calm if r.kind != "steering"]),
@@ -275,11 +347,26 @@ _gold_crisis: dict[str, bool] = {}
 
 
 def gate_failures(summary: dict[str, Any]) -> list[str]:
+    """Every gate of the project's own cases and of the real-derived tier that is not met."""
+    out = _tier_failures("", summary, GATES, CEILINGS)
+    for part, figures in (summary.get("real") or {}).items():
+        out += _tier_failures(f"real/{part} ", figures, REAL_GATES, REAL_CEILINGS)
+    return out
+
+
+def _tier_failures(label: str, summary: dict[str, Any], gates: dict[str, float],
+                   ceilings: dict[str, float]) -> list[str]:
     out = []
-    for key, floor in GATES.items():
+    if not summary.get("cases"):
+        return out
+    for key, floor in gates.items():
         value = summary.get(key)
         if value is None or value < floor:
-            out.append(f"{key} {value} < {floor}")
+            out.append(f"{label}{key} {value} < {floor}")
+    for key, ceiling in ceilings.items():
+        value = summary.get(key)
+        if value is not None and value > ceiling:
+            out.append(f"{label}{key} {value} > {ceiling}")
     if summary["identical_reply_three_times"]:
         out.append(f"identical reply three times in a row: {summary['identical_reply_three_times']}")
     if summary["errors"]:
@@ -311,14 +398,20 @@ def _git_rev() -> str:
 
 
 def report_failures(results: list[CaseResult], limit: int) -> None:
+    """Failing cases, one line each. The held-out split is never shown case by case: nobody who
+    fixes the bot reads it."""
     shown = 0
     for r in results:
+        if r.split == "heldout":
+            continue
         problems = []
         if r.error:
             problems.append(f"error {r.error}")
         if r.kind != "steering":
             if not r.relation_ok:
-                problems.append(f"relation={r.slots.get('relation')}")
+                problems.append(f"relation={r.slots.get('relation')} ({r.relation_outcome})")
+            if r.reflection_false:
+                problems.append(f"reflection: {'; '.join(r.reflection_false)}")
             if not r.age_ok:
                 problems.append(f"age={r.slots.get('age_min')}-{r.slots.get('age_max')}")
             if not r.needs_ok:
@@ -337,19 +430,29 @@ def report_failures(results: list[CaseResult], limit: int) -> None:
 
 
 def run_evaluation(url: str, token: str | None, var_dir: str | Path | None, *, only: str = "",
-                   workers: int = 4) -> tuple[dict[str, Any], list[CaseResult]]:
-    """Every case (or those whose id starts with `only`) against the stack at `url`."""
-    cases = [c for c in load_cases() if c.id.startswith(only)]
+                   workers: int = 4, tiers: tuple[str, ...] = ("own", "real")) -> tuple[dict[str, Any], list[CaseResult]]:
+    """Every case (or those whose id starts with `only`) against the stack at `url`.
+
+    The top-level figures are the project's own cases; `summary["real"]` holds the real-derived
+    tier, all of it and each split apart."""
+    cases = (load_cases() if "own" in tiers else []) + (load_real_cases() if "real" in tiers else [])
+    cases = [c for c in cases if c.id.startswith(only)]
     _gold_crisis.update({c.id: c.gold.crisis for c in cases})
     client = Client(url, token)
     conversation_id = conversation_id_fn(var_dir)
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda c: run_case(client, c, conversation_id), cases))
-    summary = summarize(results)
+    own = [r for r in results if r.tier == "own"]
+    real = [r for r in results if r.tier == "real"]
+    summary = summarize(own) if own else {"cases": 0}
+    if real:
+        summary["real"] = {"all": summarize(real), **{
+            split: summarize(part) for split in ("dev", "heldout")
+            if (part := [r for r in real if r.split == split])}}
     summary["seconds"] = round(time.monotonic() - started, 1)
     by_style: dict[str, list[bool]] = defaultdict(list)
-    for r in results:
+    for r in own:
         if r.kind != "steering":
             by_style[r.style].append(r.relation_ok and r.age_ok and r.windows_ok is not False)
     summary["all_right_by_style"] = {k: _rate(v) for k, v in sorted(by_style.items())}
@@ -363,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--var-dir", default=None, help="the stack's MADOGUCHI_VAR_DIR (sender key)")
     ap.add_argument("--only", default="", help="run only cases whose id starts with this")
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--tier", choices=("own", "real", "all"), default="all",
+                    help="the project's own cases, the real-derived tier, or both")
     ap.add_argument("--gate", action="store_true", help="exit 1 if a gate is not met")
     ap.add_argument("--no-history", action="store_true")
     ap.add_argument("-v", "--verbose", type=int, nargs="?", const=60, default=0,
@@ -370,7 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="write per-case results here")
     args = ap.parse_args(argv)
 
-    summary, results = run_evaluation(args.url, args.token, args.var_dir, only=args.only, workers=args.workers)
+    tiers = ("own", "real") if args.tier == "all" else (args.tier,)
+    summary, results = run_evaluation(args.url, args.token, args.var_dir, only=args.only, workers=args.workers,
+                                      tiers=tiers)
     print(json.dumps(summary, ensure_ascii=False, indent=1))
     if args.verbose:
         report_failures(results, args.verbose)

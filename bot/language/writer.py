@@ -1,0 +1,277 @@
+"""Who is writing, read from whose withdrawal the message describes (issue 18).
+
+Real writers seldom say 母です. They show who they are by whose days they describe:
+「35になる息子が部屋にこもっています」 (a family member writes), 「息子さんは長くひきこもっています」
+(someone else's son: a care worker writes), 「部屋にひきこもっています」 with no one named (the writer
+is the person). So the reading follows the subject of every withdrawal predicate:
+
+* a が-subject holds within its clause; a は/も topic carries on across clauses and sentences
+  (「息子は高校を出てから働かず、部屋にこもっています」);
+* a predicate with no subject in view is the current topic's; with no topic yet, that of a family
+  member named before it (「中2の息子に避けられています。…部屋から出てきません」), else the writer's.
+
+Other cues are weighed with it: the writer's own introduction (50代の主婦です) says who writes, not
+who is concerned; a role (民生委員をしています) or someone else's family said with respect (息子さん)
+means the writer is not family; a worry only a parent has (私が死んだあと) means the writer is family.
+
+`read_writer` returns every cue it used and a verdict with its margin: under the threshold the
+verdict is None, and the bot asks rather than guesses. Pure: no I/O.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from bot.language.kinship import alternation, kinship
+from bot.text import normalize
+
+RELATIONS = ("self", "family", "other")
+# Withdrawal, not-working, not-at-school predicates (on text without spaces).
+_WITHDRAWAL = (
+    r"ひきこも|引きこも|引き籠|閉じこも|とじこも|こもって|こもっとる|こもりがち|こもるよう|こもりだし|"
+    r"(部屋|家|外|自室|実家)(から|に|へ|を)(ほとんど|あまり|全然|まったく|一歩も|一切|なかなか|ずっと)?(出|で)(て|ら|れ|な|ず|ん|ま|よう)|"
+    r"外出(でき|し)(な|ま)|出てこ(な|ず|ん)|出てき(ません|ていない|てない)|一歩も(外|出)|"
+    r"働いて(い)?(な|ません)|働か(ず|な)|働けて|仕事をして(い)?な|仕事もせず|無職|ニート|"
+    r"不登校|学校に行(け|か)(な|ず|ん|て)|学校へ行(け|か)|学校(を|も)?休|登校(でき|し)(な|ず)|"
+    r"休職|会社に来(な|て)|出社(でき|し)(な|ず)|大学に行(か|け)(ず|な)|大学行けて"
+)
+# Where a が-subject stops holding: a subordinate clause ends (私が家にいると | 部屋から出てきません).
+# (友達ができず | 家にこもる), and after a te-form and a comma (仕事を辞めて、| …).
+# A withdrawal word that names the notion (ひきこもりって, ひきこもりとは) or a past that is over
+# (昔ひきこもっていた, 元ひきこもり) says nothing about whose days the message describes.
+_NOT_A_PREDICATE_AFTER = re.compile(
+    r"(なん(です|でしょう)?か|って|とは|だとは|という|の人|の方|の方々|について|の定義|の支援|の相談|のこと|の(そうだん|こと)"
+    r"|支援|状態の|世代|のため)")
+# ひきこもっている人 / 家から出られない人のための: a relative clause on someone unnamed.
+_GENERIC_PERSON_AFTER = re.compile(r"[^、。]{0,9}?(人|方|者|方々|人たち)(?!生)")
+_PAST_OR_FORMER = re.compile(r"昔|むかし|以前|かつて|元(?=ひき|引き|ニート|不登校)|若い頃|学生の頃|頃は")
+# The predicate modifies who follows it: 家から出られない私, ひきこもりの娘.
+_HEAD_AFTER = 4
+
+_CLAUSE_BREAK = re.compile(r"(?<=[るたいくす])と(?![もかし])|(?<=[れ])ば(?!か)|たら|ので|けど|けれど|(?<=[だす])が(?=、)|から、"
+                           r"|(?<=[^っ]ず)(?=[、\u4e00-\u9fff])|(?<=[てでくし])、")
+_SENTENCE = re.compile(r"[。！？!?\n]|・・・|…")
+
+
+@dataclass(frozen=True)
+class WriterCue:
+    relation: str  # self | family | other
+    weight: float
+    why: str  # a short code (subject:息子, intro:主婦, worry:親亡き後 …)
+
+
+@dataclass(frozen=True)
+class WriterReading:
+    relation: str | None
+    margin: float
+    cues: tuple[WriterCue, ...] = ()
+    concerned_word: str | None = None  # the family word for the person concerned (息子)
+
+    def score(self, relation: str) -> float:
+        return sum(c.weight for c in self.cues if c.relation == relation)
+
+
+@dataclass(frozen=True)
+class _Words:
+    subject: re.Pattern[str]
+    withdrawal: re.Pattern[str]
+    self_intro: re.Pattern[str]
+    role_intro: re.Pattern[str]
+    parent_worry: re.Pattern[str]
+    partner_family: re.Pattern[str]
+    own_parent_mention: re.Pattern[str]
+    subject_head: re.Pattern[str]
+    anyone_else: re.Pattern[str]
+    first_person_state: re.Pattern[str]
+    own_kin: re.Pattern[str]
+
+
+@lru_cache(maxsize=1)
+def _words() -> _Words:
+    k = kinship()
+    kin = alternation(k.kin_words())
+    honor = alternation(k.others_kin)
+    me = alternation(k.first_person)
+    roles = alternation(k.role_words() + tuple(k.roles.get("concerned_by_role", ())))
+    owners = alternation(k.role_words())
+    neutral = alternation(k.neutral)
+    # (OWNER の)? WORD + (honorific)? + subject/topic particle. Named groups say which list it came
+    # from. 兄弟 / 姉妹 are the writer's siblings in general, never one of them.
+    subject = re.compile(
+        rf"(?:(?:(?P<owner_me>{me})の|(?P<owner_other>{owners})(?:さん)?の))?"
+        rf"(?:(?P<honor>{honor})|(?P<role>{roles})(?:さん|ちゃん|くん|君)?|(?<![兄姉従義親])(?P<kin>{kin})(?![弟妹])(?P<kin_hon>さん|ちゃん|くん|君)?(?:\(\d{{1,2}}(?:歳|才)?\)|\d{{1,2}}(?:歳|才))?"
+        rf"|(?P<neutral>{neutral})|(?P<me>{me})(?:自身)?)"
+        r"(?P<particle>のことで|のことです|のことなんです|のことについて|について|の件で|は|が|も|って|ったら|としか|の方が|のほうが)"
+    )
+    return _Words(
+        subject=subject,
+        withdrawal=re.compile(_WITHDRAWAL),
+        # The writer introduces themself by age, sex or station: who writes, not who is concerned.
+        self_intro=re.compile(
+            rf"^(?:(?:{me})は?[、\s]?)?(?:\d{{1,2}}(?:歳|才)|\d0代(?:前半|後半|半ば)?)?[、\s]?の?"
+            r"(?:主婦|主夫|男|女|男性|女性|母|父|母親|父親|会社員|パート|年金暮らし|一人っ子|長女|長男|次女|次男|者)"
+            r"(?:です|でございます|で、|で|。)"
+        ),
+        role_intro=re.compile(
+            rf"(?:{alternation(k.role_words())})(?:を|として|の者|です|で(?:働|伺|訪問)|をして|をしとる|を担当|で週|の補助|なん|じゃ|やって|で、)"
+            r"|担当している者|(?:伺って|訪問して)いる(?:お宅|家|方)|担当(?:地区|ケース|している)"
+        ),
+        parent_worry=re.compile(
+            r"(?:私|わたし|自分|親|わし|うち)(?:が|も)?(?:急に)?(?:死んだ|亡くなった|いなくなった|おらんようになった|動けなくなった)(?:ら|あと|後)"
+            r"|親亡き後|親なき後|親なきあと|育て方|子育て|親として|母親として|父親として|親の(?:私|わたし)"
+        ),
+        partner_family=re.compile(r"事実婚|内縁"),
+        anyone_else=re.compile(rf"(?<![兄姉従義親])(?:{kin})(?![弟妹])|{honor}|{roles}|{neutral}|人(?:が|は)|方(?:が|は)"),
+        first_person_state=re.compile(
+            r"(?:たい|たくない|たかった|てみたい|さみしい|寂しい|淋しい|つらい|辛い|しんどい|こわい|怖い|不安|むなしい|虚しい"
+            r"|孤独|もうむり|もう無理|消えたい|どうしたらいい|どうすればいい)"),
+        subject_head=re.compile(rf"(?P<kin>{kin})(?![弟妹さちく])|(?P<me>{me})(?:自身)?"),
+        # 私の息子 / うちの娘: the writer's own family, said outright.
+        own_kin=re.compile(rf"(?:私|わたし|あたし|僕|ぼく|俺|おれ|うち|わし|自分)の(?:{kin}|家族|身内)(?![弟妹さちく])"),
+        own_parent_mention=re.compile(
+            rf"(?:{alternation(k.own_parents)})(?:に|と|から|には|とは|との|が心配|に心配)"
+        ),
+    )
+
+
+def _clauses(sentence: str) -> list[str]:
+    out, start = [], 0
+    for m in _CLAUSE_BREAK.finditer(sentence):
+        out.append(sentence[start:m.end()])
+        start = m.end()
+    out.append(sentence[start:])
+    return [c for c in out if c]
+
+
+def _who(m: re.Match[str]) -> tuple[str, str]:
+    """(relation of the writer if this is whose withdrawal it is, the word)."""
+    if m.group("neutral"):
+        return "none", m.group("neutral")
+    if m.group("kin") and m.group("owner_other"):
+        return "other", m.group("owner_other") + "の" + m.group("kin")  # 親友の弟
+    if m.group("honor") or m.group("role") or m.group("kin_hon"):
+        word = m.group("honor") or m.group("role") or (m.group("kin") + m.group("kin_hon"))
+        return "other", word
+    if m.group("kin"):
+        return "family", m.group("kin")
+    return "self", m.group("me")
+
+
+def _head_after(clause: str, end: int, w: _Words) -> tuple[str, str] | None:
+    """家から出られない私 / ひきこもりの娘: the person word right after the predicate."""
+    tail = re.match(r"[^、。]*?(?:ない|ず|ている|てる|の|中の|がちな)", clause[end:end + 8])
+    if not tail:
+        return None
+    m = w.subject_head.match(clause, end + tail.end())
+    if not m:
+        return None
+    if m.group("kin"):
+        return ("family", m.group("kin"))
+    if m.group("me"):
+        return ("self", m.group("me"))
+    return None
+
+
+def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
+    """For every withdrawal predicate: (the writer's relation it implies, the subject word or '')."""
+    w = _words()
+    norm = re.sub(r"\s+", "", normalize(text or ""))
+    found: list[tuple[str, str]] = []
+    topic: tuple[str, str] | None = None
+    named: tuple[str, str] | None = None  # the last family member named, in any role
+    kin_words = re.compile(alternation(kinship().kin_words(subject_only=False)))
+    for sentence in _SENTENCE.split(norm):
+        for clause in _clauses(sentence):
+            subject: tuple[str, str] | None = None
+            events: list[tuple[int, str, re.Match[str]]] = [(m.start(), "s", m) for m in w.subject.finditer(clause)]
+            events += [(m.start(), "w", m) for m in w.withdrawal.finditer(clause)]
+            events += [(m.start(), "k", m) for m in kin_words.finditer(clause)
+                       if not clause.startswith(("さん", "ちゃん", "くん"), m.end())]
+            for _pos, kind, m in sorted(events, key=lambda e: (e[0], e[1] != "s")):
+                notion_at = m.end() + 1 if m.group(0).endswith("こも") else m.end()
+                if kind == "w" and m.group(0).endswith("こも") and not clause.startswith("り", m.end()):
+                    notion_at = -1  # ひきこもって: a verb, never the notion
+                if kind == "w" and (_GENERIC_PERSON_AFTER.match(clause, m.end())
+                                    or (notion_at >= 0 and _NOT_A_PREDICATE_AFTER.match(clause, notion_at))
+                                    or _PAST_OR_FORMER.search(clause, 0, m.start())):
+                    continue
+                if kind == "k":
+                    named = ("family~", m.group(0))
+                    continue
+                if kind == "s":
+                    who = _who(m)
+                    if m.group("particle") in ("は", "も", "って", "ったら") or m.group("particle").startswith(("の", "に")):
+                        topic = who
+                    subject = who if m.group("particle") != "としか" else subject
+                    if who[0] in ("family", "other"):
+                        named = (who[0] + "~", who[1])
+                    continue
+                head = _head_after(clause, m.end(), w)
+                holder = head or subject or topic or named
+                found.append(holder if holder else ("self", ""))
+    return found
+
+
+def _own_kin(norm: str, w: _Words) -> str | None:
+    """私の息子 / うちの娘, unless 自分の is someone else's (私の親友が、自分の息子のことで)."""
+    for m in w.own_kin.finditer(norm):
+        sentence_start = max(norm.rfind(ch, 0, m.start()) for ch in "。！？!?") + 1
+        before = norm[sentence_start:m.start()]
+        if m.group(0).startswith("自分") and re.search(f"(?:{alternation(kinship().role_words())}|さん)(?:が|は)", before):
+            continue
+        return m.group(0)
+    return None
+
+
+def read_writer(text: str, *, threshold: float = 1.5) -> WriterReading:
+    """Who writes, weighing every cue; relation None when the margin is under `threshold`."""
+    w = _words()
+    norm = re.sub(r"\s+", "", normalize(text or ""))
+    cues: list[WriterCue] = []
+    concerned_word = None
+    subjects = withdrawal_subjects(text)
+    for relation, word in subjects:
+        if relation == "none":
+            continue
+        if relation in ("family~", "other~"):
+            if relation == "family~":
+                concerned_word = concerned_word or word
+            cues.append(WriterCue(relation[:-1], 1.0, f"named:{word}"))
+        elif relation == "family" and word:
+            kin = kinship().kin_of(word)
+            concerned_word = concerned_word or word
+            cues.append(WriterCue("family", 2.0, f"subject:{word}" + (":parent" if kin and kin.subject_only else "")))
+        elif relation == "other":
+            cues.append(WriterCue("other", 2.0, f"subject:{word}"))
+        elif word:
+            cues.append(WriterCue("self", 2.0, f"subject:{word}"))
+        else:
+            cues.append(WriterCue("self", 1.0, "subject:none"))
+    own = _own_kin(norm, w)
+    if own:
+        cues.append(WriterCue("family", 3.0, f"own:{own}"))
+    elif w.role_intro.search(norm):
+        cues.append(WriterCue("other", 2.5, "role"))
+    if w.parent_worry.search(norm):
+        cues.append(WriterCue("family", 1.0, "worry"))
+    if w.partner_family.search(norm):
+        cues.append(WriterCue("family", 2.5, "partner"))
+    if w.self_intro.search(norm) and any(c.relation == "family" and c.why.startswith("subject:") for c in cues):
+        cues.append(WriterCue("family", 1.0, "intro+kin"))
+    if w.own_parent_mention.search(norm) and not any(c.relation == "family" for c in cues):
+        cues.append(WriterCue("self", 0.5, "own-parents"))
+    if not w.anyone_else.search(norm):
+        # Nobody else in the message: a wish (〜たい) or a feeling (さみしい, つらい) said with no
+        # subject is the writer's own (Japanese says others' wishes and feelings otherwise:
+        # 〜たがる, 〜そう), and so is a withdrawal told with no subject.
+        if w.first_person_state.search(norm):
+            cues.append(WriterCue("self", 1.0, "own-state"))
+        if any(c.why == "subject:none" for c in cues):
+            cues.append(WriterCue("self", 0.5, "nobody-else"))
+    scores = {r: sum(c.weight for c in cues if c.relation == r) for r in RELATIONS}
+    ranked = sorted(RELATIONS, key=lambda r: scores[r], reverse=True)
+    best, second = ranked[0], ranked[1]
+    margin = scores[best] - scores[second]
+    relation = best if scores[best] > 0 and margin >= threshold else None
+    return WriterReading(relation, margin, tuple(cues), concerned_word)
