@@ -16,7 +16,8 @@ import yaml
 
 from bot.age import AgeMatch, extract_age
 from bot.facts import Fact, Strength, corrected_part, fact_from_slots, is_correction, merge_fact
-from bot.language.kinship import alternation, kinship
+from bot.language.kinship import alternation, kinship, school_stage_band
+from bot.language.onset import read_onset
 from bot.language.writer import WriterReading, read_writer
 from bot.text import normalize
 
@@ -79,6 +80,7 @@ class _Lexicon:
     need_markers: re.Pattern[str] = re.compile("$^")
     writer_subject: re.Pattern[str] = re.compile("$^")
     concerned_word: re.Pattern[str] = re.compile("$^")
+    worry: re.Pattern[str] = re.compile("$^")
 
 
 @lru_cache(maxsize=1)
@@ -109,6 +111,7 @@ def lexicon() -> _Lexicon:
         need_markers=re.compile(raw["need_markers"]),
         writer_subject=re.compile(raw["writer_subject"]),
         concerned_word=re.compile(raw["concerned_word"]),
+        worry=re.compile(raw["worry"]),
     )
 
 
@@ -325,6 +328,7 @@ def extract_profile(
 
     age_min = age_max = age_owner = None
     age_strength = Strength.INFERRED
+    onset_only = False
     # After 「…じゃなくて」 a bare number is the corrected age (45じゃなくて54です).
     expecting_age = requested_slot == "age_status" or correction
     match = extract_age(said, expecting_age=expecting_age)
@@ -335,6 +339,18 @@ def extract_profile(
         ent_max = _entity_values(entities, "age_max")
         if ent_min:
             match = AgeMatch(int(ent_min[0]), int((ent_max or ent_min)[0]), 0, 0, "")
+    onset = read_onset(said) if not expecting_age else None
+    if onset is not None:
+        # 「高校1年で…8年ほど」: the age when it began is not the age now (bot/language/onset.py).
+        is_start = match is not None and match.start < onset.span[1] and onset.span[0] < match.end
+        if match is None or is_start:
+            band = onset.now or (onset.start if onset.school_year else None)
+            match = AgeMatch(band[0], band[1], 0, 0, "", "concerned") if band else None
+            onset_only = onset.now is not None
+    if match is None and relation == "other":
+        band = school_stage_band(said)  # 中学校の生徒 / 高校の教員です…クラスの生徒
+        if band is not None:
+            match = AgeMatch(band[0], band[1], 0, 0, "", "concerned")
     if match is not None:
         age_min, age_max, age_owner = match.min, match.max, match.owner
         if _WRITER_ROLE_AGE.match(said, match.start) if said == norm else _WRITER_ROLE_AGE.search(said):
@@ -344,8 +360,8 @@ def extract_profile(
                  and e.get("role") and e.get("value") == match.min]
         if roles and not correction:
             age_owner = str(roles[0])
-        if match.owner == "concerned" or expecting_age or correction:
-            age_strength = Strength.STATED
+        if (match.owner == "concerned" or expecting_age or correction) and not onset_only:
+            age_strength = Strength.STATED  # a computed age routes, but is not said back
 
     status = detect_status(norm)
     duration = duration_years(norm)
@@ -461,3 +477,8 @@ def volunteers_facts(text: str) -> bool:
     """Does the message tell who writes, an age, the situation or a need? (then it is information)"""
     u = extract_profile(text)
     return bool(u.relation or u.age_min is not None or u.status or u.duration_years is not None or u.needs)
+
+
+def tells_worry(text: str) -> bool:
+    """Does the message tell a worry in words? (then it is information, not thanks or hello)"""
+    return bool(lexicon().worry.search(normalize(text or "")))

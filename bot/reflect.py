@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from bot.facts import Strength
 from bot.language.kinship import kinship
 
 RESOURCE = Path(__file__).resolve().parent / "resources" / "reflect.yml"
@@ -66,8 +67,9 @@ def reflect(u: Understood, need_label: Callable[[str], str] = str) -> str | None
         who = kinship().said_back().get(u.concerned or "", w["who"].get(u.relation or "", w["who"]["other"]))
         template = w["with_situation"] if has_status else w["about_only"]
         sentence = template.format(who_full=f"{age}{who}", how=how)
-    elif has_status and age:
-        sentence = w["with_situation"].format(who_full=f"{age}{w['who']['other']}", how=how)
+    elif has_status:
+        # Who is concerned is not certain: the situation is said back without naming anyone.
+        sentence = w["situation_only"].format(how=how)
     else:
         sentence = None
     if u.needs:
@@ -77,12 +79,18 @@ def reflect(u: Understood, need_label: Callable[[str], str] = str) -> str | None
 
 
 def understood_from_slots(slots: Mapping[str, Any]) -> Understood:
+    """What may be said back: only facts the person stated (or chose on a button). An inferred
+    relation or age is used to route, never said back as fact (issue 18): a wrong guess said to a
+    worried parent hurts more than a sentence that leaves it out."""
+    strengths = slots.get("fact_strength") or {}
     relation = slots.get("relation")
+    relation_certain = int(strengths.get("relation") or 0) >= Strength.STATED
+    age_certain = int(strengths.get("age") or 0) >= Strength.STATED
     return Understood(
-        relation=relation if relation in ("self", "family", "other") else None,
-        concerned=slots.get("concerned"),
-        age_min=slots.get("age_min"),
-        age_max=slots.get("age_max"),
+        relation=relation if relation in ("self", "family", "other") and relation_certain else None,
+        concerned=slots.get("concerned") if relation_certain and relation == "family" else None,
+        age_min=slots.get("age_min") if age_certain else None,
+        age_max=slots.get("age_max") if age_certain else None,
         duration_years=slots.get("duration_years"),
         status=tuple(slots.get("status_labels") or ()),
         needs=tuple(slots.get("needs") or ()),

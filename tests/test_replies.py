@@ -3,7 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from bot.replies import DialogueContext, Option, declined_topics, match_option, parse_payload, read_reply
+from bot.replies import (
+    DialogueContext,
+    Option,
+    declined_topics,
+    match_option,
+    parse_payload,
+    read_reply,
+    steering_intent,
+)
 
 AGE_Q = DialogueContext(requested_slot="age_status", active_loop="intake_form")
 OFFER = DialogueContext(requested_slot="recommendation_done", active_loop="intake_form")
@@ -162,3 +170,52 @@ def test_no_training_example_is_one_diet_never_sees():
                     if is_gibberish(text):
                         unreachable.append((item.get("intent"), text))
     assert not unreachable, unreachable
+
+
+# --- issue 18: yes/no at every step, in every style; requests phrased as wishes --------------
+CONSENT_Q = DialogueContext(requested_slot="consent")
+
+
+@pytest.mark.parametrize("text", [
+    "いいえ", "やっぱりやめておきます", "今回はいいです", "けっこうです", "いいえ、けっこうです",
+    "やっぱりいいです", "いや、いいです", "うーん、やめときます", "また今度にします", "また今度で",
+    "せっかくですが、今回は結構です", "ありがとうございます、でも今回はいいです", "見送ります",
+])
+def test_a_polite_no_at_an_offer_is_a_no(text):
+    assert read_reply(text, CONSENT_Q).intent == "deny"
+
+
+@pytest.mark.parametrize("text", [
+    "ええよ", "かまわんよ", "ええですよ", "それでお願いします", "お願いしようかな", "ほいじゃあお願いします",
+    "そうしてもらえると助かります", "はい、お願いします",
+])
+def test_a_yes_at_an_offer_is_a_yes(text):
+    assert read_reply(text, CONSENT_Q).intent == "affirm"
+
+
+@pytest.mark.parametrize("text,intent", [
+    ("できれば声で直接お話しできる方が気持ちが楽なのですが", "request_human"),
+    ("本人の話を誰かに聞いてやってほしくて", "request_human"),
+    ("親だけでも話を聞いてもらえるのでしょうか", "request_human"),
+    ("兄弟からでも相談に乗ってもらえるものなんでしょうか", "request_human"),
+    ("そこの人に話を聞いてもらえんかのう", "request_human"),
+    ("だれかと話したいです", "request_human"),
+    ("家庭訪問していただける体制はありますか", "request_human"),
+    ("担当の方からお電話をいただくことは可能でしょうか", "request_callback"),
+    ("一度電話でお話しさせていただけるとありがたいです", "request_callback"),
+    ("電話してもらえんかのう", "request_callback"),
+    ("保健所に行けばいいんですかね", "ask_where_to_go"),
+    ("昼間に通える場所があれば", "ask_where_to_go"),
+    ("家族の集まりって、三原にもありますか", "ask_where_to_go"),
+    ("親がいなくなったあとの手立てがあるのか知りたいです", "ask_where_to_go"),
+])
+def test_requests_said_as_wishes_or_questions_are_heard(text, intent):
+    assert steering_intent(text) == intent
+
+
+@pytest.mark.parametrize("text", [
+    "誰にも話を聞いてもらえない", "相談に乗ってもらえなかった", "話を聞いてもらえませんでした",
+    "人と話すのが怖い", "電話は苦手です", "役所に行けば何とかなると思っていた",
+])
+def test_what_happened_is_not_a_request(text):
+    assert steering_intent(text) is None

@@ -43,6 +43,7 @@ class Kinship:
     own_parents: tuple[str, ...]
     roles: Mapping[str, tuple[str, ...]]
     school_stages: Mapping[str, tuple[int, int]]
+    pupils: tuple[str, ...] = ()
 
     def kin_words(self, *, subject_only: bool | None = None) -> tuple[str, ...]:
         """All family words, longest first (so 兄貴 is read before 兄)."""
@@ -82,9 +83,20 @@ def kinship() -> Kinship:
         own_parents=tuple(raw["own_parents"]),
         roles={k: tuple(v) for k, v in raw["roles"].items()},
         school_stages={k: (int(v[0]), int(v[1])) for k, v in raw["school_stages"].items()},
+        pupils=tuple(raw["pupils"]),
     )
 
 
 def alternation(words: tuple[str, ...] | list[str]) -> str:
     """A regex alternation of literal words, longest first."""
     return "|".join(re.escape(w) for w in sorted(dict.fromkeys(words), key=len, reverse=True))
+
+
+def school_stage_band(text: str) -> tuple[int, int] | None:
+    """The age band of a pupil whose school stage the message names (担任している中学校の生徒),
+    or None when no pupil is named or the stages named disagree."""
+    k = kinship()
+    if not re.search(alternation(k.pupils), text):
+        return None
+    stages = {k.school_stages[m.group(0)] for m in re.finditer(alternation(tuple(k.school_stages)), text)}
+    return stages.pop() if len(stages) == 1 else None

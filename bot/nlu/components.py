@@ -34,7 +34,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.age import extract_age
 from bot.nlu.attribution import age_owner
-from bot.profile import volunteers_facts
+from bot.profile import tells_worry, volunteers_facts
 from bot.crisis import detect_crisis
 from bot.replies import DialogueContext, Option, declined_topics, read_reply
 from bot.steering import NOT_UNDERSTOOD_ENTITY
@@ -44,6 +44,8 @@ CRISIS_INTENT = "crisis"
 DECLINED_ENTITY = "declined"
 INFORM_INTENT = "inform"
 FALLBACK_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
+# Social intents a worried message must never be taken for (issue 18).
+SOCIAL_INTENTS = frozenset({"thanks", "greet"})
 CRISIS_CATEGORY_ENTITY = "crisis_category"
 CRISIS_SEVERITY_ENTITY = "crisis_severity"
 
@@ -193,14 +195,24 @@ class DialogueReader(_Stateless):
                            if r.get(INTENT_NAME_KEY) != reading.intent]
                 message.set(INTENT, forced, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [forced, *ranking], add_to_output=True)
-            elif (message.get(INTENT) or {}).get(INTENT_NAME_KEY) in FALLBACK_INTENTS and volunteers_facts(text):
-                # 「妹のことで相談したいです」: DIET was unsure, but the message tells who or how old —
-                # it is information, never "did not understand".
+            elif self._is_information(message, text):
                 forced = {INTENT_NAME_KEY: INFORM_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
                 message.set(INTENT, forced, add_to_output=True)
             if entities != list(message.get(ENTITIES) or []):
                 message.set(ENTITIES, entities, add_to_output=True)
         return messages
+
+
+    @staticmethod
+    def _is_information(message: Message, text: str) -> bool:
+        """「妹のことで相談したいです」 read as not understood, or 「ありがとうございます。でも息子の
+        将来が心配で」 read as thanks: the message tells who, how old or a worry — information."""
+        intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        if intent in FALLBACK_INTENTS:
+            return volunteers_facts(text)
+        if intent in SOCIAL_INTENTS:
+            return volunteers_facts(text) or tells_worry(text)
+        return False
 
 
 def _entity(name: str, value: Any, span: Tuple[int, int], extractor: Any) -> Dict[Text, Any]:
