@@ -37,10 +37,15 @@ class ActionCrisisSupport(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         categories, _severity = crisis_signal(tracker)
         previous = list(tracker.get_slot("crisis_categories") or [])
-        utter_crisis_lines(dispatcher, categories or previous)
-        dispatcher.utter_message(response="utter_crisis_intro")
-        staff_hours_note(dispatcher)
-        dispatcher.utter_message(response="utter_crisis_offer")
+        utter_crisis_lines(dispatcher, categories or previous)  # lines first, every time
+        if tracker.get_slot("crisis_active") and not set(categories) - set(previous):
+            # Told again while the lines are open: the same words a third time would read as a
+            # machine not listening.
+            dispatcher.utter_message(response="utter_crisis_still_here")
+        else:
+            dispatcher.utter_message(response="utter_crisis_intro")
+            staff_hours_note(dispatcher)
+            dispatcher.utter_message(response="utter_crisis_offer")
         events: List[EventType] = [
             SlotSet("crisis_active", True),
             SlotSet("crisis_checks", 0.0),

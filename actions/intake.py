@@ -104,7 +104,9 @@ class ActionExtractProfile(Action):
         if requested == "recommendation_done":
             if intent in ("request_callback", "affirm"):
                 changes["recommendation_done"] = "callback"
-            elif intent in ("deny", "skip", "dont_know", "thanks", "reassure"):
+            elif intent in ("deny", "skip", "dont_know", "thanks", "reassure") or (
+                    times_asked(tracker, requested) >= MAX_ASKS and intent not in VETO_INTENTS):
+                # Asked twice and the person went on telling: the offer is not made a third time.
                 changes["recommendation_done"] = "none"
 
         # 「年齢は言いたくないです」: that question is declined, wherever the message stands.
@@ -162,8 +164,10 @@ class ActionExtractProfile(Action):
                 changes[QUESTION_FOR[item]] = KNOWN
         # A reply that does not answer (「はい」, something not understood) leaves the question
         # as unknown and the intake moves on: the same question is never asked twice in a row.
+        # After a FAQ or a request the question comes back, but never a third time.
         asked = next((item for item, q in QUESTION_FOR.items() if q == requested), None)
-        if (asked and intent not in NOT_A_REPLY and changes.get(requested) is None
+        if (asked and (intent not in NOT_A_REPLY or times_asked(tracker, requested) >= MAX_ASKS)
+                and intent not in VETO_INTENTS and changes.get(requested) is None
                 and asked not in answered and not _known(tracker, asked)):
             changes[requested] = UNKNOWN
         events = self._events(tracker, changes)
@@ -174,6 +178,21 @@ class ActionExtractProfile(Action):
     @staticmethod
     def _events(tracker: Tracker, changes: Dict[str, Any]) -> List[EventType]:
         return [SlotSet(k, v) for k, v in changes.items() if tracker.get_slot(k) != v]
+
+
+MAX_ASKS = 2
+
+
+def times_asked(tracker: Tracker, slot: str) -> int:
+    """How often this session asked for `slot` (the form runs its response or its custom ask
+    action, each logged once as an executed action)."""
+    names = {f"utter_ask_{slot}", f"action_ask_{slot}"}
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "session_started":
+            break
+        count += event.get("event") == "action" and event.get("name") in names
+    return count
 
 
 def _first_message_of_session(tracker: Tracker) -> bool:

@@ -18,7 +18,7 @@ from bot.age import AgeMatch, extract_age
 from bot.facts import Fact, Strength, corrected_part, fact_from_slots, is_correction, merge_fact
 from bot.language.kinship import alternation, kinship, school_stage_band
 from bot.language.onset import read_onset
-from bot.language.writer import WriterReading, read_writer
+from bot.language.writer import WriterReading, read_writer, tells_withdrawal
 from bot.text import normalize
 
 _JA_SPACE = re.compile(r"(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])")
@@ -36,6 +36,9 @@ CLEAR_MARGIN = 2.0
 _SUBJECT_AFTER = (r"(?=\s*(の(?!頃|ころ|時|とき|時代|友|知り合い|ような|様な)|[がはもをでとにへやっ、,(/]|について"
                   r"|\s|です|じゃ|$))")
 _WRITER_ROLE_AGE = re.compile(r"\d+\s?(歳|才)?の(兄|姉|弟|妹|娘|息子|母|父|母親|父親|妻|夫)(です|として|ですが|で(、|す))")
+_BARE_AGE = re.compile(r"^\s?(いま|今|今年で)?\s?(はたち|\d{1,2}\s?(歳|才|さい)?)\s?(です|でした|になります|だよ|じゃ|よ|で)?[。!.]*$")
+# A family member whose days are fine (上の娘は30で、ちゃんと働いとります): not the person concerned.
+_NOT_WITHDRAWN = re.compile(r"^[^。、]{0,3}[、,]?\s?(ちゃんと|普通に|元気に|きちんと)?(働い(て(い|お)?(ます|る)|とります|とる|てます)|就職して|結婚して|独立して|家を出て|学校に(は)?(行って|通って)(い)?(ます|る))")
 _THIRD_PERSON_HONNIN = re.compile(r"(?<!ご)本人(は|が|に|を|の(?!私|僕|自分)|抜き|も)")
 _OWNER_BEFORE = r"(うちの|私の|わたしの|自分の|じぶんの|僕の|俺の)"
 _SCHOOL_YEAR = re.compile(r"(高校|中学|大学|小学|専門学校|[中高大小])\s*$")
@@ -317,6 +320,9 @@ def extract_profile(
     if rel.relation is None and said != norm:
         rel = read_relation(norm)
     relation, detail, relation_strength = rel.relation, rel.detail, rel.strength
+    if known_relation and _BARE_AGE.match(said):
+        # 「45歳です」「54です」 answer the age: only in a first message is it a self-introduction.
+        relation, detail, relation_strength = None, None, Strength.INFERRED
     if relation is None:
         ent = [v for v in _entity_values(entities, "relation") if v in RELATIONS]
         # 本人 in the third person (「本人は…と言っています」) means someone else writes.
@@ -344,22 +350,30 @@ def extract_profile(
         # 「高校1年で…8年ほど」: the age when it began is not the age now (bot/language/onset.py).
         is_start = match is not None and match.start < onset.span[1] and onset.span[0] < match.end
         if match is None or is_start:
-            band = onset.now or (onset.start if onset.school_year else None)
-            match = AgeMatch(band[0], band[1], 0, 0, "", "concerned") if band else None
-            onset_only = onset.now is not None
+            later = extract_age(said[onset.span[1]:])  # 「中2の途中から…いま25になります」
+            if later is not None and later.owner != "writer":
+                match = later
+            else:
+                band = onset.now or (onset.start if onset.school_year else None)
+                match = AgeMatch(band[0], band[1], 0, 0, "", "concerned") if band else None
+                onset_only = True
     if match is None and relation == "other":
         band = school_stage_band(said)  # 中学校の生徒 / 高校の教員です…クラスの生徒
         if band is not None:
             match = AgeMatch(band[0], band[1], 0, 0, "", "concerned")
     if match is not None:
         age_min, age_max, age_owner = match.min, match.max, match.owner
-        if _WRITER_ROLE_AGE.match(said, match.start) if said == norm else _WRITER_ROLE_AGE.search(said):
-            age_owner = "writer"  # 「30歳の兄です」: the writer's own age and role
-        # The NLU pipeline's reading of whose age it is (GiNZA's parse) wins over the words.
+        # The NLU pipeline's reading of whose age it is (GiNZA's parse) wins over the words …
         roles = [e.get("role") for e in entities or () if e.get("entity") == "age_min"
                  and e.get("role") and e.get("value") == match.min]
         if roles and not correction:
             age_owner = str(roles[0])
+        # … except the writer's own introduction (「30歳の兄です」) and a family member said to be
+        # doing fine (「上の娘は30で、ちゃんと働いとります」).
+        if _WRITER_ROLE_AGE.match(said, match.start) if said == norm else _WRITER_ROLE_AGE.search(said):
+            age_owner = "writer"
+        elif _NOT_WITHDRAWN.search(said[match.end:]) and not tells_withdrawal(said):
+            age_owner = "writer"
         if (match.owner == "concerned" or expecting_age or correction) and not onset_only:
             age_strength = Strength.STATED  # a computed age routes, but is not said back
 

@@ -34,7 +34,7 @@ _WITHDRAWAL = (
     r"外出(でき|し)(な|ま)|出てこ(な|ず|ん)|出てき(ません|ていない|てない)|一歩も(外|出)|"
     r"働いて(い)?(な|ません)|働か(ず|な)|働けて|仕事をして(い)?な|仕事もせず|無職|ニート|"
     r"不登校|学校に行(け|か)(な|ず|ん|て)|学校へ行(け|か)|学校(を|も)?休|登校(でき|し)(な|ず)|"
-    r"休職|会社に来(な|て)|出社(でき|し)(な|ず)|大学に行(か|け)(ず|な)|大学行けて"
+    r"(家|実家|部屋)に(おり|おる|いま|いる|こも)(?!と|して|時|とき|間)|休職|会社に来(な|て)|出社(でき|し)(な|ず)|大学に行(か|け)(ず|な)|大学行けて"
 )
 # Where a が-subject stops holding: a subordinate clause ends (私が家にいると | 部屋から出てきません).
 # (友達ができず | 家にこもる), and after a te-form and a comma (仕事を辞めて、| …).
@@ -275,3 +275,8 @@ def read_writer(text: str, *, threshold: float = 1.5) -> WriterReading:
     margin = scores[best] - scores[second]
     relation = best if scores[best] > 0 and margin >= threshold else None
     return WriterReading(relation, margin, tuple(cues), concerned_word)
+
+
+def tells_withdrawal(text: str) -> bool:
+    """Does the message describe anyone's withdrawal (not at school, not working, not going out)?"""
+    return bool(withdrawal_subjects(text))

@@ -165,6 +165,15 @@ def reflection_false_facts(texts: list[str], gold: Gold) -> list[str]:
     return false
 
 
+def _reflections_after_corrections(turns: list[TurnResult]) -> list[str]:
+    """What the bot said back from the person's last correction on: before 「すみません、本当は
+    自分のことです」 it rightly said back what it had been told."""
+    from bot.facts import is_correction
+
+    last = max((i for i, t in enumerate(turns) if is_correction(t.user)), default=0)
+    return [x for t in turns[last:] for x in t.reflections]
+
+
 def turn_signals(events: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
     """(signals, bot texts, window ids) of the events after the last user message."""
     last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
@@ -282,7 +291,7 @@ def run_case(client: Client, case: Case, conversation_id) -> CaseResult:
         id=case.id, kind=case.kind, style=case.style, turns=turns, slots=slots,
         relation_ok=relation == g.relation,
         relation_outcome=outcome,
-        reflection_false=reflection_false_facts([x for t in turns for x in t.reflections], g),
+        reflection_false=reflection_false_facts(_reflections_after_corrections(turns), g),
         age_ok=_age_ok(g.age, slots.get("age_min"), slots.get("age_max")),
         needs_ok=set(g.needs) <= needs and not (set(g.needs_not) & needs),
         windows_ok=windows_ok,
