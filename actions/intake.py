@@ -104,9 +104,7 @@ class ActionExtractProfile(Action):
         if requested == "recommendation_done":
             if intent in ("request_callback", "affirm"):
                 changes["recommendation_done"] = "callback"
-            elif intent in ("deny", "skip", "dont_know", "thanks", "reassure") or (
-                    times_asked(tracker, requested) >= MAX_ASKS and intent not in VETO_INTENTS):
-                # Asked twice and the person went on telling: the offer is not made a third time.
+            elif intent in ("deny", "skip", "dont_know", "thanks", "reassure"):
                 changes["recommendation_done"] = "none"
 
         # 「年齢は言いたくないです」: that question is declined, wherever the message stands.
@@ -184,14 +182,13 @@ MAX_ASKS = 2
 
 
 def times_asked(tracker: Tracker, slot: str) -> int:
-    """How often this session asked for `slot` (the form runs its response or its custom ask
-    action, each logged once as an executed action)."""
-    names = {f"utter_ask_{slot}", f"action_ask_{slot}"}
+    """How often this session asked for `slot`: the form sets `requested_slot` each time it asks
+    (its ask action runs inside the form and leaves no event of its own)."""
     count = 0
     for event in reversed(tracker.events):
         if event.get("event") == "session_started":
             break
-        count += event.get("event") == "action" and event.get("name") in names
+        count += event.get("event") == "slot" and event.get("name") == "requested_slot" and event.get("value") == slot
     return count
 
 
@@ -293,8 +290,10 @@ class ActionAskRecommendation(Action):
         elif (latest_intent(tracker) not in WANTS_WINDOWS_INTENTS and tracker.get_slot("recommended")
               and tracker.get_slot("recommended")
               == [r.window.id for r in route_windows(profile, directory(), today=now().date())]):
-            # Nothing new since the list was given: ask again without repeating it.
-            dispatcher.utter_message(response="utter_offer_callback")
+            # Nothing new since the list was given: the person goes on telling. Take it in, and
+            # make the offer only every other time (never the same words again and again).
+            offers = times_asked(tracker, "recommendation_done")
+            dispatcher.utter_message(response="utter_heard_more" if offers % 2 else "utter_offer_callback")
             return []
         ids = recommend(dispatcher, profile, partial=partial)
         dispatcher.utter_message(response="utter_offer_callback")

@@ -32,6 +32,8 @@ UNKNOWN = "unknown"
 MAX_SITUATION_CHARS = 300
 # How much more one reading of who writes must weigh than the next for the bot to act on it.
 CLEAR_MARGIN = 2.0
+# Roles a writer states of themself (bot/resources/profile_lexicon.yml, writer_family).
+_SAID_ROLES = frozenset({"母", "父", "母親", "父親", "はは", "ちち", "祖母", "祖父", "おばあちゃん", "おじいちゃん", "家族"})
 
 _SUBJECT_AFTER = (r"(?=\s*(の(?!頃|ころ|時|とき|時代|友|知り合い|ような|様な)|[がはもをでとにへやっ、,(/]|について"
                   r"|\s|です|じゃ|$))")
@@ -70,7 +72,7 @@ class ProfileUpdate:
 class _Lexicon:
     concerned_family: tuple[tuple[re.Pattern[str], str], ...]
     writer_family: tuple[tuple[re.Pattern[str], str], ...]
-    other: tuple[tuple[re.Pattern[str], str], ...]
+    other: tuple[tuple[re.Pattern[str], str, Strength], ...]
     self_stated: tuple[re.Pattern[str], ...]
     self_inferred: tuple[re.Pattern[str], ...]
     status: tuple[tuple[re.Pattern[str], str], ...]
@@ -101,7 +103,8 @@ def lexicon() -> _Lexicon:
     return _Lexicon(
         concerned_family=concerned,
         writer_family=pairs(rel["writer_family"], "writer"),
-        other=pairs(rel["other"], "writer"),
+        other=tuple((re.compile(i["pattern"]), i["writer"],
+                     Strength.INFERRED if i.get("strength") == "inferred" else Strength.STATED) for i in rel["other"]),
         self_stated=tuple(re.compile(i["pattern"]) for i in rel["self_stated"]),
         self_inferred=tuple(re.compile(i["pattern"]) for i in rel["self_inferred"]),
         self_first=tuple(re.compile(i["pattern"]) for i in rel["self_first"]),
@@ -152,7 +155,9 @@ def reconcile(base: RelationReading, writer: WriterReading) -> RelationReading:
         if base.relation is None:
             return RelationReading(writer.relation, None, Strength.INFERRED, writer.concerned_word)
         return base
-    if writer.margin >= CLEAR_MARGIN:
+    # The writer's role said in so many words (母です) gives way only to a very clear reading.
+    needed = CLEAR_MARGIN + 1 if base.relation == "family" and base.detail in _SAID_ROLES else CLEAR_MARGIN
+    if writer.margin >= needed:
         detail = base.detail if base.relation == writer.relation else None
         concerned = writer.concerned_word if writer.relation == "family" else None
         return RelationReading(writer.relation, detail, Strength.STATED if writer.margin >= 3 else Strength.INFERRED,
@@ -166,9 +171,9 @@ def _lexicon_relation(text: str) -> RelationReading:
     if any(p.search(text) for p in lex.self_first):
         return RelationReading("self", None, Strength.STATED)
     if not lex.own_family.search(text):
-        for pattern, writer in lex.other:
+        for pattern, writer, strength in lex.other:
             if pattern.search(text):
-                return RelationReading("other", writer, Strength.STATED)
+                return RelationReading("other", writer, strength)
     for pattern, writer in lex.writer_family:
         m = pattern.search(text)
         if m:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from bot.replies import DialogueContext, option_key, read_reply
-from tests.conversations.cases import SIGNALS, load_cases
+from tests.conversations.cases import REAL, SIGNALS, load_cases, load_real_cases
 from tests.conversations.label import main as label_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,11 +39,13 @@ def _training_texts() -> list[str]:
 
 @pytest.fixture(scope="module")
 def cases():
-    return load_cases()
+    """Every evaluation case: the project's own and the real-derived tier."""
+    return load_cases() + load_real_cases()
 
 
 def test_enough_cases_of_each_kind(cases):
-    kinds = {k: sum(c.kind == k for c in cases) for k in ("first_messages", "multi_turn", "steering")}
+    own = [c for c in cases if c.tier == "own"]
+    kinds = {k: sum(c.kind == k for c in own) for k in ("first_messages", "multi_turn", "steering")}
     assert kinds["first_messages"] >= 300 and kinds["multi_turn"] >= 120 and kinds["steering"] >= 60, kinds
 
 
@@ -87,3 +89,46 @@ def test_closed_class_exemption_is_narrow():
     assert closed_class("言いたくないです") and closed_class("ありがとうございました。")
     assert not closed_class("息子のことで相談したいです")
     assert not closed_class("どこに相談したらええん？")
+
+
+# --- the real-derived tier (tests/conversations/real/README.md) ------------------------------------
+def test_real_tier_has_its_size_sources_and_split():
+    real = load_real_cases()
+    first = [c for c in real if c.kind == "first_messages"]
+    multi = [c for c in real if c.kind == "multi_turn"]
+    assert len(first) >= 200 and len(multi) >= 40, (len(first), len(multi))
+    assert sum(c.gold.crisis for c in real) >= 20
+    assert all(c.source.startswith(("http://", "https://")) for c in real)
+    heldout = sum(c.split == "heldout" for c in real) / len(real)
+    assert 0.30 <= heldout <= 0.36, heldout  # every third case
+
+
+def test_every_real_case_has_an_adjudicated_blind_label():
+    from tests.conversations.real.blind import raw_cases
+
+    labels = yaml.safe_load((REAL / "labels" / "final.yml").read_text(encoding="utf-8"))
+    ids = {str(raw["id"]) for _split, raw in raw_cases()}
+    assert ids <= set(labels), sorted(ids - set(labels))[:20]
+    from tests.conversations.real.adjudicate import _load
+
+    for name in ("a.yml", "b.yml"):
+        assert ids <= set(_load(name)), name
+
+
+def test_the_blind_view_shows_nothing_but_ids_and_texts(capsys):
+    from tests.conversations.real.blind import main as blind_main
+
+    blind_main([])
+    shown = capsys.readouterr().out
+    assert "http" not in shown and "source" not in shown and "heldout" not in shown and "style" not in shown
+    assert shown.count("## ") == len(load_real_cases())
+
+
+def test_no_training_data_comes_from_a_page_an_evaluation_case_came_from():
+    """Training examples may be derived from real text too, but never from the same page; their
+    sources are listed in data/nlu/sources.yml (when any are derived)."""
+    sources_file = ROOT / "data" / "nlu" / "sources.yml"
+    training_sources = set()
+    if sources_file.exists():
+        training_sources = set(yaml.safe_load(sources_file.read_text(encoding="utf-8")) or [])
+    assert not training_sources & {c.source for c in load_real_cases()}

@@ -33,11 +33,24 @@ _WITHDRAWAL = (
     r"(部屋|家|外|自室|実家)(から|に|へ|を)(ほとんど|あまり|全然|まったく|一歩も|一切|なかなか|ずっと)?(出|で)(て|ら|れ|な|ず|ん|ま|よう)|"
     r"外出(でき|し)(な|ま)|出てこ(な|ず|ん)|出てき(ません|ていない|てない)|一歩も(外|出)|"
     r"働いて(い)?(な|ません)|働か(ず|な)|働けて|仕事をして(い)?な|仕事もせず|無職|ニート|"
-    r"不登校|学校に行(け|か)(な|ず|ん|て)|学校へ行(け|か)|学校(を|も)?休|登校(でき|し)(な|ず)|"
-    r"(家|実家|部屋)に(おり|おる|いま|いる|こも)(?!と|して|時|とき|間)|休職|会社に来(な|て)|出社(でき|し)(な|ず)|大学に行(か|け)(ず|な)|大学行けて"
+    # school, said with or without particles, in kanji or kana (学校いってない, がっこういけてない)
+    r"不登校|(学校|がっこう|ガッコウ|大学|だいがく|高校|こうこう|中学|ちゅうがく|小学校)(に|へ|には|にも)?(行|い)"
+    r"(って|けて|け|か|きたく)(い|お)?(な|ね|ず|ん|ませ)|学校(を|も)?休|登校(でき|し)(な|ず)|"
+    r"(家|実家|部屋)に(おり|おる|いま|いる|こも)(?!と|して|時|とき|間)|"
+    # work: absent, not coming in, out of touch
+    r"休職|休みがち|会社に来(な|て)|出社(でき|し)(な|ず|て(こ|き)(ず|な))|出勤(でき|し)(な|ず)|"
+    r"出てこられ(な|ず|て(い)?ません)|来(て|られ)(い)?(な|ません)|来なくな|連絡(が|も)?(取れ|とれ|つか)(な|ず)|"
+    # isolation of an older person (父が定年で辞めてから人と関わろうとしない)
+    r"人と(関わ|かかわ)(ろう|ら)(と)?(し)?(な|ず)|誰とも(話さ|会わ|関わら|口をきか)|人を寄せつけ|電話に出(な|ず)"
 )
+# 「友達ができず」「友だちはいない」: the writer has no friends; nobody else is the subject.
+_LACKS_PEOPLE = re.compile(r"(友達|友だち|ともだち|友人|知り合い|仲間)(が|は|も)(でき|いな|いませ|おら|少な|ほとんど)")
+# Someone told the writer about the person (知り合いのお母さんから相談を受けた): a third party writes.
+_RELAYED = re.compile(r"から[^。]{0,8}?(相談を受け|相談され|打ち明けられ)|相談を受けて(い)?(る|ます)")
+# Hearsay after a predicate (家にこもってるみたいです, 行っていないらしい): someone else's days.
+_HEARSAY_AFTER = re.compile(r"[^、。]{0,6}?(みたい|らしい|ようです|ようだ|ような|そうです|そうだ|って(聞|言)|と(聞|言)(い|き))")
 # Where a が-subject stops holding: a subordinate clause ends (私が家にいると | 部屋から出てきません).
-# (友達ができず | 家にこもる), and after a te-form and a comma (仕事を辞めて、| …).
+# (友達ができず | 家にこもる). A te-form chain keeps its subject (息子が20代後半で、…家にいます).
 # A withdrawal word that names the notion (ひきこもりって, ひきこもりとは) or a past that is over
 # (昔ひきこもっていた, 元ひきこもり) says nothing about whose days the message describes.
 _NOT_A_PREDICATE_AFTER = re.compile(
@@ -49,8 +62,8 @@ _PAST_OR_FORMER = re.compile(r"昔|むかし|以前|かつて|元(?=ひき|引�
 # The predicate modifies who follows it: 家から出られない私, ひきこもりの娘.
 _HEAD_AFTER = 4
 
-_CLAUSE_BREAK = re.compile(r"(?<=[るたいくす])と(?![もかし])|(?<=[れ])ば(?!か)|たら|ので|けど|けれど|(?<=[だす])が(?=、)|から、"
-                           r"|(?<=[^っ]ず)(?=[、\u4e00-\u9fff])|(?<=[てでくし])、")
+_CLAUSE_BREAK = re.compile(r"(?<=[るたい])の(?=を?(きい|聞い|見|知っ|しっ))|(?<=[るたいくす])と(?![もかし])|(?<=[れ])ば(?!か)|たら|ので|けど|けれど|(?<=[だす])が(?=、)|から、"
+                           r"|(?<=[^っ]ず)(?=[、\u4e00-\u9fff])")
 _SENTENCE = re.compile(r"[。！？!?\n]|・・・|…")
 
 
@@ -90,7 +103,7 @@ class _Words:
 @lru_cache(maxsize=1)
 def _words() -> _Words:
     k = kinship()
-    kin = alternation(k.kin_words())
+    kin = "|".join(kn.pattern for kn in sorted(k.kin, key=lambda x: -max(len(w) for w in x.words)))
     honor = alternation(k.others_kin)
     me = alternation(k.first_person)
     roles = alternation(k.role_words() + tuple(k.roles.get("concerned_by_role", ())))
@@ -99,7 +112,7 @@ def _words() -> _Words:
     # (OWNER の)? WORD + (honorific)? + subject/topic particle. Named groups say which list it came
     # from. 兄弟 / 姉妹 are the writer's siblings in general, never one of them.
     subject = re.compile(
-        rf"(?:(?:(?P<owner_me>{me})の|(?P<owner_other>{owners})(?:さん)?の))?"
+        rf"(?:(?:(?P<owner_me>{me})の|(?P<owner_other>{owners})(?:さん)?の)お?)?"
         rf"(?:(?P<honor>{honor})|(?P<role>{roles})(?:さん|ちゃん|くん|君)?|(?<![兄姉従義親])(?P<kin>{kin})(?![弟妹])(?P<kin_hon>さん|ちゃん|くん|君)?(?:\(\d{{1,2}}(?:歳|才)?\)|\d{{1,2}}(?:歳|才))?"
         rf"|(?P<neutral>{neutral})|(?P<me>{me})(?:自身)?)"
         r"(?P<particle>のことで|のことです|のことなんです|のことについて|について|の件で|は|が|も|って|ったら|としか|の方が|のほうが)"
@@ -122,7 +135,9 @@ def _words() -> _Words:
             r"|親亡き後|親なき後|親なきあと|育て方|子育て|親として|母親として|父親として|親の(?:私|わたし)"
         ),
         partner_family=re.compile(r"事実婚|内縁"),
-        anyone_else=re.compile(rf"(?<![兄姉従義親])(?:{kin})(?![弟妹])|{honor}|{roles}|{neutral}|人(?:が|は)|方(?:が|は)"),
+        # Someone else in the message (the writer's own parents and teachers do not count: a young
+        # writer mentions them while telling their own days).
+        anyone_else=re.compile(rf"(?<![兄姉従義親])(?:{kin})(?![弟妹])|{honor}|(?!先生|教師|担任){roles}|{neutral}|人(?:が|は)|方(?:が|は)"),
         first_person_state=re.compile(
             r"(?:たい|たくない|たかった|てみたい|さみしい|寂しい|淋しい|つらい|辛い|しんどい|こわい|怖い|不安|むなしい|虚しい"
             r"|孤独|もうむり|もう無理|消えたい|どうしたらいい|どうすればいい)"),
@@ -150,6 +165,8 @@ def _who(m: re.Match[str]) -> tuple[str, str]:
         return "none", m.group("neutral")
     if m.group("kin") and m.group("owner_other"):
         return "other", m.group("owner_other") + "の" + m.group("kin")  # 親友の弟
+    if m.group("kin") and m.group("kin").endswith(("にいさん", "ねえさん")) and not m.group("owner_me"):
+        return "other", m.group("kin")  # (お)にいさん said alone: someone's brother, said with respect
     if m.group("honor") or m.group("role") or m.group("kin_hon"):
         word = m.group("honor") or m.group("role") or (m.group("kin") + m.group("kin_hon"))
         return "other", word
@@ -160,10 +177,8 @@ def _who(m: re.Match[str]) -> tuple[str, str]:
 
 def _head_after(clause: str, end: int, w: _Words) -> tuple[str, str] | None:
     """家から出られない私 / ひきこもりの娘: the person word right after the predicate."""
-    tail = re.match(r"[^、。]*?(?:ない|ず|ている|てる|の|中の|がちな)", clause[end:end + 8])
-    if not tail:
-        return None
-    m = w.subject_head.match(clause, end + tail.end())
+    tail = re.match(r"[りれらなかいるたてのずがち中ぎみ]{0,5}", clause[end:end + 6])
+    m = w.subject_head.match(clause, end + (tail.end() if tail else 0))
     if not m:
         return None
     if m.group("kin"):
@@ -180,11 +195,16 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     topic: tuple[str, str] | None = None
     named: tuple[str, str] | None = None  # the last family member named, in any role
-    kin_words = re.compile(alternation(kinship().kin_words(subject_only=False)))
+    last_person: tuple[str, str] | None = None  # the last person named as a subject, of any kind
+    topic_frames = False
+    kin_words = re.compile("(?<![兄姉従義親])(?:" + "|".join(k.pattern for k in kinship().kin if not k.subject_only) + ")(?![弟妹])")
     for sentence in _SENTENCE.split(norm):
+        if topic is not None and topic not in found and not topic_frames:
+            topic = None  # a topic carries into the next sentence only once it is whose days are told
         for clause in _clauses(sentence):
             subject: tuple[str, str] | None = None
-            events: list[tuple[int, str, re.Match[str]]] = [(m.start(), "s", m) for m in w.subject.finditer(clause)]
+            events: list[tuple[int, str, re.Match[str]]] = [
+                (m.start(), "s", m) for m in w.subject.finditer(clause) if not _LACKS_PEOPLE.match(clause, m.start())]
             events += [(m.start(), "w", m) for m in w.withdrawal.finditer(clause)]
             events += [(m.start(), "k", m) for m in kin_words.finditer(clause)
                        if not clause.startswith(("さん", "ちゃん", "くん"), m.end())]
@@ -201,14 +221,22 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                     continue
                 if kind == "s":
                     who = _who(m)
+                    if who[0] in ("family", "other"):
+                        last_person = (who[0] + "~", who[1])
                     if m.group("particle") in ("は", "も", "って", "ったら") or m.group("particle").startswith(("の", "に")):
                         topic = who
+                        # 「彼のことです」 frames the whole message; so does the writer as topic (私は…)
+                        topic_frames = m.group("particle").startswith(("の", "に")) or who[0] == "self"
                     subject = who if m.group("particle") != "としか" else subject
-                    if who[0] in ("family", "other"):
+                    # The person a later subjectless predicate falls back to: a family member,
+                    # or someone else made the topic (友達は / 社員のことで), not 友達が悪口を…
+                    if who[0] == "family" or (who[0] == "other" and m.group("particle") not in ("が",)):
                         named = (who[0] + "~", who[1])
                     continue
                 head = _head_after(clause, m.end(), w)
                 holder = head or subject or topic or named
+                if holder is None and _HEARSAY_AFTER.match(clause, m.end()):
+                    holder = last_person or ("none", "")  # hearsay is never about the writer
                 found.append(holder if holder else ("self", ""))
     return found
 
@@ -253,6 +281,8 @@ def read_writer(text: str, *, threshold: float = 1.5) -> WriterReading:
         cues.append(WriterCue("family", 3.0, f"own:{own}"))
     elif w.role_intro.search(norm):
         cues.append(WriterCue("other", 2.5, "role"))
+    if _RELAYED.search(norm) and not own:
+        cues.append(WriterCue("other", 2.5, "relayed"))
     if w.parent_worry.search(norm):
         cues.append(WriterCue("family", 1.0, "worry"))
     if w.partner_family.search(norm):

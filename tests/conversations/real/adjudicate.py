@@ -25,8 +25,13 @@ DECIDED = ("relation", "age", "crisis", "crisis_turn", "asks")
 
 
 def _load(name: str) -> dict[str, dict[str, Any]]:
-    path = LABELS / name
-    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    """A labeller's labels: labels/a.yml and any later batch of theirs (labels/a_b2.yml …)."""
+    stem = name.removesuffix(".yml")
+    merged: dict[str, dict[str, Any]] = {}
+    for path in [LABELS / name, *sorted(LABELS.glob(f"{stem}_*.yml"))]:
+        if path.exists():
+            merged.update(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    return merged
 
 
 def _age(value: Any) -> tuple[int, int] | None:
