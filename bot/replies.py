@@ -190,6 +190,12 @@ def steering_intent(text: str) -> str | None:
     return None
 
 
+def prefers_not_by_phone(text: str) -> bool:
+    """The person says the phone (or a callback) is not for them (電話は苦手, 折り返しは結構)."""
+    norm = _JA_SPACE.sub("", normalize(text or ""))
+    return bool(patterns().negation.search(norm))
+
+
 def _in_context(word_class: str, text: str, ctx: DialogueContext) -> Reading | None:
     slot = ctx.requested_slot
     if word_class == "decline":
@@ -252,6 +258,9 @@ def read_reply(text: str, context: DialogueContext = DialogueContext()) -> Readi
     if option is not None:
         return parse_payload(option.payload)
     steer = steering_intent(text)
+    if steer is None and prefers_not_by_phone(text):
+        # 「でんわはにがてなので、ここで文字でやりとりできたら」: a preference, heard as information.
+        return Reading("inform", rule="prefers_text")
     if steer is not None:
         if steer == "request_callback" and context.active_loop == CALLBACK_FORM:
             return None  # already booking: the form reads 「電話で」 as its answer

@@ -81,7 +81,6 @@ def test_readings(text, ctx, intent):
 @pytest.mark.parametrize("text,ctx", [
     ("なし", DialogueContext()),  # no question open: DIET decides
     ("大丈夫です", DialogueContext(crisis_active=True, requested_slot="age_status")),  # a reassurance
-    ("電話は苦手なのでこのままで", DialogueContext()),  # negated
     ("電話でお願いします", DialogueContext(active_loop="callback_form", requested_slot="contact_method")),
     ("/affirm", OFFER),  # a real button payload is Rasa's
     ("息子が家から出てきません", AGE_Q),
@@ -219,3 +218,14 @@ def test_requests_said_as_wishes_or_questions_are_heard(text, intent):
 ])
 def test_what_happened_is_not_a_request(text):
     assert steering_intent(text) is None
+
+
+@pytest.mark.parametrize("text", ["電話は苦手なのでこのままで", "でんわは にがてなので ここで もじで やりとり できたら",
+                                  "お電話は結構です、文字でお願いします"])
+def test_a_preference_against_the_phone_is_information_not_a_request(text):
+    assert steering_intent(text) is None
+    assert read_reply(text, DialogueContext()).intent == "inform"
+
+
+def test_a_place_to_be_listened_to_is_a_where_question():
+    assert steering_intent("母親の私だけでも話を聞いてもらえるところがあれば知りたいです") == "ask_where_to_go"

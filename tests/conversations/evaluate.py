@@ -377,9 +377,9 @@ def _tier_failures(label: str, summary: dict[str, Any], gates: dict[str, float],
         if value is not None and value > ceiling:
             out.append(f"{label}{key} {value} > {ceiling}")
     if summary["identical_reply_three_times"]:
-        out.append(f"identical reply three times in a row: {summary['identical_reply_three_times']}")
+        out.append(f"{label}identical reply three times in a row: {summary['identical_reply_three_times']}")
     if summary["errors"]:
-        out.append(f"{summary['errors']} cases failed to run")
+        out.append(f"{label}{summary['errors']} cases failed to run")
     return out
 
 
