@@ -201,6 +201,7 @@ def test_a_yes_at_an_offer_is_a_yes(text):
     ("だれかと話したいです", "request_human"),
     ("家庭訪問していただける体制はありますか", "request_human"),
     ("担当の方からお電話をいただくことは可能でしょうか", "request_callback"),
+    ("電話で相談したいです", "request_callback"),
     ("一度電話でお話しさせていただけるとありがたいです", "request_callback"),
     ("電話してもらえんかのう", "request_callback"),
     ("保健所に行けばいいんですかね", "ask_where_to_go"),
