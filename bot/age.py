@@ -123,9 +123,13 @@ _SCHOOL_LONG_RE = re.compile(
 _SCHOOL_SHORT_RE = re.compile(r"(?P<s>[小中高大])(?P<n>[1-6])(?![0-9\u3400-\u9fff々つ])")
 # Hiragana grades: ちゅうに, こうこうにねんせい, ちゅうがく1ねん.
 _SCHOOL_HIRA_RE = re.compile(
-    r"(?P<s>しょうがく|ちゅうがく|こうこう|ちゅう|こう)\s?(?P<n>[1-6]|いち|に|さん|よん|ご|ろく)"
+    r"(?P<s>しょうがく|ちゅうがく|こうこう|しょう|ちゅう|こう)\s?(?P<n>[1-6]|いち|に|さん|よん|ご|ろく)"
     r"\s?(?:ねんせい|ねん)?(?=$|[\s。、!?]|です|で|の|だ)")
-_SCHOOL_HIRA_KEY = {"しょうがく": "小", "ちゅうがく": "中", "ちゅう": "中", "こうこう": "高", "こう": "高"}
+_SCHOOL_HIRA_KEY = {"しょうがく": "小", "しょう": "小", "ちゅうがく": "中", "ちゅう": "中", "こうこう": "高", "こう": "高"}
+# 大学に通っている長男 / この春大学に入った息子 / 高校に在学中: a school attended now gives its band.
+_SCHOOL_ATTENDED_RE = re.compile(
+    r"(?P<now>この春|今春|今年(?:の春)?|4月から|四月から)?\s?(?P<s>小学校|中学校|中学|高校|高等学校|大学(?!院)|専門学校)"
+    r"(?:に|へ)\s?(?:(?P<attends>通って(?:い|お)|通う|通い|在学|在籍)|(?P<entered>入って|入った|入学し|進学し))")
 _HIRA_DIGIT = {"いち": 1, "に": 2, "さん": 3, "よん": 4, "ご": 5, "ろく": 6}
 _SCHOOL_LONG_KEY = {"小学": "小", "小学校": "小", "中学": "中", "中学校": "中", "高校": "高",
                     "高等学校": "高", "大学": "大"}
@@ -229,7 +233,7 @@ _WITHDRAWN_RE = re.compile(
 # 「息子は48　私は76」, so 48 is not 私's.
 _AFTER_LINK = re.compile(
     r"(?:\s?(?:の|になる|になった|になります|になりました|になっている|になってる)\s?)?"
-    r"(?:うちの|我が家の|わが家の)?")
+    r"(?:うちの|我が家の|わが家の)?(?:一人|ひとり|上の|下の|末の)?")
 # Between a person word and a bare number: only particles (息子は45, 息子の年齢は今45).
 _GAP_RE = re.compile(
     r"(?:さん|くん|君|ちゃん|様)?(?:の(?:年齢|歳|とし|年)|は|が|も|って|、|,|\(|\s|今年で|今年"
@@ -328,6 +332,13 @@ def _candidates(t: str, expecting_age: bool) -> list[_Cand]:
             base = _SCHOOL_BASE[s]
             out.append(_Cand(base + year, base + year + 1, m.start(), m.end(), "school"))
 
+    for m in _SCHOOL_ATTENDED_RE.finditer(t):
+        if m.group("attends") or m.group("now"):
+            lo, hi = kinship().school_stages[m.group("s").replace("小学校", "小学").replace("中学校", "中学")]
+            if m.group("entered"):
+                hi = lo + 1  # entered this spring: the first year
+            out.append(_Cand(lo, hi, m.start("s"), m.end(), "school"))
+
     for m in _SCHOOL_HIRA_RE.finditer(t):
         s = _SCHOOL_HIRA_KEY[m.group("s")]
         raw = m.group("n")
@@ -422,7 +433,9 @@ def _attach(t: str, c: _Cand, win_start: int,
     if after:
         p = after[0]
         # 45歳の私の息子: the possessor yields to the noun it modifies.
-        nxt = [q for q in persons if q[0] == p[1] + 1 and t[p[1]:p[1] + 1] == "の"]
+        # But 中2の息子の母です: a parent of the concerned is the writer, and the age stays the son's.
+        nxt = [q for q in persons if q[0] == p[1] + 1 and t[p[1]:p[1] + 1] == "の"
+               and not (p[2] == "concerned" and q[2] in ("parent", "parent_combo"))]
         return nxt[0] if nxt else p
     inside = [p for p in persons if p[0] >= win_start and p[1] <= c.start]
     if not inside:
@@ -456,9 +469,10 @@ def _sentence_of(t: str, c: _Cand) -> str:
 
 def extract_age(text: str, *, expecting_age: bool = False) -> AgeMatch | None:
     """Age band of the person concerned, or None. See the module docstring for the rules."""
-    t = normalize(text)
-    if not t:
+    spaced = normalize(text)
+    if not spaced:
         return None
+    t, at = _glue(spaced)
     cands = _merge_ranges(t, _resolve(_candidates(t, expecting_age)))
     if not cands:
         return None
@@ -493,8 +507,21 @@ def extract_age(text: str, *, expecting_age: bool = False) -> AgeMatch | None:
         chosen, owner = next(((c, who) for c, who, _ in scored if who not in skip), (None, None))
     if chosen is None:
         return None
-    return AgeMatch(chosen.lo, chosen.hi, chosen.start, chosen.end, t[chosen.start:chosen.end],
-                    _OWNERS.get(owner or ""))
+    start, end = at[chosen.start], at[chosen.end - 1] + 1
+    return AgeMatch(chosen.lo, chosen.hi, start, end, spaced[start:end], _OWNERS.get(owner or ""))
+
+
+# Elderly typing puts a space after every word (四十を 過ぎて, 四十一に なる, 七十八に なります):
+# the spaces inside an age phrase are dropped before reading it, and offsets mapped back.
+_GLUE = re.compile(r"(?<=[〇一二三四五六七八九十百0-9])\s+(?=[をにの歳才代])"
+                   r"|(?<=[をに])\s+(?=過ぎ|すぎ|超え|越え|こえ|なる|なっ|なり|近)")
+
+
+def _glue(t: str) -> tuple[str, list[int]]:
+    """`t` without the spaces inside age phrases, and for each kept character its index in `t`."""
+    drop = {i for m in _GLUE.finditer(t) for i in range(m.start(), m.end())}
+    at = [i for i in range(len(t)) if i not in drop]
+    return "".join(t[i] for i in at), at
 
 
 # A spouse's age is the writer's side only when a parent writes; the caller has the context.

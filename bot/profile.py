@@ -42,8 +42,10 @@ _BARE_AGE = re.compile(r"^\s?(いま|今|今年で)?\s?(はたち|\d{1,2}\s?(歳
 # A family member whose days are fine (上の娘は30で、ちゃんと働いとります): not the person concerned.
 _NOT_WITHDRAWN = re.compile(r"^[^。、]{0,3}[、,]?\s?(ちゃんと|普通に|元気に|きちんと)?(働い(て(い|お)?(ます|る)|とります|とる|てます)|就職して|結婚して|独立して|家を出て|学校に(は)?(行って|通って)(い)?(ます|る))")
 _THIRD_PERSON_HONNIN = re.compile(r"(?<!ご)本人(は|が|に|を|の(?!私|僕|自分)|抜き|も)")
-_OWNER_BEFORE = r"(うちの|私の|わたしの|自分の|じぶんの|僕の|俺の)"
+_OWNER_BEFORE = r"(うちの|うちは、?|私の|わたしの|自分の|じぶんの|僕の|俺の)"
 _SCHOOL_YEAR = re.compile(r"(高校|中学|大学|小学|専門学校|[中高大小])\s*$")
+# 息子のことで / 娘です (an answer or a correction): said to be whom the message is about.
+_ABOUT = re.compile(r"\s*(のこと|について|の件|に関して|(です|でした|なんです|じゃ|や|だよ)(?=\s*([。!！、,.]|$)))")
 _ERA = re.compile(r"(平成|令和|昭和|西暦|H|R|S)\s*$")
 
 
@@ -131,6 +133,7 @@ class RelationReading:
     detail: str | None = None  # the writer's role as staff would write it (親, 母, 民生委員 …)
     strength: Strength = Strength.INFERRED
     concerned: str | None = None  # the kin word for the person concerned (息子, 妹 …)
+    mentioned: bool = False  # family only because a relative is mentioned (夫は…), not said to be concerned
 
 
 def read_relation(text: str) -> RelationReading:
@@ -141,14 +144,23 @@ def read_relation(text: str) -> RelationReading:
     conflict and neither is clear, nothing is inferred, and the bot asks."""
     base = _lexicon_relation(text)
     writer = read_writer(text)
+    if base.mentioned and _withdrawal_of_kin(writer):
+        # 「息子が部屋から出てきません」: the relative mentioned is whose withdrawal is told.
+        base = RelationReading(base.relation, base.detail, Strength.STATED, base.concerned)
     return reconcile(base, writer)
+
+
+def _withdrawal_of_kin(writer: WriterReading) -> bool:
+    return any(c.relation == "family" and c.why.startswith(("subject:", "own:")) for c in writer.cues)
 
 
 def reconcile(base: RelationReading, writer: WriterReading) -> RelationReading:
     """One verdict from the lexicon's reading and the cue-weighing one (see read_relation)."""
     if writer.relation is None:
         contrary = max((writer.score(r) for r in RELATIONS if r != base.relation), default=0.0)
-        if base.relation and base.strength < Strength.STATED and contrary > writer.score(base.relation):
+        # A relative only mentioned gives way to a reading of the writer's own days, not to a hint.
+        enough = writer.score(base.relation) + (0.5 if base.mentioned else 0.0) if base.relation else 0.0
+        if base.relation and base.strength < Strength.STATED and contrary > max(enough, writer.score(base.relation)):
             return RelationReading()  # an inference the message's own cues speak against
         return base
     if base.relation == writer.relation or base.relation is None and writer.margin < CLEAR_MARGIN:
@@ -171,8 +183,10 @@ def _lexicon_relation(text: str) -> RelationReading:
     if any(p.search(text) for p in lex.self_first):
         return RelationReading("self", None, Strength.STATED)
     if not lex.own_family.search(text):
+        first_kin = min((m.start() for p, _w in lex.concerned_family for m in [p.search(text)] if m), default=None)
         for pattern, writer, strength in lex.other:
-            if pattern.search(text):
+            m = pattern.search(text)
+            if m and not (strength < Strength.STATED and first_kin is not None and first_kin < m.start()):
                 return RelationReading("other", writer, strength)
     for pattern, writer in lex.writer_family:
         m = pattern.search(text)
@@ -182,7 +196,10 @@ def _lexicon_relation(text: str) -> RelationReading:
     for pattern, writer in lex.concerned_family:
         m = pattern.search(text)
         if m:
-            return RelationReading("family", writer, Strength.STATED, _first_kin(text))
+            # うちの息子 / 息子のことで say whom the message is about; 夫は… alone only names a relative.
+            framed = bool(m.group(1)) or bool(_ABOUT.match(text, m.end()))
+            return RelationReading("family", writer, Strength.STATED if framed else Strength.INFERRED,
+                                   _first_kin(text), mentioned=not framed)
     if any(p.search(text) for p in lex.self_stated):
         return RelationReading("self", None, Strength.STATED)
     if any(p.search(text) for p in lex.self_inferred):

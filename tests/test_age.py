@@ -320,3 +320,17 @@ def _check_invariants(text: str, expecting: bool) -> None:
 def test_of_several_children_the_one_the_message_is_about(text, expected) -> None:
     match = extract_age(text)
     assert match is not None and (match.min, match.max) == expected
+
+
+# Issue 18, second step: elderly spacing, a parent's self-introduction, a school attended now.
+@pytest.mark.parametrize("text,band", [
+    ("うちの 娘も 三十を 過ぎて 家に おります", (30, 34)),
+    ("五十二に なる 息子が 家に おります", (52, 52)),
+    ("六十八に なります。 四十一の 一人息子が 働いて おりません", (41, 41)),
+    ("小6の娘の父です。二学期から学校に行けていません", (11, 12)),
+    ("県外の専門学校に通っている次男のことです", (18, 20)),
+    ("しょう5だけど学校いってない", (10, 11)),
+])
+def test_age_kinds_real_writers_use(text, band) -> None:
+    m = extract_age(text)
+    assert m is not None and (m.min, m.max) == band

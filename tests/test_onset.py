@@ -42,3 +42,8 @@ def test_a_computed_age_routes_but_is_not_said_back_as_stated():
 
     update = extract_profile("弟が26の頃から実家にこもって、もう7年になります")
     assert update.age_strength < Strength.STATED
+
+
+def test_a_step_of_life_with_its_age_starts_the_count():
+    update = extract_profile("兄は高校受験に失敗してから、もう20年も家にいます")
+    assert (update.age_min, update.age_max) == (35, 35)

@@ -72,3 +72,38 @@ def test_dieted_entities_are_used_when_the_lexicon_is_silent():
 
 def test_button_payloads_are_not_read_as_text():
     assert extract_profile('/inform{"relation":"self"}').empty
+
+
+# Issue 18, second step: kinds of writer reading, each with phrasings of our own.
+@pytest.mark.parametrize("text", [
+    "部屋にこもったままの日が続いています。妻は「無理しないで」と言ってくれますが、このままでいいのか",
+    "仕事を辞めてから家におります。夫は何も言わずにいてくれますが申し訳なくて",
+])
+def test_a_spouse_who_only_looks_after_a_withdrawn_writer_is_not_taken_as_the_person(text):
+    assert extract_profile(text).relation != "family"
+
+
+@pytest.mark.parametrize("text,relation", [
+    ("就職できないまま、弟が今年で35になります", "family"),          # the subject comes after the predicate
+    ("家にこもっているのは高校生の娘です", "family"),                 # a cleft
+    ("二年近く外に出ていない甥がいます", "family"),                   # a relative clause on the relative
+    ("うちは息子が不登校です", "family"),                             # うちは + kin
+    ("長男が小学校に行けていません。友達ができないのが原因みたいです", "family"),  # a friend later does not win
+    ("以前から無断欠勤が続いていた社員が、今週は一度も出社していません", "other"),  # 以前から is not the past
+])
+def test_whose_days_are_told_decides_who_writes(text, relation):
+    assert extract_profile(text).relation == relation
+
+
+def test_a_relative_only_mentioned_is_not_said_back_as_stated():
+    from bot.facts import Strength
+
+    u = extract_profile("母とはもう何年も口をきいていません。弟は心配して声をかけてくれます")
+    assert u.relation is None or u.relation_strength < Strength.STATED
+    stated = extract_profile("息子が部屋から出てきません")
+    assert stated.relation == "family" and stated.relation_strength >= Strength.STATED
+
+
+def test_ones_own_life_told_from_inside_is_the_writer():
+    u = extract_profile("会社を辞めてから半年、就職活動もうまくいかず、病院でうつと診断されました")
+    assert u.relation == "self"

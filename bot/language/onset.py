@@ -27,7 +27,10 @@ _START_TAIL = (
     r"(?:の(?:頃|ころ|時|とき|途中|夏|冬|春|秋|終わり|半ば|初め|二学期|三学期|1学期|2学期|3学期)(?:ごろ)?)?\s?"
     rf"(?:から|以来|くらいから|ぐらいから|頃から|で(?![、,]){_CHANGE}|に{_CHANGE})"
 )
+# A step of life that has its age (大学受験に失敗してから, 就職活動でつまずいて以来).
+_LIFE_EVENT = {"高校受験": (15, 15), "大学受験": (18, 18), "就職活動": (22, 22), "就活": (22, 22), "成人式": (20, 20)}
 _ONSET = re.compile(
+    r"(?:(?P<event>高校受験|大学受験|就職活動|就活|成人式)(?:に|で|の)?[^。、\d]{0,8}?(?:てから|て以来|から|以来))|"
     rf"(?:{_STAGE_WORD}\s?{_GRADE}{_START_TAIL})"
     r"|(?:(?P<left>中学|高校|大学|専門学校)(?:を)?(?:出て|卒業して|卒業後|中退して|中退後|やめて|辞めて)(?:から)?)"
     rf"|(?:(?<![\d年])(?P<age>\d{{1,2}})\s?(?:歳|才|さい)?(?:の(?:頃|ころ|時|とき)(?:から)?|くらいから|ぐらいから|頃から|から|で(?![、,]){_CHANGE}))"
@@ -61,6 +64,8 @@ def read_onset(text: str) -> Onset | None:
         if base is None or not 1 <= grade <= (6 if key == "小" else 4):
             return None
         start = (base + grade, base + grade + 1)
+    elif m.group("event"):
+        start = _LIFE_EVENT[m.group("event")]
     elif m.group("left"):
         start = _LEFT_SCHOOL[m.group("left")[0]]
     else:

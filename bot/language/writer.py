@@ -38,7 +38,7 @@ _WITHDRAWAL = (
     r"(って|けて|け|か|きたく)(い|お)?(な|ね|ず|ん|ませ)|学校(を|も)?休|登校(でき|し)(な|ず)|"
     r"(家|実家|部屋)に(おり|おる|いま|いる|こも)(?!と|して|時|とき|間)|"
     # work: absent, not coming in, out of touch
-    r"休職|休みがち|会社に来(な|て)|出社(でき|し)(な|ず|て(こ|き)(ず|な))|出勤(でき|し)(な|ず)|"
+    r"休職|休みがち|休んで(い|お|ばかり)|欠勤|会社に来(な|て)|(出社|出勤|登校)(でき|し)(な|ず|て(こ|き)(ず|な)|て(い|お)?(な|ませ))|"
     r"出てこられ(な|ず|て(い)?ません)|来(て|られ)(い)?(な|ません)|来なくな|連絡(が|も)?(取れ|とれ|つか)(な|ず)|"
     # isolation of an older person (父が定年で辞めてから人と関わろうとしない)
     r"人と(関わ|かかわ)(ろう|ら)(と)?(し)?(な|ず)|誰とも(話さ|会わ|関わら|口をきか)|人を寄せつけ|電話に出(な|ず)"
@@ -58,9 +58,13 @@ _NOT_A_PREDICATE_AFTER = re.compile(
     r"|支援|状態の|世代|のため)")
 # ひきこもっている人 / 家から出られない人のための: a relative clause on someone unnamed.
 _GENERIC_PERSON_AFTER = re.compile(r"[^、。]{0,9}?(人|方|者|方々|人たち)(?!生)")
-_PAST_OR_FORMER = re.compile(r"昔|むかし|以前|かつて|元(?=ひき|引き|ニート|不登校)|若い頃|学生の頃|頃は")
-# The predicate modifies who follows it: 家から出られない私, ひきこもりの娘.
-_HEAD_AFTER = 4
+_PAST_OR_FORMER = re.compile(r"昔(?!から)|むかし(?!から)|以前(?!から|より)|かつて|元(?=ひき|引き|ニート|不登校)|若い頃|学生の頃|頃は")
+# The predicate modifies who follows it: 家から出られない私, ひきこもりの娘, 学校に行けなくなった息子,
+# 家にこもっている30代後半の息子 (a verb ending, then perhaps an age, then the person).
+_TAIL_SHORT = re.compile(r"[りれらなかいるたてのずがち中ぎみ]{0,5}")
+_CLEFT_BEFORE = re.compile(r"(?:のは|なのは)[^、。]{0,12}$")
+_KANA_RUN = re.compile(r"[ぁ-ゖ]{1,8}")
+_AGE_OF = re.compile(r"(?:今年で|もう)?\d{1,2}(?:代(?:前半|後半|半ば)?|歳|才|年|年目|か月|ヶ月|カ月)(?:以上|近く|くらい|ぐらい|ほど|余り)?(?:に(?:なる|なった))?の?")
 
 _CLAUSE_BREAK = re.compile(r"(?<=[るたい])の(?=を?(きい|聞い|見|知っ|しっ))|(?<=[るたいくす])と(?![もかし])|(?<=[れ])ば(?!か)|たら|ので|けど|けれど|(?<=[だす])が(?=、)|から、"
                            r"|(?<=[^っ]ず)(?=[、\u4e00-\u9fff])")
@@ -140,10 +144,14 @@ def _words() -> _Words:
         anyone_else=re.compile(rf"(?<![兄姉従義親])(?:{kin})(?![弟妹])|{honor}|(?!先生|教師|担任){roles}|{neutral}|人(?:が|は)|方(?:が|は)"),
         first_person_state=re.compile(
             r"(?:たい|たくない|たかった|てみたい|さみしい|寂しい|淋しい|つらい|辛い|しんどい|こわい|怖い|不安|むなしい|虚しい"
-            r"|孤独|もうむり|もう無理|消えたい|どうしたらいい|どうすればいい)"),
-        subject_head=re.compile(rf"(?P<kin>{kin})(?![弟妹さちく])|(?P<me>{me})(?:自身)?"),
+            r"|孤独|もうむり|もう無理|消えたい|どうしたらいい|どうすればいい"
+            # one's own life told from inside: leaving a job or school, a diagnosis, one's own days
+            r"|辞めて|辞めました|退職し|クビに|解雇され|就職活動|就活|転職|アルバイトを|バイトを|体調を崩|と診断され"
+            r"|と言われ(?:まし)?た|休学|中退|留年|起きるの|寝てばかり|昼夜逆転|返せて(?:い)?ない|話していません|話してない)"),
+        subject_head=re.compile(rf"(?P<kin>{kin})(?![弟妹さちく])|(?P<me>{me})(?:自身)?"
+                                rf"|(?P<role>{alternation(tuple(k.roles.get('concerned_by_role', ())))})(?:さん)?(?:が|は|の)"),
         # 私の息子 / うちの娘: the writer's own family, said outright.
-        own_kin=re.compile(rf"(?:私|わたし|あたし|僕|ぼく|俺|おれ|うち|わし|自分)の(?:{kin}|家族|身内)(?![弟妹さちく])"),
+        own_kin=re.compile(rf"(?:(?:私|わたし|あたし|僕|ぼく|俺|おれ|うち|わし|自分)の|うちは、?)(?:{kin}|家族|身内)(?![弟妹さちく])"),
         own_parent_mention=re.compile(
             rf"(?:{alternation(k.own_parents)})(?:に|と|から|には|とは|との|が心配|に心配)"
         ),
@@ -177,14 +185,32 @@ def _who(m: re.Match[str]) -> tuple[str, str]:
 
 def _head_after(clause: str, end: int, w: _Words) -> tuple[str, str] | None:
     """家から出られない私 / ひきこもりの娘: the person word right after the predicate."""
-    tail = re.match(r"[りれらなかいるたてのずがち中ぎみ]{0,5}", clause[end:end + 6])
-    m = w.subject_head.match(clause, end + (tail.end() if tail else 0))
+    tail = _TAIL_SHORT.match(clause, end)
+    m = w.subject_head.match(clause, tail.end() if tail else end)
+    run = _KANA_RUN.match(clause, end)
+    for stop in range(run.end() if run else end, end, -1):
+        if m:
+            break
+        if clause[stop - 1] in "るたいぬずて":
+            age = _AGE_OF.match(clause, stop)
+            if clause[stop - 1] != "て" or age:  # ひきこもって10年の兄
+                m = w.subject_head.match(clause, age.end() if age else stop)
+    # 欠勤が続いていた社員が: a longer relative clause, only on a role word (a kin word there is
+    # as often the one who watches: 外に出ないよう見張っている父が).
+    for stop in range(end + 1, min(len(clause), end + 14)):
+        if m or clause[stop - 1] in "、。":
+            break
+        if clause[stop - 1] in "るたいぬず":
+            role = w.subject_head.match(clause, stop)
+            m = role if role and role.group("role") else None
     if not m:
         return None
     if m.group("kin"):
         return ("family", m.group("kin"))
     if m.group("me"):
         return ("self", m.group("me"))
+    if m.group("role"):
+        return ("other", m.group("role"))  # 欠勤が続いていた社員が: someone the writer looks after
     return None
 
 
@@ -198,7 +224,8 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
     last_person: tuple[str, str] | None = None  # the last person named as a subject, of any kind
     topic_frames = False
     kin_words = re.compile("(?<![兄姉従義親])(?:" + "|".join(k.pattern for k in kinship().kin if not k.subject_only) + ")(?![弟妹])")
-    for sentence in _SENTENCE.split(norm):
+    pending: list[tuple[int, int]] = []  # (sentence, index in found) of predicates with nobody in view
+    for n_sentence, sentence in enumerate(_SENTENCE.split(norm)):
         if topic is not None and topic not in found and not topic_frames:
             topic = None  # a topic carries into the next sentence only once it is whose days are told
         for clause in _clauses(sentence):
@@ -218,6 +245,9 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                     continue
                 if kind == "k":
                     named = ("family~", m.group(0))
+                    if _CLEFT_BEFORE.search(sentence, 0, sentence.find(clause) + m.start()):
+                        # ひきこもっているのは大学生の息子です: the cleft names whose days they are.
+                        _resolve(found, pending, n_sentence, ("family", m.group(0)), ("family~", m.group(0)))
                     continue
                 if kind == "s":
                     who = _who(m)
@@ -232,13 +262,38 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                     # or someone else made the topic (友達は / 社員のことで), not 友達が悪口を…
                     if who[0] == "family" or (who[0] == "other" and m.group("particle") not in ("が",)):
                         named = (who[0] + "~", who[1])
+                    if who[0] == "family" and m.group("particle") in ("が", "は") and _is_child_side(who[1]):
+                        # 一度も働かないまま、息子が今年で29になります: the subject comes after the
+                        # predicate; said in the next sentence it only names whom the message is about.
+                        _resolve(found, pending, n_sentence, who,
+                                 ("family~", who[1]) if _is_child_side(who[1], spouse=False) else None)
                     continue
                 head = _head_after(clause, m.end(), w)
                 holder = head or subject or topic or named
                 if holder is None and _HEARSAY_AFTER.match(clause, m.end()):
                     holder = last_person or ("none", "")  # hearsay is never about the writer
+                if holder is None:
+                    pending.append((n_sentence, len(found)))
                 found.append(holder if holder else ("self", ""))
     return found
+
+
+def _is_child_side(word: str, *, spouse: bool = True) -> bool:
+    """A relative a parent, sibling or spouse writes about (息子, 兄, 夫), not the writer's own parent.
+    A spouse named in the next sentence is as often the one who looks after a withdrawn writer."""
+    kin = kinship().kin_of(word)
+    return kin is not None and not kin.subject_only and (spouse or kin.writer != "配偶者")
+
+
+def _resolve(found: list[tuple[str, str]], pending: list[tuple[int, int]], sentence: int,
+             same: tuple[str, str], next_one: tuple[str, str] | None) -> None:
+    """Give the predicates still without a subject to the person named after them."""
+    for n, index in pending:
+        if n == sentence:
+            found[index] = same
+        elif n == sentence - 1 and next_one is not None:
+            found[index] = next_one
+    pending.clear()
 
 
 def _own_kin(norm: str, w: _Words) -> str | None:
@@ -295,8 +350,10 @@ def read_writer(text: str, *, threshold: float = 1.5) -> WriterReading:
         # Nobody else in the message: a wish (〜たい) or a feeling (さみしい, つらい) said with no
         # subject is the writer's own (Japanese says others' wishes and feelings otherwise:
         # 〜たがる, 〜そう), and so is a withdrawal told with no subject.
-        if w.first_person_state.search(norm):
-            cues.append(WriterCue("self", 1.0, "own-state"))
+        states = {m.group(0) for m in w.first_person_state.finditer(norm)}
+        if states:
+            # Two or more things told from inside (辞めて…と言われた…就職活動) make a clear reading.
+            cues.append(WriterCue("self", 1.5 if len(states) > 1 else 1.0, "own-state"))
         if any(c.why == "subject:none" for c in cues):
             cues.append(WriterCue("self", 0.5, "nobody-else"))
     scores = {r: sum(c.weight for c in cues if c.relation == r) for r in RELATIONS}
