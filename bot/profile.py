@@ -46,6 +46,10 @@ _OWNER_BEFORE = r"(うちの|うちは、?|私の|わたしの|自分の|じぶ�
 _SCHOOL_YEAR = re.compile(r"(高校|中学|大学|小学|専門学校|[中高大小])\s*$")
 # 息子のことで / 娘です (an answer or a correction): said to be whom the message is about.
 _ABOUT = re.compile(r"\s*(のこと|について|の件|に関して|(です|でした|なんです|じゃ|や|だよ)(?=\s*([。!！、,.]|$)))")
+_QUOTE = re.compile(r"「[^「」]{1,200}」")
+# A space beside a kanji (の 男 / 男 です); between two kana words (むすめ　さんじゅう) it stays.
+_WORD_SPACE = re.compile(r"(?<=[\u4e00-\u9fff々])[ \u3000]+(?=[\u3041-\u30ff\u4e00-\u9fff々])"
+                         r"|(?<=[\u3041-\u30ff])[ \u3000]+(?=[\u4e00-\u9fff々])")
 _ERA = re.compile(r"(平成|令和|昭和|西暦|H|R|S)\s*$")
 
 
@@ -75,12 +79,12 @@ class _Lexicon:
     concerned_family: tuple[tuple[re.Pattern[str], str], ...]
     writer_family: tuple[tuple[re.Pattern[str], str], ...]
     other: tuple[tuple[re.Pattern[str], str, Strength], ...]
-    self_stated: tuple[re.Pattern[str], ...]
+    self_stated: tuple[tuple[re.Pattern[str], bool], ...]  # (pattern, a form only: see the lexicon)
     self_inferred: tuple[re.Pattern[str], ...]
     status: tuple[tuple[re.Pattern[str], str], ...]
     duration_context: re.Pattern[str]
     needs: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
-    self_first: tuple[re.Pattern[str], ...] = ()
+    self_first: tuple[tuple[re.Pattern[str], bool], ...] = ()
     own_family: re.Pattern[str] = re.compile("$^")
     first_person_situation: re.Pattern[str] = re.compile("$^")
     third_party: re.Pattern[str] = re.compile("$^")
@@ -107,9 +111,9 @@ def lexicon() -> _Lexicon:
         writer_family=pairs(rel["writer_family"], "writer"),
         other=tuple((re.compile(i["pattern"]), i["writer"],
                      Strength.INFERRED if i.get("strength") == "inferred" else Strength.STATED) for i in rel["other"]),
-        self_stated=tuple(re.compile(i["pattern"]) for i in rel["self_stated"]),
+        self_stated=tuple((re.compile(i["pattern"]), bool(i.get("form"))) for i in rel["self_stated"]),
         self_inferred=tuple(re.compile(i["pattern"]) for i in rel["self_inferred"]),
-        self_first=tuple(re.compile(i["pattern"]) for i in rel["self_first"]),
+        self_first=tuple((re.compile(i["pattern"]), bool(i.get("form"))) for i in rel["self_first"]),
         own_family=re.compile(rel["own_family"]),
         first_person_situation=re.compile(raw["first_person_situation"]),
         third_party=re.compile(raw["third_party"]),
@@ -142,12 +146,27 @@ def read_relation(text: str) -> RelationReading:
     The lexicon's reading is checked against whose withdrawal the message describes
     (bot.language.writer): where that reading is clear and differs, it wins; where the two
     conflict and neither is clear, nothing is inferred, and the bot asks."""
+    # What others said, quoted (「うちの子は働かんで家におるけぇ」と…), is not who writes.
+    unquoted = _QUOTE.sub("「」", text)
+    if len(unquoted) >= 10:
+        text = unquoted
     base = _lexicon_relation(text)
     writer = read_writer(text)
-    if base.mentioned and _withdrawal_of_kin(writer):
+    if base.mentioned and base.relation == "family" and _withdrawal_of_kin(writer):
         # 「息子が部屋から出てきません」: the relative mentioned is whose withdrawal is told.
         base = RelationReading(base.relation, base.detail, Strength.STATED, base.concerned)
+    elif base.mentioned and base.relation == "self" and _someone_elses_days(writer):
+        # 「七十の男です。三十四になる息子が…こもっとります」: the introduction says who writes,
+        # not who is concerned; the reading of whose days are told decides, or the bot asks.
+        base = RelationReading()
     return reconcile(base, writer)
+
+
+def _someone_elses_days(writer: WriterReading) -> bool:
+    """A clear cue (a subject, a relative named beside the withdrawal, a role) that the days told
+    are someone else's, and more of them than of the writer's own."""
+    others = [c for c in writer.cues if c.relation != "self"]
+    return any(c.weight >= 1.5 for c in others) and sum(c.weight for c in others) > writer.score("self")
 
 
 def _withdrawal_of_kin(writer: WriterReading) -> bool:
@@ -179,9 +198,21 @@ def reconcile(base: RelationReading, writer: WriterReading) -> RelationReading:
 
 def _lexicon_relation(text: str) -> RelationReading:
     text = normalize(text)
+    reading = _lexicon_reading(text)
+    if (reading.relation is None or reading.mentioned) and _WORD_SPACE.search(text):
+        # Elderly typing spaces every word (七十六の 男 です): read the words together too, and
+        # take what that says when it is more than a mention.
+        joined = _lexicon_reading(_WORD_SPACE.sub("", text))
+        if joined.relation and (reading.relation is None or not joined.mentioned or joined.strength > reading.strength):
+            reading = joined
+    return reading
+
+
+def _lexicon_reading(text: str) -> RelationReading:
     lex = lexicon()
-    if any(p.search(text) for p in lex.self_first):
-        return RelationReading("self", None, Strength.STATED)
+    said = [form for p, form in lex.self_first if p.search(text)]
+    if said:
+        return RelationReading("self", None, Strength.STATED, mentioned=all(said))
     if not lex.own_family.search(text):
         first_kin = min((m.start() for p, _w in lex.concerned_family for m in [p.search(text)] if m), default=None)
         for pattern, writer, strength in lex.other:
@@ -200,8 +231,9 @@ def _lexicon_relation(text: str) -> RelationReading:
             framed = bool(m.group(1)) or bool(_ABOUT.match(text, m.end()))
             return RelationReading("family", writer, Strength.STATED if framed else Strength.INFERRED,
                                    _first_kin(text), mentioned=not framed)
-    if any(p.search(text) for p in lex.self_stated):
-        return RelationReading("self", None, Strength.STATED)
+    said = [form for p, form in lex.self_stated if p.search(text)]
+    if said:
+        return RelationReading("self", None, Strength.STATED, mentioned=all(said))
     if any(p.search(text) for p in lex.self_inferred):
         return RelationReading("self", None, Strength.INFERRED)
     if lex.first_person_situation.search(text) and not lex.third_party.search(text):

@@ -107,3 +107,30 @@ def test_a_relative_only_mentioned_is_not_said_back_as_stated():
 def test_ones_own_life_told_from_inside_is_the_writer():
     u = extract_profile("会社を辞めてから半年、就職活動もうまくいかず、病院でうつと診断されました")
     assert u.relation == "self"
+
+
+# A self-introduction says who writes, not who is concerned (issue 18: writers who introduce
+# themselves first); hearsay, quotes and a role framed as the subject tell someone else's days.
+@pytest.mark.parametrize("text,relation", [
+    ("六十五の女です。四十になる娘が、勤めをやめてから家にこもっております", "family"),
+    ("利用者さんのことでご相談です。最近デイにも来られなくなって、部屋から出ないそうです", "other"),
+    ("店長をしています。アルバイトの子が二週間、連絡もなく来ていません", "other"),
+    ("七十二の 男 です。 妻に 先立たれ 一人で 暮らして おります。 誰とも 話さない 日が 続きます", "self"),
+])
+def test_an_introduction_gives_way_to_whose_days_are_told(text, relation):
+    assert extract_profile(text).relation == relation
+
+
+def test_words_quoted_from_someone_else_are_not_who_writes():
+    text = "近所の方の話です。お隣の奥さんが「うちの子は働かんで家におる」とこぼしておられました"
+    assert extract_profile(text).relation != "family"
+
+
+def test_reported_days_are_not_the_writers():
+    text = "四十代の男です。昔の同僚から電話があり、ここ数年はずっと家にこもっていたそうです"
+    assert extract_profile(text).relation != "self"
+
+
+def test_vague_self_description_is_not_hearsay():
+    text = "短い時間だけ働いてますが、休みの日はずっと家にいて、半分ひきこもりみたいな感じです"
+    assert extract_profile(text).relation == "self"

@@ -49,6 +49,7 @@ _LACKS_PEOPLE = re.compile(r"(友達|友だち|ともだち|友人|知り合い|
 _RELAYED = re.compile(r"から[^。]{0,8}?(相談を受け|相談され|打ち明けられ)|相談を受けて(い)?(る|ます)")
 # Hearsay after a predicate (家にこもってるみたいです, 行っていないらしい): someone else's days.
 _HEARSAY_AFTER = re.compile(r"[^、。]{0,6}?(みたい|らしい|ようです|ようだ|ような|そうです|そうだ|って(聞|言)|と(聞|言)(い|き))")
+_REPORTED = re.compile(r"[^、。]{0,6}?(そうです|そうだ|そうで|って(聞|言)|と(聞|言)(い|き)|らしい)")
 # Where a が-subject stops holding: a subordinate clause ends (私が家にいると | 部屋から出てきません).
 # (友達ができず | 家にこもる). A te-form chain keeps its subject (息子が20代後半で、…家にいます).
 # A withdrawal word that names the notion (ひきこもりって, ひきこもりとは) or a past that is over
@@ -66,7 +67,7 @@ _CLEFT_BEFORE = re.compile(r"(?:のは|なのは)[^、。]{0,12}$")
 _KANA_RUN = re.compile(r"[ぁ-ゖ]{1,8}")
 _AGE_OF = re.compile(r"(?:今年で|もう)?\d{1,2}(?:代(?:前半|後半|半ば)?|歳|才|年|年目|か月|ヶ月|カ月)(?:以上|近く|くらい|ぐらい|ほど|余り)?(?:に(?:なる|なった))?の?")
 
-_CLAUSE_BREAK = re.compile(r"(?<=[るたい])の(?=を?(きい|聞い|見|知っ|しっ))|(?<=[るたいくす])と(?![もかし])|(?<=[れ])ば(?!か)|たら|ので|けど|けれど|(?<=[だす])が(?=、)|から、"
+_CLAUSE_BREAK = re.compile(r"(?<=[るたい])の(?=を?(きい|聞い|見|知っ|しっ))|(?<=[るたいくす])と(?![もかしこ])|(?<=[れ])ば(?!か)|たら|ので|けど|けれど|(?<=[だす])が(?=、)|から、"
                            r"|(?<=[^っ]ず)(?=[、\u4e00-\u9fff])")
 _SENTENCE = re.compile(r"[。！？!?\n]|・・・|…")
 
@@ -101,6 +102,7 @@ class _Words:
     subject_head: re.Pattern[str]
     anyone_else: re.Pattern[str]
     first_person_state: re.Pattern[str]
+    about_role: re.Pattern[str]
     own_kin: re.Pattern[str]
 
 
@@ -126,16 +128,16 @@ def _words() -> _Words:
         withdrawal=re.compile(_WITHDRAWAL),
         # The writer introduces themself by age, sex or station: who writes, not who is concerned.
         self_intro=re.compile(
-            rf"^(?:(?:{me})は?[、\s]?)?(?:\d{{1,2}}(?:歳|才)|\d0代(?:前半|後半|半ば)?)?[、\s]?の?"
+            rf"^(?:(?:{me})は?[、\s]?)?(?:(?:\d{{1,2}}|[一二三四五六七八九]?十[一二三四五六七八九]?)(?:歳|才|に(?:なる|なります))?|\d0代(?:前半|後半|半ば)?)?[、\s]?の?"
             r"(?:主婦|主夫|男|女|男性|女性|母|父|母親|父親|会社員|パート|年金暮らし|一人っ子|長女|長男|次女|次男|者)"
             r"(?:です|でございます|で、|で|。)"
         ),
         role_intro=re.compile(
-            rf"(?:{alternation(k.role_words())})(?:を|として|の者|です|で(?:働|伺|訪問)|をして|をしとる|を担当|で週|の補助|なん|じゃ|やって|で、)"
+            rf"(?:{alternation(k.role_words())})(?:を(?:し|やっ|務め|つとめ|担当)|として|の者|です|で(?:働|伺|訪問)|をして|をしとる|を担当|で週|の補助|なん|じゃ|やって|で、)"
             r"|担当している者|(?:伺って|訪問して)いる(?:お宅|家|方)|担当(?:地区|ケース|している)"
         ),
         parent_worry=re.compile(
-            r"(?:私|わたし|自分|親|わし|うち)(?:が|も)?(?:急に)?(?:死んだ|亡くなった|いなくなった|おらんようになった|動けなくなった)(?:ら|あと|後)"
+            r"(?:私|わたし|自分|わし|うち|わしら|私たち|わたしたち)(?:が|も)?(?:急に)?(?:死んだ|亡くなった|いなくなった|おらんようになった|動けなくなった)(?:ら|あと|後)"
             r"|親亡き後|親なき後|親なきあと|育て方|子育て|親として|母親として|父親として|親の(?:私|わたし)"
         ),
         partner_family=re.compile(r"事実婚|内縁"),
@@ -151,6 +153,9 @@ def _words() -> _Words:
         subject_head=re.compile(rf"(?P<kin>{kin})(?![弟妹さちく])|(?P<me>{me})(?:自身)?"
                                 rf"|(?P<role>{alternation(tuple(k.roles.get('concerned_by_role', ())))})(?:さん)?(?:が|は|の)"),
         # 私の息子 / うちの娘: the writer's own family, said outright.
+        # 部下のことで / 利用者さんについて: the consultation is about someone the writer looks after.
+        about_role=re.compile(rf"({alternation(tuple(w for w in k.roles.get('concerned_by_role', ()) if w not in ('男性', '女性')))}|{honor})(?:さん|くん|ちゃん)?"
+                              r"(?:のことで|のことです|のことなんです|のことを|について|の件で)"),
         own_kin=re.compile(rf"(?:(?:私|わたし|あたし|僕|ぼく|俺|おれ|うち|わし|自分)の|うちは、?)(?:{kin}|家族|身内)(?![弟妹さちく])"),
         own_parent_mention=re.compile(
             rf"(?:{alternation(k.own_parents)})(?:に|と|から|には|とは|との|が心配|に心配)"
@@ -225,6 +230,7 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
     topic_frames = False
     kin_words = re.compile("(?<![兄姉従義親])(?:" + "|".join(k.pattern for k in kinship().kin if not k.subject_only) + ")(?![弟妹])")
     pending: list[tuple[int, int]] = []  # (sentence, index in found) of predicates with nobody in view
+    named_in = -1
     for n_sentence, sentence in enumerate(_SENTENCE.split(norm)):
         if topic is not None and topic not in found and not topic_frames:
             topic = None  # a topic carries into the next sentence only once it is whose days are told
@@ -241,10 +247,11 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                     notion_at = -1  # ひきこもって: a verb, never the notion
                 if kind == "w" and (_GENERIC_PERSON_AFTER.match(clause, m.end())
                                     or (notion_at >= 0 and _NOT_A_PREDICATE_AFTER.match(clause, notion_at))
-                                    or _PAST_OR_FORMER.search(clause, 0, m.start())):
+                                    or _PAST_OR_FORMER.search(clause, clause.rfind("、", 0, m.start()) + 1, m.start())):
                     continue
                 if kind == "k":
                     named = ("family~", m.group(0))
+                    named_in = n_sentence
                     if _CLEFT_BEFORE.search(sentence, 0, sentence.find(clause) + m.start()):
                         # ひきこもっているのは大学生の息子です: the cleft names whose days they are.
                         _resolve(found, pending, n_sentence, ("family", m.group(0)), ("family~", m.group(0)))
@@ -262,6 +269,7 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                     # or someone else made the topic (友達は / 社員のことで), not 友達が悪口を…
                     if who[0] == "family" or (who[0] == "other" and m.group("particle") not in ("が",)):
                         named = (who[0] + "~", who[1])
+                        named_in = n_sentence
                     if who[0] == "family" and m.group("particle") in ("が", "は") and _is_child_side(who[1]):
                         # 一度も働かないまま、息子が今年で29になります: the subject comes after the
                         # predicate; said in the next sentence it only names whom the message is about.
@@ -269,9 +277,12 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                                  ("family~", who[1]) if _is_child_side(who[1], spouse=False) else None)
                     continue
                 head = _head_after(clause, m.end(), w)
-                holder = head or subject or topic or named
+                # A relative named in an earlier sentence is a weaker fallback than one in this one.
+                fallback = named if named is None or named_in == n_sentence else (named[0] + "~", named[1])
+                holder = head or subject or topic or fallback
                 if holder is None and _HEARSAY_AFTER.match(clause, m.end()):
-                    holder = last_person or ("none", "")  # hearsay is never about the writer
+                    reported = _REPORTED.match(clause, m.end())  # そうです / って聞いた, not みたい
+                    holder = last_person or ("none", "hearsay" if reported else "")  # never the writer
                 if holder is None:
                     pending.append((n_sentence, len(found)))
                 found.append(holder if holder else ("self", ""))
@@ -316,21 +327,31 @@ def read_writer(text: str, *, threshold: float = 1.5) -> WriterReading:
     subjects = withdrawal_subjects(text)
     for relation, word in subjects:
         if relation == "none":
+            if word == "hearsay":
+                cues.append(WriterCue("other", 1.5, "hearsay"))  # 家にこもっていたそうです
             continue
-        if relation in ("family~", "other~"):
-            if relation == "family~":
+        if relation.endswith("~"):
+            kind = relation.rstrip("~")
+            if kind == "family":
                 concerned_word = concerned_word or word
-            cues.append(WriterCue(relation[:-1], 1.0, f"named:{word}"))
+            near = not relation.endswith("~~")
+            cues.append(WriterCue(kind, 1.5 if near else 1.0, f"named:{word}" if near else f"named-before:{word}"))
         elif relation == "family" and word:
             kin = kinship().kin_of(word)
             concerned_word = concerned_word or word
-            cues.append(WriterCue("family", 2.0, f"subject:{word}" + (":parent" if kin and kin.subject_only else "")))
+            # A parent as the subject (母が…) is as often a withdrawn writer's mother as a withdrawn
+            # parent: it counts, but less.
+            parent = bool(kin and kin.subject_only)
+            cues.append(WriterCue("family", 1.0 if parent else 2.0, f"subject:{word}" + (":parent" if parent else "")))
         elif relation == "other":
             cues.append(WriterCue("other", 2.0, f"subject:{word}"))
         elif word:
             cues.append(WriterCue("self", 2.0, f"subject:{word}"))
         else:
             cues.append(WriterCue("self", 1.0, "subject:none"))
+    about = w.about_role.search(norm)
+    if about:
+        cues.append(WriterCue("other", 2.5, f"about:{about.group(1)}"))  # 部下のことでご相談します
     own = _own_kin(norm, w)
     if own:
         cues.append(WriterCue("family", 3.0, f"own:{own}"))
