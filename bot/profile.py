@@ -524,6 +524,8 @@ def merge_profile(
         band = (update.age_min, update.age_max if update.age_max is not None else update.age_min)
         if update.age_owner == "writer" and relation in ("family", "other"):
             band = None  # the writer's own age (私も70を過ぎて), not the person's
+        elif _another_relative(slots.get("concerned"), update.concerned, text):
+            band = None  # 夫のことで… then 小学生の息子が2人いて: the sons' age, not the husband's
     else:
         refined = grade_refinement(text, slots.get("age_min"), slots.get("age_max"))
         if refined is not None:
@@ -539,6 +541,14 @@ def merge_profile(
         changes["fact_strength"] = strengths
     return changes
 
+
+
+def _another_relative(concerned: Any, named: str | None, text: str) -> bool:
+    """The message names a relative other than the person concerned, and not that person."""
+    if not concerned or not named:
+        return False
+    known, new = kinship().kin_of(str(concerned)), kinship().kin_of(named)
+    return bool(known and new and known.key != new.key) and not any(w in text for w in known.words)
 
 
 def volunteers_facts(text: str) -> bool:

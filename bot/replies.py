@@ -66,6 +66,8 @@ class _Patterns:
     whole: Mapping[str, re.Pattern[str]]
     reassure_like: re.Pattern[str]
     refusal_like: re.Pattern[str]
+    put_off_like: re.Pattern[str]
+    acknowledge: re.Pattern[str]
     steer: Mapping[str, re.Pattern[str]]
     negation: re.Pattern[str]
     declined_topic: Mapping[str, re.Pattern[str]]
@@ -88,6 +90,8 @@ def patterns() -> _Patterns:
         whole=whole,
         reassure_like=re.compile(raw["whole"]["reassure_like"]),
         refusal_like=re.compile(raw["whole"]["refusal_like"]),
+        put_off_like=re.compile(raw["whole"]["put_off_like"]),
+        acknowledge=re.compile(f"^(?:{raw['whole']['acknowledge']})$"),
         steer={k: re.compile(_alternation(v)) for k, v in raw["steer"].items() if isinstance(v, list)},
         negation=re.compile(raw["steer"]["negation"]),
         declined_topic={k: re.compile(v) for k, v in raw["declined_topic"].items()},
@@ -152,7 +156,33 @@ def _strip(text: str) -> str:
     return patterns().tail_noise.sub("", text.strip())
 
 
+_SENTENCES = re.compile(r"[。！!？?\n]+")
+# Parts that only frame the reply: thanks and an acknowledgement (わかりました).
+_FRAMING = frozenset({"thanks", "acknowledge"})
+
+
 def _whole_class(text: str) -> str | None:
+    """The closed class of a whole message; a message of two or three sentences counts when all
+    but one of them only thank or acknowledge (「今日はここまでにします。ありがとうございました」)."""
+    single = _single_class(text)
+    if single is not None:
+        return single
+    parts = [p for p in _SENTENCES.split(text) if _strip(p)]
+    if not 2 <= len(parts) <= 3:
+        return None
+    classes = []
+    for part in parts:
+        cls = "acknowledge" if patterns().acknowledge.match(_strip(part)) else _single_class(part)
+        if cls is None:
+            return None
+        classes.append(cls)
+    replies = {c for c in classes if c not in _FRAMING}
+    if len(replies) == 1:
+        return replies.pop()
+    return "thanks" if not replies and "thanks" in classes else None
+
+
+def _single_class(text: str) -> str | None:
     core = _strip(text)
     if not core or len(core) > 24:
         return None
@@ -207,6 +237,8 @@ def _in_context(word_class: str, text: str, ctx: DialogueContext) -> Reading | N
             return Reading("deny", rule="decline@offer")
         if not ctx.crisis_active and patterns().refusal_like.search(text):
             return Reading("deny", rule="refusal")  # 結構です / 遠慮します: a no, whatever came before
+        if not ctx.crisis_active and patterns().put_off_like.search(text):
+            return Reading("stop", rule="put_off")  # 「ちょっと考えてみます」 with nothing asked: for now
         return None  # no question open: DIET decides (thanks, reassure, stop …)
     if word_class == "skip":
         return Reading("skip", rule="skip")

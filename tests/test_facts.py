@@ -73,3 +73,9 @@ def test_school_grade_in_the_next_message_narrows_the_band():
 def test_decade_button_outranks_later_inferred_age():
     slots = merge_profile({}, extract_profile("/inform"), age_button=(40, 49))
     assert slots["fact_strength"]["age"] == int(Strength.BUTTON)
+
+
+def test_another_relatives_age_is_not_the_persons():
+    slots = _after({}, "妻のことで相談させてください。39歳です")
+    slots = _after(slots, "中学生の娘がいて、家のことは私がしています")
+    assert (slots["age_min"], slots["age_max"]) == (39, 39)

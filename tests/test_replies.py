@@ -88,7 +88,6 @@ def test_readings(text, ctx, intent):
     ("どうも", DialogueContext()),  # hello or thanks
     ("こんにちは、息子のことで相談です", DialogueContext()),  # a greeting with information in it
     ("いいです", OFFER),  # yes or no: only the context of DIET's reading can tell
-    ("ありがとうございます。お願いします", OFFER),  # thanks and a yes: DIET weighs both
     # the situation, not a request for a person or for windows
     ("人と話すのが怖くて、買い物にも行けません", DialogueContext()),
     ("本人は人と話したくないと言っています", AGE_Q),
@@ -230,3 +229,33 @@ def test_a_preference_against_the_phone_is_information_not_a_request(text):
 
 def test_a_place_to_be_listened_to_is_a_where_question():
     assert steering_intent("母親の私だけでも話を聞いてもらえるところがあれば知りたいです") == "ask_where_to_go"
+
+
+# Issue 18 (second step): a reply framed by thanks or an acknowledgement is still that reply.
+@pytest.mark.parametrize("text,context,intent", [
+    ("ありがとうございます。お願いします", OFFER, "affirm"),
+    ("今日はこのへんで。ありがとうございました", DialogueContext(), "stop"),
+    ("わかりました。家族と相談してみます", DialogueContext(), "stop"),
+    ("わかりました。少し考えてみます", OFFER, "deny"),
+])
+def test_a_reply_among_thanks_is_read(text, context, intent):
+    reading = read_reply(text, context)
+    assert reading is not None and reading.intent == intent
+
+
+@pytest.mark.parametrize("text,intent", [
+    ("土日か夜8時以降だとありがたいです", "request_callback"),
+    ("昼休みなら電話に出られます", "request_callback"),
+    ("中学生でも相談していいんですか", "ask_where_to_go"),
+    ("兄弟の私が相談しても大丈夫なんでしょうか", "ask_where_to_go"),
+    ("一度、家に様子を見に来ていただくことはできますか", "request_human"),
+])
+def test_wishes_said_in_passing_steer(text, intent):
+    reading = read_reply(text, DialogueContext())
+    assert reading is not None and reading.intent == intent
+
+
+@pytest.mark.parametrize("text", ["電話に出られない日が多いです", "夜は部屋から出てきます"])
+def test_times_of_the_persons_days_are_not_a_booking(text):
+    reading = read_reply(text, DialogueContext())
+    assert reading is None or reading.intent != "request_callback"
