@@ -45,7 +45,8 @@ _THIRD_PERSON_HONNIN = re.compile(r"(?<!ご)本人(は|が|に|を|の(?!私|僕
 _OWNER_BEFORE = r"(うちの|うちは、?|私の|わたしの|自分の|じぶんの|僕の|俺の)"
 _SCHOOL_YEAR = re.compile(r"(高校|中学|大学|小学|専門学校|[中高大小])\s*$")
 # 息子のことで / 娘です (an answer or a correction): said to be whom the message is about.
-_ABOUT = re.compile(r"\s*(のこと|について|の件|に関して|(です|でした|なんです|じゃ|や|だよ)(?=\s*([。!！、,.]|$)))")
+_ABOUT = re.compile(r"\s*(のこと|について|の件|に関して|(です|でした|なんです|じゃ|や|だよ)(?=\s*([。!！、,.]|$))"
+                    r"|(は|が|も)\s?(今年で|もう|現在|今)?\s?[\d〇一二三四五六七八九十]{1,3}\s?(歳|才)?\s?(に\s?(なる|なり|なった)|です|で))")
 _QUOTE = re.compile(r"「[^「」]{1,200}」")
 # A space beside a kanji (の 男 / 男 です); between two kana words (むすめ　さんじゅう) it stays.
 _WORD_SPACE = re.compile(r"(?<=[\u4e00-\u9fff々])[ \u3000]+(?=[\u3041-\u30ff\u4e00-\u9fff々])"
@@ -68,6 +69,7 @@ class ProfileUpdate:
     age_strength: Strength = Strength.INFERRED
     age_owner: str | None = None  # "concerned", "writer" or None (see bot.age.AgeMatch.owner)
     correction: bool = False  # 「いえ、娘です」「45じゃなくて54です」
+    relation_form: bool = False  # the relation comes from a form only (70の男です), see read_relation
 
     @property
     def empty(self) -> bool:
@@ -374,6 +376,7 @@ def extract_profile(
     if rel.relation is None and said != norm:
         rel = read_relation(norm)
     relation, detail, relation_strength = rel.relation, rel.detail, rel.strength
+    relation_form = rel.mentioned
     if known_relation and _BARE_AGE.match(said):
         # 「45歳です」「54です」 answer the age: only in a first message is it a self-introduction.
         relation, detail, relation_strength = None, None, Strength.INFERRED
@@ -454,6 +457,7 @@ def extract_profile(
         age_strength=age_strength,
         age_owner=age_owner,
         correction=correction,
+        relation_form=relation_form and relation == rel.relation,
     )
 
 
@@ -506,6 +510,8 @@ def merge_profile(
     # (「45じゃなくて54です」 says nothing about who writes).
     corrects_relation = update.correction and update.relation_strength >= Strength.STATED
     new_rel = Fact("relation", update.relation, update.relation_strength, corrects_relation) if update.relation else None
+    if update.relation_form and cur_rel is not None and new_rel is not None and cur_rel.value != new_rel.value:
+        new_rel = None  # 「私も七十を過ぎて」 after 「息子は…」: a form tells who writes only at the start
     kept_rel = merge_fact(cur_rel, new_rel)
     relation = kept_rel.value if kept_rel else None
     if kept_rel is not None and kept_rel is new_rel:

@@ -79,3 +79,13 @@ def test_another_relatives_age_is_not_the_persons():
     slots = _after({}, "妻のことで相談させてください。39歳です")
     slots = _after(slots, "中学生の娘がいて、家のことは私がしています")
     assert (slots["age_min"], slots["age_max"]) == (39, 39)
+
+
+def test_a_self_introduction_later_does_not_undo_who_the_person_is():
+    slots = _after({}, "息子は四十五になります")
+    slots = _after(slots, "私も 七十を過ぎて 体が きついです")
+    assert slots["relation"] == "family"
+
+
+def test_daijoubu_is_not_a_husband():
+    assert extract_profile("もう大丈夫です").relation is None

@@ -247,7 +247,7 @@ def test_a_reply_among_thanks_is_read(text, context, intent):
     ("土日か夜8時以降だとありがたいです", "request_callback"),
     ("昼休みなら電話に出られます", "request_callback"),
     ("中学生でも相談していいんですか", "ask_where_to_go"),
-    ("兄弟の私が相談しても大丈夫なんでしょうか", "ask_where_to_go"),
+    ("本人じゃないんですけど、友達の私が相談してもいいんですか", "ask_where_to_go"),
     ("一度、家に様子を見に来ていただくことはできますか", "request_human"),
 ])
 def test_wishes_said_in_passing_steer(text, intent):

@@ -24,12 +24,14 @@ class Kin:
     said: str
     subject_only: bool = False
     not_before: tuple[str, ...] = ()  # 子ども but not 子どもの頃; 兄 but not 兄弟
+    not_after: tuple[str, ...] = ()  # 夫 but not 大丈夫, 工夫 (single characters before the word)
 
     @property
     def pattern(self) -> str:
-        """The regex for this group's words, with its guard."""
+        """The regex for this group's words, with its guards."""
         guard = f"(?!{alternation(self.not_before)})" if self.not_before else ""
-        return f"(?:{alternation(self.words)}){guard}"
+        behind = "".join(f"(?<!{re.escape(ch)})" for ch in self.not_after)
+        return f"{behind}(?:{alternation(self.words)}){guard}"
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def kinship() -> Kinship:
     raw = yaml.safe_load(RESOURCE.read_text(encoding="utf-8"))
     return Kinship(
         kin=tuple(Kin(key, tuple(v["words"]), v["writer"], v["said"], bool(v.get("subject_only")),
-                      tuple(v.get("not_before") or ())) for key, v in raw["kin"].items()),
+                      tuple(v.get("not_before") or ()), tuple(v.get("not_after") or ()))
+                  for key, v in raw["kin"].items()),
         others_kin=tuple(raw["others_kin"]),
         first_person=tuple(raw["first_person"]),
         neutral=tuple(raw["neutral"]),
