@@ -129,7 +129,7 @@ _SCHOOL_HIRA_KEY = {"しょうがく": "小", "しょう": "小", "ちゅうが�
 # 大学に通っている長男 / この春大学に入った息子 / 高校に在学中: a school attended now gives its band.
 _SCHOOL_ATTENDED_RE = re.compile(
     r"(?P<now>この春|今春|今年(?:の春)?|4月から|四月から)?\s?(?P<s>小学校|中学校|中学|高校|高等学校|大学(?!院)|専門学校)"
-    r"(?:に|へ)\s?(?:(?P<attends>通って(?:い|お)|通う|通い|在学|在籍)|(?P<entered>入って|入った|入学し|進学し))")
+    r"(?:に|へ)\s?(?:(?P<attends>通って(?:い|お)|通う|通い|在学|在籍)|(?P<entered>入って|入った|入学し|進学し|上がった|上がって|あがった|あがって))")
 _HIRA_DIGIT = {"いち": 1, "に": 2, "さん": 3, "よん": 4, "ご": 5, "ろく": 6}
 _SCHOOL_LONG_KEY = {"小学": "小", "小学校": "小", "中学": "中", "中学校": "中", "高校": "高",
                     "高等学校": "高", "大学": "大"}
@@ -146,7 +146,7 @@ _PRE_NEXT = re.compile(r"(?:来年で|来年|らいねん)\s?$")
 _PRE_ABOUT = re.compile(r"(?:約|およそ|だいたい|大体|おおよそ|ほぼ|大凡)\s?$")
 _SUFFIX = re.compile(
     r"\s?(?:(?P<little>ちょっと過ぎ|ちょっと|ちょい)"
-    r"|(?P<over>を?(?:過ぎ|すぎ))|(?P<exceed>を?(?:超え|越え|こえ|超|越|オーバー))"
+    r"|(?P<over>[をはも]?(?:過ぎ|すぎ))|(?P<exceed>[をはも]?(?:超え|越え|こえ|超|越|オーバー))"
     r"|(?P<under>手前)|(?P<soon>目前|間近)|(?P<near>近く|近い|近う|弱)"
     r"|(?P<atleast>以上)|(?P<below>未満)|(?P<atmost>以下)"
     r"|(?P<about>くらい|ぐらい|位|前後|程度|ほど|(?:頃|ごろ|ころ)(?!から|に|まで|より|の|は)))")
@@ -233,7 +233,7 @@ _WITHDRAWN_RE = re.compile(
 # Only a link word attaches an age to the person after it: in elderly typing a space separates
 # 「息子は48　私は76」, so 48 is not 私's.
 _AFTER_LINK = re.compile(
-    r"(?:\s?(?:の|になる|になった|になります|になりました|になっている|になってる)\s?)?"
+    r"(?:\s?(?:の|た|ている|てる|になる|になった|になります|になりました|になっている|になってる)\s?)?"
     r"(?:うちの|我が家の|わが家の)?(?:一人|ひとり|上の|下の|末の)?")
 # Between a person word and a bare number: only particles (息子は45, 息子の年齢は今45).
 _GAP_RE = re.compile(
@@ -514,8 +514,9 @@ def extract_age(text: str, *, expecting_age: bool = False) -> AgeMatch | None:
 
 # Elderly typing puts a space after every word (四十を 過ぎて, 四十一に なる, 七十八に なります):
 # the spaces inside an age phrase are dropped before reading it, and offsets mapped back.
-_GLUE = re.compile(r"(?<=[〇一二三四五六七八九十百0-9])\s+(?=[をにの歳才代])"
-                   r"|(?<=[をに])\s+(?=過ぎ|すぎ|超え|越え|こえ|なる|なっ|なり|近)")
+_GLUE = re.compile(r"(?<=[〇一二三四五六七八九十百0-9])\s+(?=[をにのはも歳才代])"
+                   r"|(?<=[をにはも])\s+(?=過ぎ|すぎ|超え|越え|こえ|なる|なっ|なり|近)"
+                   r"|(?<=過ぎ|すぎ)(?=た\s)|(?<=過ぎた)\s+(?=\S)")
 
 
 def _glue(t: str) -> tuple[str, list[int]]:

@@ -334,3 +334,13 @@ def test_of_several_children_the_one_the_message_is_about(text, expected) -> Non
 def test_age_kinds_real_writers_use(text, band) -> None:
     m = extract_age(text)
     assert m is not None and (m.min, m.max) == band
+
+
+@pytest.mark.parametrize("text,band", [
+    ("今年の春 高校に 上がった 孫が 休みがちで", (15, 16)),
+    ("七十を 過ぎた 父親 です。 四十を 過ぎた 娘が 家に おります", (40, 44)),
+    ("お隣の娘さんは もう三十は過ぎとるはずです", (30, 34)),
+])
+def test_more_age_kinds_real_writers_use(text, band) -> None:
+    m = extract_age(text)
+    assert m is not None and (m.min, m.max) == band

@@ -47,3 +47,8 @@ def test_a_computed_age_routes_but_is_not_said_back_as_stated():
 def test_a_step_of_life_with_its_age_starts_the_count():
     update = extract_profile("兄は高校受験に失敗してから、もう20年も家にいます")
     assert (update.age_min, update.age_max) == (35, 35)
+
+
+def test_a_school_named_without_a_year_starts_the_count():
+    update = extract_profile("弟は中学を休みがちになってから、もう10年ほど家にいます")
+    assert update.age_min is not None and 22 <= update.age_min <= 25

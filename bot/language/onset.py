@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.language.kinship import kinship
 from bot.text import normalize
 
 # School year → age during that year (中2 → 13–14).
@@ -30,6 +31,8 @@ _START_TAIL = (
 # A step of life that has its age (大学受験に失敗してから, 就職活動でつまずいて以来).
 _LIFE_EVENT = {"高校受験": (15, 15), "大学受験": (18, 18), "就職活動": (22, 22), "就活": (22, 22), "成人式": (20, 20)}
 _ONSET = re.compile(
+    # a school named without a year (高校を休みがちになってから): its band; leaving it is below
+    r"(?:(?P<stage_any>中学|高校|大学)(?:を|に|で)(?!出て|卒業|中退|やめ|辞め)[^。、\d]{0,10}?(?:てから|て以来|たころから|た頃から)(?=[^。]{0,12}\d))|"
     r"(?:(?P<event>高校受験|大学受験|就職活動|就活|成人式)(?:に|で|の)?[^。、\d]{0,8}?(?:てから|て以来|から|以来))|"
     rf"(?:{_STAGE_WORD}\s?{_GRADE}{_START_TAIL})"
     r"|(?:(?P<left>中学|高校|大学|専門学校)(?:を)?(?:出て|卒業して|卒業後|中退して|中退後|やめて|辞めて)(?:から)?)"
@@ -64,6 +67,8 @@ def read_onset(text: str) -> Onset | None:
         if base is None or not 1 <= grade <= (6 if key == "小" else 4):
             return None
         start = (base + grade, base + grade + 1)
+    elif m.group("stage_any"):
+        start = kinship().school_stages[m.group("stage_any")]
     elif m.group("event"):
         start = _LIFE_EVENT[m.group("event")]
     elif m.group("left"):
