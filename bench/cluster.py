@@ -96,6 +96,7 @@ class Cluster:
     lb_port: int = field(default_factory=free_port)
     rasa_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     actions_port: int = field(default_factory=free_port)
+    staff_port: int = field(default_factory=free_port)
     proc: Optional[subprocess.Popen] = None
     started_s: Optional[float] = None
 
@@ -142,7 +143,7 @@ class Cluster:
     def start(self, model: Path, timeout: float = 900) -> None:
         env = dict(self.env, RUN_DIR=str(self.run_dir), LB_PORT=str(self.lb_port),
                    RASA1_PORT=str(self.rasa_ports[0]), RASA2_PORT=str(self.rasa_ports[1]),
-                   ACTIONS_PORT=str(self.actions_port))
+                   ACTIONS_PORT=str(self.actions_port), STAFF_PORT=str(self.staff_port))
         log = open(self.run_dir / "run_two_instances.log", "ab")
         t0 = time.monotonic()
         # SIGTERM when this process dies: the script then stops everything it started.

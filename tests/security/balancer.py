@@ -79,6 +79,8 @@ class Balancer:
     port: int
     upstream: Upstream
     proc: subprocess.Popen = field(repr=False)
+    #: The staff app's stand-in (it serves the privacy notice).
+    staff: Upstream | None = None
 
     @property
     def local_url(self) -> str:
@@ -95,10 +97,11 @@ class Balancer:
 
 
 def render(run_dir: Path, *, port: int, rasa_ports: tuple[int, int], rest_public: str = "0",
-           lb_host: str = "0.0.0.0", upstream: str = "rasa_sticky") -> str:
+           lb_host: str = "0.0.0.0", upstream: str = "rasa_sticky", staff_port: int | None = None) -> str:
     """The template with the values deploy/run_two_instances.sh substitutes."""
     values = {"RUN_DIR": str(run_dir), "LB_HOST": lb_host, "LB_PORT": str(port), "RASA1_PORT": str(rasa_ports[0]),
-              "RASA2_PORT": str(rasa_ports[1]), "WEBHOOK_UPSTREAM": upstream, "REST_PUBLIC": rest_public}
+              "RASA2_PORT": str(rasa_ports[1]), "STAFF_PORT": str(staff_port if staff_port is not None else rasa_ports[0]),
+              "WEBHOOK_UPSTREAM": upstream, "REST_PUBLIC": rest_public}
     text = TEMPLATE.read_text(encoding="utf-8")
     for name, value in values.items():
         text = text.replace(f"@{name}@", value)
@@ -110,11 +113,11 @@ def render(run_dir: Path, *, port: int, rasa_ports: tuple[int, int], rest_public
 @contextmanager
 def balancer(run_dir: Path, *, rest_public: str = "0") -> Iterator[Balancer]:
     """nginx on 0.0.0.0:<free port> (reachable from tests.security.outside) → one stand-in."""
-    upstream = Upstream()
+    upstream, staff = Upstream(), Upstream()
     port = free_port()
     conf = run_dir / "nginx.conf"
-    conf.write_text(render(run_dir, port=port, rasa_ports=(upstream.port, upstream.port), rest_public=rest_public),
-                    encoding="utf-8")
+    conf.write_text(render(run_dir, port=port, rasa_ports=(upstream.port, upstream.port), rest_public=rest_public,
+                           staff_port=staff.port), encoding="utf-8")
     nginx = nginx_binary()
     subprocess.run([nginx, "-t", "-q", "-c", str(conf), "-p", str(run_dir), "-g", "daemon off;"], check=True)
     proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(run_dir), "-g", "daemon off;"],
@@ -129,8 +132,9 @@ def balancer(run_dir: Path, *, rest_public: str = "0") -> Iterator[Balancer]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("nginx did not start: " + (run_dir / "nginx-error.log").read_text(errors="replace"))
                 time.sleep(0.1)
-        yield Balancer(run_dir, port, upstream, proc)
+        yield Balancer(run_dir, port, upstream, proc, staff)
     finally:
         proc.terminate()
         proc.wait(10)
         upstream.close()
+        staff.close()

@@ -100,3 +100,17 @@ def test_this_machine_is_not_limited(public_rest: Balancer) -> None:
         req = urllib.request.Request(f"{public_rest.local_url}/webhooks/rest/webhook", data=REST, headers=JSON)
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert resp.status == 200
+
+
+def test_the_privacy_notice_is_published_and_nothing_else_of_the_staff_app(
+        other: AnotherMachine, closed: Balancer) -> None:
+    """Issue 21 (H-3): the greeting's link, MADOGUCHI_PUBLIC_URL/privacy, opens from another
+    machine (the staff app serves it); its login, tickets and audit log do not."""
+    assert closed.staff is not None
+    assert other.request("GET", url(other, closed, "/privacy"))[0] == 200
+    assert other.request("GET", url(other, closed, "/static/staff.css"))[0] == 200
+    assert [s.path for s in closed.staff.seen] == ["/privacy", "/static/staff.css"]
+    for path in ("/login", "/tickets/1", "/audit", "/privacy/../login", "/static/../login", "/healthz"):
+        assert other.request("GET", url(other, closed, path))[0] == 403, path
+    assert other.request("POST", url(other, closed, "/privacy"), body=b"x")[0] == 403
+    assert [s.path for s in closed.staff.seen] == ["/privacy", "/static/staff.css"]
