@@ -19,11 +19,16 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Mapping, Optional, Sequence
 
-__all__ = ["Ports", "Place", "Process", "PROCESSES", "UMASK", "SECRET_NAMES", "process", "argv",
+__all__ = ["Ports", "Place", "Process", "PROCESSES", "UMASK", "STAFF_WORKERS", "STAFF_THREADS", "SECRET_NAMES", "process", "argv",
            "shared_env", "main"]
 
 #: Every file a process creates is its user's only (docs/security.md).
 UMASK = "0077"
+#: The staff app's gunicorn: one worker process (restarted by gunicorn if it dies or hangs), with
+#: threads. One, because the per-address login limit and the bounded argon2 pool live in the
+#: process (bot/ratelimit.py, bot/staff/accounts.py): two workers would each allow the limit.
+STAFF_WORKERS = 1
+STAFF_THREADS = 8
 #: Values that must never appear on a command line.
 SECRET_NAMES = ("RASA_API_TOKEN", "MADOGUCHI_REST_TOKEN", "MADOGUCHI_SENDER_KEY", "MADOGUCHI_FERNET_KEYS",
                 "MADOGUCHI_STATS_KEY", "MADOGUCHI_STAFF_SECRET", "LINE_CHANNEL_SECRET",
@@ -109,7 +114,10 @@ PROCESSES: tuple[Process, ...] = (
         start_timeout_s=900),
     Process(
         name="staff", description="madoguchi staff app and privacy notice",
-        command=("{python}", "-m", "bot.staff", "--host", "127.0.0.1", "--port", "{port}"),
+        # gunicorn (issue 21, M-4), a fixed number of workers, loopback only; ProxyFix in the app.
+        command=("{python}", "-m", "gunicorn", "--config", "python:bot.staff.gunicorn_conf",
+                 "--bind", "127.0.0.1:{port}", "--workers", str(STAFF_WORKERS), "--threads", str(STAFF_THREADS),
+                 "bot.staff:create_app()"),
         needs=_STORES + ("MADOGUCHI_STAFF_SECRET", "MADOGUCHI_PUBLIC_URL", "RASA_API_TOKEN"), port="staff"),
     Process(
         name="purge", description="madoguchi: delete data past retention, complete and re-check erasure requests",

@@ -15,11 +15,12 @@ speaks plain HTTP to the host again.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-__all__ = ["WebSettings", "HSTS", "LOGIN_AT", "now", "install_proxy_fix", "session_too_old"]
+__all__ = ["WebSettings", "HSTS", "LOGIN_AT", "now", "install_proxy_fix", "session_too_old", "quiet_loggers"]
 
 HSTS = "max-age=31536000; includeSubDomains"
 #: Session key: when this login happened (seconds since the epoch).
@@ -72,3 +73,9 @@ def install_proxy_fix(app: Any, proxies: int) -> None:
 def session_too_old(session: Mapping[str, Any], max_session_s: float) -> bool:
     started = session.get(LOGIN_AT)
     return not isinstance(started, (int, float)) or now() - started > max_session_s
+
+
+def quiet_loggers() -> None:
+    """The staff app's logging, under Werkzeug (`make run`) and gunicorn alike."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines contain bot tokens

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -70,7 +71,8 @@ def test_every_unit_runs_what_the_definition_says(proc) -> None:
     unit = parse(committed()[name])
     service = unit["Service"]
     port = "%i" if proc.port == "rasa" else (str(getattr(ports, proc.port)) if proc.port else "")
-    assert service["ExecStart"] == [" ".join(argv(proc, place, port))]
+    [exec_start] = service["ExecStart"]
+    assert shlex.split(exec_start) == argv(proc, place, port)
     # The same env file for every unit, the purge included (M-6), after deploy/serving.env.
     assert service["EnvironmentFile"] == [f"{place.root}/deploy/serving.env", "/etc/madoguchi/production.env"]
     env = dict(v.strip('"').split("=", 1) for v in service["Environment"])

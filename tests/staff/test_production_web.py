@@ -109,3 +109,67 @@ def test_staff_can_log_in_over_https_through_the_proxy(staff_env: Path, monkeypa
                        headers=headers)
     assert resp.status_code == 302
     assert client.get("/", headers=headers).status_code == 200
+
+
+def live_wrong_login(base: str, client_address: str) -> int:
+    """``wrong_login`` against a served app, as nginx passes it on (the Secure cookie is carried
+    by hand: the hop from nginx is plain http)."""
+    import http.client
+    from urllib.parse import urlencode, urlsplit
+
+    host, port = urlsplit(base).hostname, urlsplit(base).port
+    headers = {"X-Forwarded-For": client_address, "X-Forwarded-Proto": "https", "Referer": f"{HOST}/login",
+               "Host": urlsplit(HOST).hostname}
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        conn.request("GET", "/login", headers=headers)
+        page = conn.getresponse()
+        html = page.read().decode()
+        [cookie] = [v.split(";", 1)[0] for k, v in page.getheaders()
+                    if k.lower() == "set-cookie" and v.startswith("madoguchi_staff=")]
+        body = urlencode({"username": "nobody", "password": "wrong", "csrf_token": csrf_token(html)})
+        conn.request("POST", "/login", body=body, headers={**headers, "Cookie": cookie,
+                                                          "Content-Type": "application/x-www-form-urlencoded"})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def test_production_serves_the_staff_app_with_gunicorn_on_loopback(staff_env: Path) -> None:
+    """Issue 21 (M-4): the command of deploy/processes.py (the systemd unit's and the launcher's)
+    starts gunicorn, not Werkzeug's development server: bound to 127.0.0.1 only, the fixed number
+    of workers, and behind the proxy each client still has its own login limit."""
+    import os
+    import subprocess
+    import time
+    import urllib.request
+
+    from deploy.processes import STAFF_WORKERS, Place, argv, process
+    from tests.stack import ROOT, free_port, wait_http
+
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MADOGUCHI_ENV="production", STAFF_NOTIFY_INTERVAL="5",
+               MADOGUCHI_STAFF_SECRET="staff-secret-for-this-test-0123456789",
+               MADOGUCHI_STAFF_LOGINS_PER_MINUTE="3")
+    cmd = argv(process("staff"), Place(root=str(ROOT), model="", env_file=""), str(port))
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/healthz", 60)
+        assert proc.poll() is None
+        with urllib.request.urlopen(f"{base}/privacy", timeout=10) as resp:
+            assert resp.status == 200 and resp.headers["Server"].startswith("gunicorn")
+        listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
+        assert [line.split()[3] for line in listening.splitlines()] == [f"127.0.0.1:{port}"]
+        time.sleep(1)  # the workers are up once the app answers; give a crashed one time to show
+        workers = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "pid="], capture_output=True,
+                                 text=True).stdout.split()
+        assert len(workers) == STAFF_WORKERS
+        assert [live_wrong_login(base, "198.51.100.7") for _ in range(4)] == [401, 401, 401, 429]
+        assert live_wrong_login(base, "203.0.113.20") == 401
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert b"Traceback" not in err, err.decode(errors="replace")[-3000:]
