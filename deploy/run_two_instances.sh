@@ -23,6 +23,7 @@ MODEL=${1:-${MADOGUCHI_MODEL:-$(ls -t models/*.tar.gz 2>/dev/null | head -1)}}
 RUN_DIR=${RUN_DIR:-$ROOT/var/two-instances}
 LB_HOST=${LB_HOST:-127.0.0.1}
 LB_PORT=${LB_PORT:-8080}
+LB_INTERNAL_PORT=${LB_INTERNAL_PORT:-8081}
 LB_ROUTING=${LB_ROUTING:-sticky}
 PY=$ROOT/.venv/bin/python
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -33,21 +34,17 @@ eval "$("$PY" -m deploy.processes env)"
 export MADOGUCHI_PG_PASSWORD=${MADOGUCHI_PG_PASSWORD:-}
 # Every variable each process needs, RASA_API_TOKEN, a safe MADOGUCHI_RASA_URL (issue 12, 21).
 "$PY" -m deploy.preflight production || exit 2
-case "$LB_ROUTING" in
-  sticky) UPSTREAM=rasa_sticky ;;
-  round_robin) UPSTREAM=rasa_round_robin ;;
-  *) echo "LB_ROUTING must be sticky or round_robin" >&2; exit 2 ;;
-esac
 [ -x "$NGINX" ] || { echo "nginx not found (apt-get install -y nginx)" >&2; exit 2; }
 
 . "$ROOT/scripts/serving_env.sh"  # deploy/serving.env
 mkdir -p "$RUN_DIR"
 rm -f "$RUN_DIR/ready"
 
-sed -e "s#@RUN_DIR@#${RUN_DIR}#g" -e "s#@LB_HOST@#${LB_HOST}#g" -e "s#@LB_PORT@#${LB_PORT}#g" \
-    -e "s#@RASA1_PORT@#${RASA1_PORT}#g" -e "s#@RASA2_PORT@#${RASA2_PORT}#g" -e "s#@STAFF_PORT@#${STAFF_PORT}#g" \
-    -e "s#@WEBHOOK_UPSTREAM@#${UPSTREAM}#g" -e "s#@REST_PUBLIC@#${MADOGUCHI_REST_PUBLIC:-0}#g" \
-    deploy/nginx.conf.template > "$RUN_DIR/nginx.conf"
+# Two listeners (issue 21, H-2): LB_HOST:LB_PORT publishes the webhooks, /privacy and /lb-health;
+# 127.0.0.1:LB_INTERNAL_PORT has Rasa's API and every webhook for this machine. X-Forwarded-For is
+# believed from MADOGUCHI_TRUSTED_PROXIES only (deploy/nginx.py).
+RUN_DIR=$RUN_DIR LB_HOST=$LB_HOST LB_PORT=$LB_PORT LB_INTERNAL_PORT=$LB_INTERNAL_PORT LB_ROUTING=$LB_ROUTING \
+  "$PY" -m deploy.nginx "$RUN_DIR/nginx.conf" || exit 2
 "$NGINX" -t -q -c "$RUN_DIR/nginx.conf" -p "$RUN_DIR" -g "daemon off;" 2>"$RUN_DIR/nginx-test.log" \
   || { cat "$RUN_DIR/nginx-test.log" >&2; exit 1; }
 
@@ -92,6 +89,7 @@ wait_for "http://127.0.0.1:${RASA1_PORT}/" "Rasa 1" "${READY_TIMEOUT:-1200}" ras
 wait_for "http://127.0.0.1:${RASA2_PORT}/" "Rasa 2" "${READY_TIMEOUT:-1200}" rasa2
 wait_for "http://127.0.0.1:${STAFF_PORT}/healthz" "staff app" 120 staff
 wait_for "http://${LB_HOST}:${LB_PORT}/lb-health" "nginx" 30 nginx
+wait_for "http://127.0.0.1:${LB_INTERNAL_PORT}/lb-health" "nginx (internal listener)" 30 nginx
 for n in 1 2; do
   if grep -q "InMemoryTrackerStore\|Could not connect\|Error when trying to connect" "$RUN_DIR/rasa${n}.log"; then
     echo "Rasa $n is not using the production stores; see $RUN_DIR/rasa${n}.log" >&2
@@ -101,7 +99,8 @@ done
 touch "$RUN_DIR/ready"
 cat <<INFO
 madoguchi: 2 Rasa replicas behind nginx ($LB_ROUTING routing), logs in $RUN_DIR/
-  balancer   http://${LB_HOST}:${LB_PORT}/webhooks/line/webhook, /webhooks/telegram/webhook, /privacy (REST: this machine only)
+  public     http://${LB_HOST}:${LB_PORT}/webhooks/line/webhook, /webhooks/telegram/webhook, /privacy (behind your TLS terminator)
+  internal   http://127.0.0.1:${LB_INTERNAL_PORT}/ Rasa's API (RASA_API_TOKEN) and every webhook, REST included
   staff app  http://127.0.0.1:${STAFF_PORT}/
   rasa 1/2   http://127.0.0.1:${RASA1_PORT}  http://127.0.0.1:${RASA2_PORT}
   actions    http://127.0.0.1:${ACTIONS_PORT}/webhook
