@@ -26,6 +26,9 @@ forwarded_allow_ips = "127.0.0.1,::1"
 # No access log: the paths name tickets (the app's own audit log records who read what).
 accesslog = None
 errorlog = "-"
+# No control socket (gunicorn >= 25 opens one in $XDG_RUNTIME_DIR or ~/.gunicorn by default):
+# nothing may resize or reload the app from outside systemd, and the unit's home is read-only.
+control_socket_disable = True
 
 
 def post_worker_init(worker: Any) -> None:

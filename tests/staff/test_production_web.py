@@ -150,7 +150,10 @@ def test_production_serves_the_staff_app_with_gunicorn_on_loopback(staff_env: Pa
     from tests.stack import ROOT, free_port, wait_http
 
     port = free_port()
+    home = staff_env / "home"
+    home.mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT), MADOGUCHI_ENV="production", STAFF_NOTIFY_INTERVAL="5",
+               HOME=str(home), XDG_RUNTIME_DIR=str(home),
                MADOGUCHI_STAFF_SECRET="staff-secret-for-this-test-0123456789",
                MADOGUCHI_STAFF_LOGINS_PER_MINUTE="3")
     cmd = argv(process("staff"), Place(root=str(ROOT), model="", env_file=""), str(port))
@@ -169,6 +172,8 @@ def test_production_serves_the_staff_app_with_gunicorn_on_loopback(staff_env: Pa
         assert len(workers) == STAFF_WORKERS
         assert [live_wrong_login(base, "198.51.100.7") for _ in range(4)] == [401, 401, 401, 429]
         assert live_wrong_login(base, "203.0.113.20") == 401
+        # No control socket through which a local account could resize or reload it.
+        assert not [p.name for p in home.rglob("*")], "gunicorn left a control socket"
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
