@@ -42,6 +42,12 @@ begin "NLU cross-validation"
 .venv/bin/python -m bot.nlu_eval --folds "${NLU_CV_FOLDS:-2}"  # make nlu-cv runs 3 folds
 end
 
+# Known advisories in the installed packages (scripts/pip_audit.py, deploy/pip-audit-ignore.txt).
+# Fails closed when the advisories cannot be read, unless MADOGUCHI_PIP_AUDIT_OFFLINE_OK=1.
+begin "pip-audit"
+.venv/bin/python scripts/pip_audit.py
+end
+
 begin "debian packages"
 bash scripts/ensure_debian_packages.sh
 end

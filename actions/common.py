@@ -5,7 +5,6 @@ the directory YAML (`formats`, `reasons`). This module only adapts Rasa's tracke
 """
 from __future__ import annotations
 
-import os
 from datetime import date, datetime
 from typing import Any, Dict, List, Optional
 
@@ -13,6 +12,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot import privacy_notice
 from bot.directory import Directory, get_directory
 from bot.routing import Profile, Recommendation
 from bot.schedule import CallbackSlot, as_jst, is_business_time, next_business_opening, now_jst
@@ -43,8 +43,8 @@ def now() -> datetime:
 
 
 def privacy_url() -> str:
-    base = os.environ.get("MADOGUCHI_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
-    return os.environ.get("MADOGUCHI_PRIVACY_URL") or f"{base}/privacy"
+    """The link to the privacy notice, or its text when no one could open a link (bot.privacy_notice)."""
+    return privacy_notice.reference()
 
 
 def greet_once(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Any]:

@@ -2,7 +2,7 @@
 database and Redis key prefix, with a fake LINE API: used by tests/production and bench.race.
 
     with two_instances(model) as cluster:   # creates madoguchi_test_<random>, drops it after
-        cluster.lb_url, cluster.rasa_urls, cluster.query("select …"), cluster.fake
+        cluster.lb_url, cluster.internal_url, cluster.rasa_urls, cluster.query("select …"), cluster.fake
 """
 from __future__ import annotations
 
@@ -94,14 +94,21 @@ class Cluster:
     fake: FakeLine
     loop: LoopThread
     lb_port: int = field(default_factory=free_port)
+    #: The balancer's internal listener (127.0.0.1): Rasa's API and every webhook, unlimited.
+    lb_internal_port: int = field(default_factory=free_port)
     rasa_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     actions_port: int = field(default_factory=free_port)
+    staff_port: int = field(default_factory=free_port)
     proc: Optional[subprocess.Popen] = None
     started_s: Optional[float] = None
 
     @property
     def lb_url(self) -> str:
         return f"http://127.0.0.1:{self.lb_port}"
+
+    @property
+    def internal_url(self) -> str:
+        return f"http://127.0.0.1:{self.lb_internal_port}"
 
     @property
     def rasa_urls(self) -> list[str]:
@@ -141,8 +148,12 @@ class Cluster:
 
     def start(self, model: Path, timeout: float = 900) -> None:
         env = dict(self.env, RUN_DIR=str(self.run_dir), LB_PORT=str(self.lb_port),
+                   LB_INTERNAL_PORT=str(self.lb_internal_port),
                    RASA1_PORT=str(self.rasa_ports[0]), RASA2_PORT=str(self.rasa_ports[1]),
-                   ACTIONS_PORT=str(self.actions_port))
+                   ACTIONS_PORT=str(self.actions_port), STAFF_PORT=str(self.staff_port))
+        # The staff app's preflight wants it; an address on this machine: the bot shows the
+        # privacy notice's text instead of a link (bot/privacy_notice.py).
+        env.setdefault("MADOGUCHI_PUBLIC_URL", self.lb_url)
         log = open(self.run_dir / "run_two_instances.log", "ab")
         t0 = time.monotonic()
         # SIGTERM when this process dies: the script then stops everything it started.

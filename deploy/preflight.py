@@ -3,6 +3,7 @@ HTTP API, the action server or the REST channel to other machines without a toke
 
     python -m deploy.preflight local        # scripts/run_stack.sh (make run)
     python -m deploy.preflight production   # deploy/run_two_instances.sh (make run-production)
+    python -m deploy.preflight production rasa   # a systemd unit's ExecStartPre (deploy/processes.py)
 
 Silent, exit 0, when the environment is acceptable; otherwise one line per problem on stderr
 and exit 2. The start scripts call it before starting anything. The rules (docs/security.md):
@@ -15,6 +16,8 @@ and exit 2. The start scripts call it before starting anything. The rules (docs/
 * The REST channel has no platform signature: published, it needs MADOGUCHI_REST_TOKEN
   (channels/rest.py checks it): with a non-loopback HOST, and in production when
   MADOGUCHI_REST_PUBLIC=1 (otherwise the balancer serves it to this machine only).
+* Production: every variable a process needs (deploy/processes.py) is set; without a process
+  name, those of all of them.
 * Internal callers (outbox, staff app) send the token in the query string: MADOGUCHI_RASA_URL
   must not send it over plain HTTP to another machine.
 """
@@ -26,7 +29,7 @@ from urllib.parse import urlsplit
 
 from bot.netaddr import is_loopback
 
-__all__ = ["MIN_TOKEN_CHARS", "local_problems", "production_problems", "main"]
+__all__ = ["MIN_TOKEN_CHARS", "local_problems", "production_problems", "missing_problems", "main"]
 
 MIN_TOKEN_CHARS = 16
 _MAKE_TOKEN = "e.g. `openssl rand -hex 24`"
@@ -77,6 +80,11 @@ def production_problems(env: Mapping[str, str]) -> list[str]:
                        "production requires a token on Rasa's HTTP API (the outbox and the staff app send it)"),
         _rasa_url_problem(env),
     ) if p]
+    sanic_host = (env.get("SANIC_HOST") or "127.0.0.1").strip()
+    if not is_loopback(sanic_host):
+        # The env file wins over the units' Environment=: it must not move the action server.
+        problems.append(f"SANIC_HOST={sanic_host} would publish the action server, which has no "
+                        "authentication: leave it at 127.0.0.1.")
     public_rest = (env.get("MADOGUCHI_REST_PUBLIC") or "0").strip()
     if public_rest not in ("0", "1"):
         problems.append(f"MADOGUCHI_REST_PUBLIC must be 0 (default: REST only from this machine) or 1, "
@@ -89,15 +97,30 @@ def production_problems(env: Mapping[str, str]) -> list[str]:
     return problems
 
 
+def missing_problems(env: Mapping[str, str], process: Optional[str] = None) -> list[str]:
+    """The variables that ``process`` (every process when None) needs and ``env`` lacks."""
+    from deploy.processes import PROCESSES
+
+    procs = [p for p in PROCESSES if process in (None, p.name)]
+    if not procs:
+        return [f"no process {process!r} in deploy/processes.py"]
+    # RASA_API_TOKEN has its own, stricter check (production_problems).
+    names = dict.fromkeys(n for p in procs for n in p.needs if n != "RASA_API_TOKEN")
+    return [f"{n} is not set (see deploy/production.env.example)" for n in names if not (env.get(n) or "").strip()]
+
+
 def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
     import os
 
     args = sys.argv[1:] if argv is None else argv
-    checks = {"local": local_problems, "production": production_problems}
-    if len(args) != 1 or args[0] not in checks:
-        print("usage: python -m deploy.preflight local|production", file=sys.stderr)
+    environ = os.environ if env is None else env
+    if args[:1] == ["local"] and len(args) == 1:
+        problems = local_problems(environ)
+    elif args[:1] == ["production"] and len(args) in (1, 2):
+        problems = production_problems(environ) + missing_problems(environ, args[1] if len(args) == 2 else None)
+    else:
+        print("usage: python -m deploy.preflight local|production [PROCESS]", file=sys.stderr)
         return 2
-    problems = checks[args[0]](os.environ if env is None else env)
     for problem in problems:
         print(f"refusing to start: {problem}", file=sys.stderr)
     return 2 if problems else 0

@@ -49,10 +49,9 @@ wait_for() { # url name seconds program
 }
 
 supervise_program actions "$VAR_DIR/log/actions.log" $PY -m rasa_sdk --actions actions -p "$ACTIONS_PORT"
-auth=()
-[ -n "${RASA_API_TOKEN:-}" ] && auth=(--auth-token "$RASA_API_TOKEN")
-supervise_program rasa "$VAR_DIR/log/rasa.log" .venv/bin/rasa run --enable-api -i "$HOST" -p "$RASA_PORT" -m "$MODEL" \
-  --credentials credentials.yml --endpoints "$ENDPOINTS" "${auth[@]}"
+# RASA_API_TOKEN (when set) reaches Rasa through its environment, never its command line (issue 21).
+supervise_program rasa "$VAR_DIR/log/rasa.log" $PY -m deploy.rasa_serve run --enable-api -i "$HOST" -p "$RASA_PORT" \
+  -m "$MODEL" --credentials credentials.yml --endpoints "$ENDPOINTS"
 if [ -f bot/staff/__main__.py ]; then
   supervise_program staff "$VAR_DIR/log/staff.log" $PY -m bot.staff --host "$HOST" --port "$STAFF_PORT"
 fi

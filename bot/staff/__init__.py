@@ -34,14 +34,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from bot.notify import ensure_tables as ensure_outbox
     from bot.phone import phone_for_staff
     from bot.ratelimit import Rate, RateLimiter
-    from bot.staff import auth, public, supervisor, views
+    from bot.staff import auth, public, supervisor, views, web
     from bot.staff.display import need_label, slot_label, window_name
     from bot.staff.models import ensure_tables
     from bot.staff.texts import label, t
     from bot.staff.timeutil import fmt
 
     app = Flask(__name__)
-    public_url = os.environ.get("MADOGUCHI_PUBLIC_URL", "")
+    settings = web.WebSettings.from_env(os.environ)
     minutes = int(os.environ.get("MADOGUCHI_STAFF_SESSION_MINUTES") or SESSION_MINUTES)
     app.config.update(
         SECRET_KEY=_secret_key(),
@@ -50,9 +50,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
         SESSION_COOKIE_NAME="madoguchi_staff",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        # Secure whenever the public URL is https (the scheme is case-insensitive).
-        SESSION_COOKIE_SECURE=public_url.strip().lower().startswith("https://")
-        or os.environ.get("MADOGUCHI_STAFF_SECURE_COOKIE") == "1",
+        # Secure in production and whenever the public URL is https (bot.staff.web).
+        SESSION_COOKIE_SECURE=settings.secure_cookie,
+        WEB_SETTINGS=settings,
         REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (30-minute) session
         MAX_CONTENT_LENGTH=64 * 1024,
@@ -65,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     # address (werkzeug ProxyFix) or it limits them all together.
     per_minute = app.config["LOGINS_PER_MINUTE"]
     app.extensions[auth.LOGIN_LIMIT] = RateLimiter(Rate(per_minute, max(1, int(per_minute))))
+    web.install_proxy_fix(app, app.config["WEB_SETTINGS"].proxies)
 
     ensure_tables()
     ensure_outbox()
@@ -91,6 +92,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
             return None
         if not current_user.is_authenticated:
             return auth.login_manager.unauthorized()
+        if web.session_too_old(session, app.config["WEB_SETTINGS"].max_session_s):
+            return auth.end_session(t("flash.session_expired"))
         session.permanent = True  # the 30-minute lifetime restarts with every request
         return None
 
@@ -99,7 +102,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
         resp.headers.setdefault("Content-Security-Policy", CSP)
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["X-Frame-Options"] = "DENY"
-        resp.headers["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: over https Flask-WTF refuses a form post without a
+        # same-site Referer (WTF_CSRF_SSL_STRICT), and no address ever leaves for another site.
+        resp.headers["Referrer-Policy"] = "same-origin"
+        if app.config["WEB_SETTINGS"].hsts:
+            resp.headers["Strict-Transport-Security"] = web.HSTS
         if request.endpoint != "static":
             resp.headers["Cache-Control"] = "no-store"
         return resp

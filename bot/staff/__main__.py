@@ -1,15 +1,16 @@
 """`python -m bot.staff --host 127.0.0.1 --port 8000`: the staff app on werkzeug's threaded
-server, plus the notification outbox worker."""
+server, plus the notification outbox worker (`make run`). Production runs it under gunicorn
+(bot/staff/gunicorn_conf.py, started as deploy/processes.py says)."""
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 
 from werkzeug.serving import run_simple
 
 from bot.notify import OutboxWorker
 from bot.staff import create_app
+from bot.staff.web import quiet_loggers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,8 +21,7 @@ def main(argv: list[str] | None = None) -> int:
                         default=float(os.environ.get("STAFF_NOTIFY_INTERVAL", "5")),
                         help="seconds between outbox deliveries (0 turns the worker off)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines contain bot tokens
+    quiet_loggers()
     app = create_app()
     worker = OutboxWorker(args.notify_interval) if args.notify_interval > 0 else None
     if worker:

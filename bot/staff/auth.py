@@ -19,6 +19,7 @@ from bot.staff.accounts import (
     end_sessions,
     load_identity,
 )
+from bot.staff import web
 from bot.staff.forms import LoginForm, PostForm
 from bot.staff.texts import t
 from bot.staff.workflow import audit
@@ -111,6 +112,7 @@ def login() -> Any:
             session.clear()
             login_user(StaffPrincipal(identity))
             session.permanent = True
+            session[web.LOGIN_AT] = web.now()  # the absolute lifetime counts from here (bot.staff.web)
             return redirect(_safe_next(form.next.data))
         # One answer for a wrong password, an unknown user and a locked account.
         busy = result is LoginResult.BUSY
@@ -121,6 +123,14 @@ def login() -> Any:
         status = 400
     form.password.data = ""
     return render_template("login.html", form=form), status
+
+
+def end_session(message: str) -> Response:
+    """Log out (the session is past its absolute lifetime) and send to the login page."""
+    logout_user()
+    session.clear()
+    flash(message, "error")
+    return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
 
 
 @bp.route("/logout", methods=["POST"])

@@ -29,7 +29,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, fake_api) -> Iterator[Clus
     try:
         with two_instances(newest_model(), run_dir=tmp_path_factory.mktemp("two-instances"),
                            routing=os.environ.get("PRODUCTION_TEST_LB_ROUTING", "sticky"),
-                           extra_env={"LB_HOST": "0.0.0.0", **telegram}) as c:
+                           # A TLS terminator on this machine would be trusted (H-2).
+                           extra_env={"LB_HOST": "0.0.0.0", "MADOGUCHI_TRUSTED_PROXIES": "127.0.0.1",
+                                      **telegram}) as c:
             yield c
     except ServicesMissing as exc:
         pytest.fail(str(exc))

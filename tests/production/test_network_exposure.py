@@ -37,6 +37,13 @@ def other() -> Iterator[AnotherMachine]:
         yield machine
 
 
+@pytest.fixture(scope="module")
+def line_platform() -> Iterator[AnotherMachine]:
+    """LINE's webhook servers: an address of their own, not the forger's."""
+    with another_machine() as machine:
+        yield machine
+
+
 def wait_for(what: Callable[[], Any], timeout: float = 120) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -143,7 +150,10 @@ def test_from_another_machine_only_the_webhooks_and_the_health_check_answer(clus
 
 
 def test_rasas_api_wants_the_token_even_from_this_machine(cluster: Cluster) -> None:
-    for base in [*cluster.rasa_urls, cluster.lb_url]:
+    # The public listener has no API at all, from this machine either (issue 21, H-2)…
+    assert local_request("GET", f"{cluster.lb_url}/status?token={cluster.api_token}")[0] == 403
+    # …the replicas and the balancer's internal listener want the token.
+    for base in [*cluster.rasa_urls, cluster.internal_url]:
         assert local_request("GET", f"{base}/status")[0] == 401, base
         assert local_request("DELETE", f"{base}/model")[0] == 401, base
         assert local_request("GET", f"{base}/status?token=not-{cluster.api_token}")[0] == 401, base
@@ -177,3 +187,30 @@ def test_the_outbox_announces_a_spooled_ticket_through_a_replica(cluster: Cluste
     pushed = wait_for(lambda: cluster.fake.pushes.get(user), 120)
     said = json.dumps([p.messages for p in pushed], ensure_ascii=False)
     assert f"#{ticket_id}" in said, said
+
+
+def test_a_flood_of_forged_webhooks_stops_at_nginx_and_a_crisis_still_gets_its_lines(
+        cluster: Cluster, other: AnotherMachine, line_platform: AnotherMachine) -> None:
+    """Issue 21 (M-10): one address floods the LINE webhook with forged requests; nginx refuses
+    most of them (429) before Python, the rest fail LINE's signature check, and meanwhile a
+    person who writes 「もう死にたい」 through LINE gets the crisis lines in the reply."""
+    import threading
+
+    from bot.directory import get_directory
+    from deploy.nginx import WEBHOOK_BURST
+
+    forged = line_body("U" + uuid.uuid4().hex, "こんにちは", uuid.uuid4().hex)
+    flood: dict[str, list[int]] = {}
+    sender = threading.Thread(target=lambda: flood.setdefault("statuses", other.burst(
+        "POST", f"http://{other.host_address}:{cluster.lb_port}/webhooks/line/webhook", 3 * WEBHOOK_BURST,
+        body=forged, headers={**JSON, "X-Line-Signature": "Zm9yZ2Vk"})))
+    sender.start()
+    reply = line_via(line_platform.request, f"http://{line_platform.host_address}:{cluster.lb_port}/webhooks/line/webhook",
+                     "U" + uuid.uuid4().hex, "もう死にたい", cluster)
+    sender.join(180)
+    statuses = flood["statuses"]
+    assert len(statuses) == 3 * WEBHOOK_BURST
+    assert statuses.count(429) > len(statuses) // 2, statuses  # most never reached Python
+    assert set(statuses) <= {429, 401}, set(statuses)  # the rest: refused by the signature check
+    said = json.dumps([r.messages for r in reply], ensure_ascii=False)
+    assert [h for h in get_directory().hotlines if h.phone in said or h.name in said], said

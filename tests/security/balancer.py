@@ -5,7 +5,6 @@ The same rules against the real two-replica setup: tests/production/test_network
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import signal
 import subprocess
@@ -18,9 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
-from tests.stack import ROOT, free_port
-
-TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
+from deploy import nginx
+from tests.stack import free_port
 
 
 def nginx_binary() -> str:
@@ -64,7 +62,10 @@ class Upstream:
 
             do_GET = do_POST = do_PUT = do_DELETE = _any  # noqa: N815
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # a burst through nginx is not dropped at accept (default 5)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -79,10 +80,19 @@ class Balancer:
     port: int
     upstream: Upstream
     proc: subprocess.Popen = field(repr=False)
+    #: The staff app's stand-in (it serves the privacy notice).
+    staff: Upstream | None = None
+    #: The internal listener (127.0.0.1 only): Rasa's API and every webhook, unlimited.
+    internal_port: int = 0
 
     @property
     def local_url(self) -> str:
+        """The public listener, from this machine."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def internal_url(self) -> str:
+        return f"http://127.0.0.1:{self.internal_port}"
 
     def log(self, name: str = "nginx-access.log") -> str:
         path = self.run_dir / name
@@ -95,26 +105,25 @@ class Balancer:
 
 
 def render(run_dir: Path, *, port: int, rasa_ports: tuple[int, int], rest_public: str = "0",
-           lb_host: str = "0.0.0.0", upstream: str = "rasa_sticky") -> str:
-    """The template with the values deploy/run_two_instances.sh substitutes."""
+           lb_host: str = "0.0.0.0", upstream: str = "rasa_sticky", staff_port: int | None = None,
+           internal_port: int | None = None, trusted: tuple[str, ...] = ()) -> str:
+    """The template with the values deploy/run_two_instances.sh gives deploy.nginx."""
     values = {"RUN_DIR": str(run_dir), "LB_HOST": lb_host, "LB_PORT": str(port), "RASA1_PORT": str(rasa_ports[0]),
-              "RASA2_PORT": str(rasa_ports[1]), "WEBHOOK_UPSTREAM": upstream, "REST_PUBLIC": rest_public}
-    text = TEMPLATE.read_text(encoding="utf-8")
-    for name, value in values.items():
-        text = text.replace(f"@{name}@", value)
-    left = [line for line in text.splitlines() if re.search(r"@[A-Z0-9_]+@", line.split("#")[0])]
-    assert not left, f"placeholders the test does not know: {left}"
-    return text
+              "RASA2_PORT": str(rasa_ports[1]), "STAFF_PORT": str(staff_port if staff_port is not None else rasa_ports[0]),
+              "LB_INTERNAL_PORT": str(internal_port or free_port()), "WEBHOOK_UPSTREAM": upstream,
+              "REST_PUBLIC": rest_public}
+    return nginx.render(values, nginx.trusted_proxies(" ".join(trusted)))
 
 
 @contextmanager
-def balancer(run_dir: Path, *, rest_public: str = "0") -> Iterator[Balancer]:
-    """nginx on 0.0.0.0:<free port> (reachable from tests.security.outside) → one stand-in."""
-    upstream = Upstream()
-    port = free_port()
+def balancer(run_dir: Path, *, rest_public: str = "0", trusted: tuple[str, ...] = ()) -> Iterator[Balancer]:
+    """nginx on 0.0.0.0:<free port> (reachable from tests.security.outside) and its internal
+    listener on 127.0.0.1 → one stand-in; X-Forwarded-For believed from ``trusted`` only."""
+    upstream, staff = Upstream(), Upstream()
+    port, internal_port = free_port(), free_port()
     conf = run_dir / "nginx.conf"
-    conf.write_text(render(run_dir, port=port, rasa_ports=(upstream.port, upstream.port), rest_public=rest_public),
-                    encoding="utf-8")
+    conf.write_text(render(run_dir, port=port, rasa_ports=(upstream.port, upstream.port), rest_public=rest_public,
+                           staff_port=staff.port, internal_port=internal_port, trusted=trusted), encoding="utf-8")
     nginx = nginx_binary()
     subprocess.run([nginx, "-t", "-q", "-c", str(conf), "-p", str(run_dir), "-g", "daemon off;"], check=True)
     proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(run_dir), "-g", "daemon off;"],
@@ -129,8 +138,68 @@ def balancer(run_dir: Path, *, rest_public: str = "0") -> Iterator[Balancer]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("nginx did not start: " + (run_dir / "nginx-error.log").read_text(errors="replace"))
                 time.sleep(0.1)
-        yield Balancer(run_dir, port, upstream, proc)
+        yield Balancer(run_dir, port, upstream, proc, staff, internal_port)
     finally:
         proc.terminate()
         proc.wait(10)
         upstream.close()
+        staff.close()
+
+
+TERMINATOR = """worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  server {{
+    listen 0.0.0.0:{port} ssl;
+    ssl_certificate {dir}/cert.pem;
+    ssl_certificate_key {dir}/key.pem;
+    location / {{
+      proxy_pass http://127.0.0.1:{target};
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto https;
+    }}
+  }}
+}}
+"""
+
+
+@dataclass
+class Terminator:
+    """A TLS terminator on this machine (what LINE's and Telegram's https rule leads to)."""
+
+    port: int
+
+
+@contextmanager
+def tls_terminator(run_dir: Path, target_port: int) -> Iterator[Terminator]:
+    """A second nginx, https on 0.0.0.0:<free port> with a certificate made here, forwarding to
+    127.0.0.1:``target_port`` with X-Forwarded-For, as caddy, stunnel or an nginx in front would."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(run_dir / "key.pem"), "-out", str(run_dir / "cert.pem")],
+                   check=True, capture_output=True)
+    port = free_port()
+    conf = run_dir / "terminator.conf"
+    conf.write_text(TERMINATOR.format(dir=run_dir, port=port, target=target_port), encoding="utf-8")
+    nginx = nginx_binary()
+    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(run_dir), "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while subprocess.run(["curl", "-sk", "-o", "/dev/null", f"https://127.0.0.1:{port}/"]).returncode != 0:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the TLS terminator did not start: " + (run_dir / "error.log").read_text(errors="replace"))
+            time.sleep(0.1)
+        yield Terminator(port)
+    finally:
+        proc.terminate()
+        proc.wait(10)

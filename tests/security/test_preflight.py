@@ -6,6 +6,7 @@ import pytest
 
 from bot.netaddr import is_loopback
 from deploy.preflight import local_problems, main, production_problems
+from deploy.processes import PROCESSES
 
 TOKEN = "0123456789abcdef0123"
 
@@ -70,6 +71,30 @@ def test_the_token_is_not_sent_in_clear_to_another_machine() -> None:
 def test_cli_exit_codes_and_messages(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["production"], env={}) == 2
     assert "refusing to start: RASA_API_TOKEN" in capsys.readouterr().err
-    assert main(["production"], env={"RASA_API_TOKEN": TOKEN}) == 0
+    assert main(["production"], env=full_production_env()) == 0
     assert capsys.readouterr().err == ""
     assert main(["nonsense"], env={}) == 2
+
+
+def full_production_env() -> dict[str, str]:
+    return {**{n: "set" for p in PROCESSES for n in p.needs}, "RASA_API_TOKEN": TOKEN}
+
+
+@pytest.mark.parametrize("name", ["MADOGUCHI_FERNET_KEYS", "MADOGUCHI_REDIS_HOST", "MADOGUCHI_STAFF_SECRET"])
+def test_production_refuses_a_start_without_what_a_process_needs(
+        name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 21 (M-6): every unit runs the preflight for its own process (ExecStartPre)."""
+    env = {k: v for k, v in full_production_env().items() if k != name}
+    assert main(["production"], env=env) == 2
+    assert f"refusing to start: {name} is not set" in capsys.readouterr().err
+    # Each unit checks its own process: the purge starts without the staff app's session key.
+    assert {p.name: main(["production", p.name], env=env) for p in PROCESSES} == \
+        {p.name: 2 if name in p.needs else 0 for p in PROCESSES}
+    assert main(["production", "nonsense"], env=full_production_env()) == 2
+
+
+def test_production_keeps_the_action_server_on_loopback() -> None:
+    """Issue 21: the env file overrides the units' SANIC_HOST=127.0.0.1, so the preflight checks it."""
+    assert production_problems({"RASA_API_TOKEN": TOKEN, "SANIC_HOST": "127.0.0.1"}) == []
+    [problem] = production_problems({"RASA_API_TOKEN": TOKEN, "SANIC_HOST": "0.0.0.0"})
+    assert "SANIC_HOST=0.0.0.0" in problem

@@ -190,7 +190,7 @@ def test_security_headers(staff):
     assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
     assert resp.headers["X-Frame-Options"] == "DENY"
     assert resp.headers["Cache-Control"] == "no-store"
-    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["Referrer-Policy"] == "same-origin"
 
 
 def test_secret_key_is_generated_per_installation(staff_env):

@@ -339,3 +339,9 @@ def test_privacy_uses_the_repository_notice_by_default(client):
         assert "<h1>" in html and "準備しています" not in html
     else:
         assert "準備しています" in html
+
+
+def test_the_served_notice_says_who_carries_the_messages(client):
+    """Issue 21 (H-3): /privacy, the page the greeting links to, names LINE and Telegram."""
+    html = client.get("/privacy").text
+    assert "LINE（LINEヤフー株式会社）" in html and "Telegram のサービスを通って届きます" in html
