@@ -16,9 +16,10 @@ speaks plain HTTP to the host again.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from bot import clock
 
 __all__ = ["WebSettings", "HSTS", "LOGIN_AT", "now", "install_proxy_fix", "session_too_old", "quiet_loggers"]
 
@@ -29,7 +30,8 @@ MAX_SESSION_HOURS = 8.0
 
 
 def now() -> float:
-    return time.time()
+    """Seconds since the epoch, from the one clock (bot.clock), so a pinned clock pins sessions."""
+    return clock.timestamp()
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
