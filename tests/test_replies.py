@@ -259,3 +259,21 @@ def test_wishes_said_in_passing_steer(text, intent):
 def test_times_of_the_persons_days_are_not_a_booking(text):
     reading = read_reply(text, DialogueContext())
     assert reading is None or reading.intent != "request_callback"
+
+
+@pytest.mark.parametrize("text,intent", [
+    ("いちど お話しさせて いただけたらと 思います", "request_human"),
+    ("役所に行く前に、電話で少し相談してみたいです", "request_callback"),
+    ("午前中なら大丈夫です", "request_callback"),
+    ("親の会のようなところはありますか", "ask_where_to_go"),
+    ("もうちょっと考えてから、また連絡します", "stop"),
+])
+def test_more_wishes_in_their_own_words(text, intent):
+    reading = read_reply(text, DialogueContext())
+    assert reading is not None and reading.intent == intent
+
+
+def test_a_call_time_inside_the_booking_is_the_forms_answer():
+    booking = DialogueContext(requested_slot="preferred_slot", active_loop="callback_form")
+    reading = read_reply("平日の昼間なら大丈夫です", booking)
+    assert reading is None or reading.intent != "request_callback"
