@@ -377,6 +377,10 @@ def extract_profile(
         rel = read_relation(norm)
     relation, detail, relation_strength = rel.relation, rel.detail, rel.strength
     relation_form = rel.mentioned
+    if relation_form and relation == "self":
+        # 「わたしは八十一です」 then 「娘のことで」: a self-introduction is not said to be the subject
+        # of the consultation, so it stays an inference a later statement can correct.
+        relation_strength = min(relation_strength, Strength.INFERRED)
     if known_relation and _BARE_AGE.match(said):
         # 「45歳です」「54です」 answer the age: only in a first message is it a self-introduction.
         relation, detail, relation_strength = None, None, Strength.INFERRED

@@ -134,3 +134,15 @@ def test_reported_days_are_not_the_writers():
 def test_vague_self_description_is_not_hearsay():
     text = "短い時間だけ働いてますが、休みの日はずっと家にいて、半分ひきこもりみたいな感じです"
     assert extract_profile(text).relation == "self"
+
+
+@pytest.mark.parametrize("text", [
+    "こうこう2ねんの秋から がっこう行ってない 親はなんも言わなくなった",
+    "バイトやめてから外でてない 友達のLINEも返してない",
+])
+def test_plain_speech_told_from_inside_is_the_writers_own(text):
+    assert extract_profile(text).relation == "self"
+
+
+def test_plain_speech_about_a_named_relative_stays_family():
+    assert extract_profile("弟がずっと学校いってない 親もどうしていいかわかんないみたい").relation == "family"

@@ -31,7 +31,8 @@ RELATIONS = ("self", "family", "other")
 _WITHDRAWAL = (
     r"ひきこも|引きこも|引き籠|閉じこも|とじこも|こもって|こもっとる|こもりがち|こもるよう|こもりだし|"
     r"(部屋|家|外|自室|実家)(から|に|へ|を)(ほとんど|あまり|全然|まったく|一歩も|一切|なかなか|ずっと)?(出|で)(て|ら|れ|な|ず|ん|ま|よう)|"
-    r"外出(でき|し)(な|ま)|出てこ(な|ず|ん)|出てき(ません|ていない|てない)|一歩も(外|出)|"
+    r"外出(でき|し)(な|ま)|(そと|外)(出|で)(て|れ)(な|ね|ませ)|"
+    r"出てこ(な|ず|ん)|出てき(ません|ていない|てない)|一歩も(外|出)|"
     r"働いて(い)?(な|ません)|働か(ず|な)|働けて|仕事をして(い)?な|仕事もせず|無職|ニート|"
     # school, said with or without particles, in kanji or kana (学校いってない, がっこういけてない)
     r"不登校|(学校|がっこう|ガッコウ|大学|だいがく|高校|こうこう|中学|ちゅうがく|小学校)(に|へ|には|にも)?(行|い)"
@@ -49,6 +50,7 @@ _LACKS_PEOPLE = re.compile(r"(友達|友だち|ともだち|友人|知り合い|
 _RELAYED = re.compile(r"から[^。]{0,8}?(相談を受け|相談され|打ち明けられ)|相談を受けて(い)?(る|ます)")
 # Hearsay after a predicate (家にこもってるみたいです, 行っていないらしい): someone else's days.
 _HEARSAY_AFTER = re.compile(r"[^、。]{0,6}?(みたい|らしい|ようです|ようだ|ような|そうです|そうだ|って(聞|言)|と(聞|言)(い|き))")
+_POLITE = re.compile(r"(です|ます|ません|でした|ました|ください|下さい|ございます|でしょう|おります|じゃろうか)")
 _REPORTED = re.compile(r"[^、。]{0,6}?(そうです|そうだ|そうで|って(聞|言)|と(聞|言)(い|き)|らしい)")
 # Where a が-subject stops holding: a subordinate clause ends (私が家にいると | 部屋から出てきません).
 # (友達ができず | 家にこもる). A te-form chain keeps its subject (息子が20代後半で、…家にいます).
@@ -367,6 +369,11 @@ def read_writer(text: str, *, threshold: float = 1.5) -> WriterReading:
         cues.append(WriterCue("family", 1.0, "intro+kin"))
     if w.own_parent_mention.search(norm) and not any(c.relation == "family" for c in cues):
         cues.append(WriterCue("self", 0.5, "own-parents"))
+    if not _POLITE.search(norm) and any(c.why in ("subject:none", "own-state") for c in cues) \
+            and not any(c.relation != "self" and c.weight >= 1.5 for c in cues):
+        # Plain speech (学校いってない, へやからでてない) with the days told from inside: a young
+        # writer's own. Families writing about someone name them, and mostly write politely.
+        cues.append(WriterCue("self", 1.0, "plain-style"))
     if not w.anyone_else.search(norm):
         # Nobody else in the message: a wish (〜たい) or a feeling (さみしい, つらい) said with no
         # subject is the writer's own (Japanese says others' wishes and feelings otherwise:
