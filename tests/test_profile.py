@@ -146,3 +146,8 @@ def test_plain_speech_told_from_inside_is_the_writers_own(text):
 
 def test_plain_speech_about_a_named_relative_stays_family():
     assert extract_profile("弟がずっと学校いってない 親もどうしていいかわかんないみたい").relation == "family"
+
+
+def test_whoever_died_is_not_whose_days_are_told():
+    assert extract_profile("妻が 亡くなって から 家を 出られなく なりました").relation != "family"
+    assert extract_profile("母が亡くなってから、弟はずっと家にこもっています").relation == "family"

@@ -277,3 +277,8 @@ def test_a_call_time_inside_the_booking_is_the_forms_answer():
     booking = DialogueContext(requested_slot="preferred_slot", active_loop="callback_form")
     reading = read_reply("平日の昼間なら大丈夫です", booking)
     assert reading is None or reading.intent != "request_callback"
+
+
+def test_when_the_next_ibasho_is_stays_the_schedule():
+    reading = read_reply("居場所は次いつありますか", DialogueContext())
+    assert reading is not None and reading.intent == "ibasho_schedule"

@@ -50,6 +50,7 @@ _LACKS_PEOPLE = re.compile(r"(友達|友だち|ともだち|友人|知り合い|
 _RELAYED = re.compile(r"から[^。]{0,8}?(相談を受け|相談され|打ち明けられ)|相談を受けて(い)?(る|ます)")
 # Hearsay after a predicate (家にこもってるみたいです, 行っていないらしい): someone else's days.
 _HEARSAY_AFTER = re.compile(r"[^、。]{0,6}?(みたい|らしい|ようです|ようだ|ような|そうです|そうだ|って(聞|言)|と(聞|言)(い|き))")
+_GONE_AFTER = re.compile(r"(?:急に|突然|去年|昨年|先月|\d+年前に)?(?:亡くな|なくな(?:っ|り|る)|他界|死ん|逝っ|先立|出て行っ|出ていっ|家を出て(?:行|い)っ)")
 _POLITE = re.compile(r"(です|ます|ません|でした|ました|ください|下さい|ございます|でしょう|おります|じゃろうか)")
 _REPORTED = re.compile(r"[^、。]{0,6}?(そうです|そうだ|そうで|って(聞|言)|と(聞|言)(い|き)|らしい)")
 # Where a が-subject stops holding: a subordinate clause ends (私が家にいると | 部屋から出てきません).
@@ -252,6 +253,8 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                                     or _PAST_OR_FORMER.search(clause, clause.rfind("、", 0, m.start()) + 1, m.start())):
                     continue
                 if kind == "k":
+                    if _GONE_AFTER.match(clause, m.end() + (1 if clause[m.end():m.end() + 1] in "がはも" else 0)):
+                        continue
                     named = ("family~", m.group(0))
                     named_in = n_sentence
                     if _CLEFT_BEFORE.search(sentence, 0, sentence.find(clause) + m.start()):
@@ -259,6 +262,8 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                         _resolve(found, pending, n_sentence, ("family", m.group(0)), ("family~", m.group(0)))
                     continue
                 if kind == "s":
+                    if _GONE_AFTER.match(clause, m.end()):
+                        continue  # 夫が亡くなってから家を出られなく: whoever died is not whose days are told
                     who = _who(m)
                     if who[0] in ("family", "other"):
                         last_person = (who[0] + "~", who[1])
