@@ -37,9 +37,15 @@ def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
     diet = out / "DIETClassifier_report.json"
     if diet.exists():
         entity = json.loads(diet.read_text(encoding="utf-8"))
+    phases_file = out / "phases.json"
+    phases = json.loads(phases_file.read_text(encoding="utf-8")) if phases_file.exists() else {}
+    per_intent = {k: round(v["f1-score"], 4) for k, v in report.items()
+                  if isinstance(v, dict) and "support" in v and k not in ("macro avg", "weighted avg", "micro avg")}
     return {
         "folds": folds,
         "seconds": round(time.monotonic() - started, 1),
+        "phase_seconds": phases,
+        "gated_intents": {k: per_intent.get(k, 0.0) for k in GATED_INTENTS},
         "intent_macro_f1": round(report["macro avg"]["f1-score"], 4),
         "intent_weighted_f1": round(report["weighted avg"]["f1-score"], 4),
         "intent_accuracy": round(report.get("accuracy", 0.0), 4),
@@ -50,6 +56,22 @@ def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
             key=lambda kv: kv[1],
         )[:5],
     }
+
+
+# Issue 11's gate on the cross-validation: intent macro-F1 and each of these intents' F1.
+GATE_MACRO_F1 = 0.90
+GATED_INTENTS = ("affirm", "deny", "skip")
+GATE_INTENT_F1 = 0.90
+
+
+def gate_failures(cv: dict[str, Any]) -> list[str]:
+    failures = []
+    if cv["intent_macro_f1"] < GATE_MACRO_F1:
+        failures.append(f"intent macro-F1 {cv['intent_macro_f1']:.3f} < {GATE_MACRO_F1}")
+    for name, f1 in cv["gated_intents"].items():
+        if f1 < GATE_INTENT_F1:
+            failures.append(f"{name} F1 {f1:.3f} < {GATE_INTENT_F1}")
+    return failures
 
 
 def newest_model() -> str:
@@ -116,11 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--config", default="config.yml")
     ap.add_argument("--skip-cv", action="store_true")
+    ap.add_argument("--gate", action="store_true",
+                    help=f"fail unless intent macro-F1 and {', '.join(GATED_INTENTS)} F1 are each >= 0.90 (issue 11)")
     args = ap.parse_args(argv)
     summary: dict[str, Any] = {}
     if not args.skip_cv:
         summary["cross_validation"] = run_cross_validation(args.folds, args.config, RESULTS / "nlu-cv")
+    started = time.monotonic()
     summary["model"] = model_figures(newest_model())
+    summary["model"]["seconds"] = round(time.monotonic() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "nlu-summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     cv = summary.get("cross_validation")
@@ -129,11 +155,19 @@ def main(argv: list[str] | None = None) -> int:
               f"weighted F1 {cv['intent_weighted_f1']:.3f}, accuracy {cv['intent_accuracy']:.3f}, "
               f"entity macro-F1 {cv['entity_macro_f1']}")
         print("  weakest intents: " + ", ".join(f"{k} {v}" for k, v in cv["worst_intents"]))
+        print("  gated: " + ", ".join(f"{k} {v:.3f}" for k, v in cv["gated_intents"].items())
+              + "; seconds: " + ", ".join(f"{k} {v}" for k, v in cv["phase_seconds"].items()))
     m = summary["model"]
     print(f"Age extraction accuracy {m['age_accuracy']:.3f} on {m['age_cases']} held-out messages; "
           f"crisis recall {m['crisis_recall']:.3f} on {m['crisis_messages']}, calm false positives "
-          f"{m['calm_false_positive_rate']:.3f} on {m['calm_messages']}; mean parse {m['parse_ms_mean']} ms")
-    return 0 if m["crisis_recall"] == 1.0 else 1
+          f"{m['calm_false_positive_rate']:.3f} on {m['calm_messages']}; mean parse {m['parse_ms_mean']} ms "
+          f"({m['seconds']} s with loading)")
+    failed = m["crisis_recall"] != 1.0
+    if cv and args.gate:
+        for failure in gate_failures(cv):
+            print(f"NLU GATE FAILED: {failure}")
+            failed = True
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
