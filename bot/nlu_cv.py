@@ -124,6 +124,21 @@ def main(argv: Optional[List[str]] = None) -> None:
         if out and PHASES:
             with open(os.path.join(out, "phases.json"), "w", encoding="utf-8") as f:
                 json.dump(PHASES, f)
+        if out:
+            with open(os.path.join(out, "sources.json"), "w", encoding="utf-8") as f:
+                json.dump(project_sources(), f)
+
+
+def project_sources() -> List[str]:
+    """The project's own Python files this run imported (bot.nlu.components and what it uses):
+    `bot.nlu_eval` keys its cache of the result on them, beside the data and the config."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    found = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None) or ""
+        if path.endswith(".py") and path.startswith(root + os.sep) and os.sep + ".venv" + os.sep not in path:
+            found.add(os.path.relpath(path, root))
+    return sorted(found)
 
 
 if __name__ == "__main__":

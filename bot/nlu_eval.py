@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -23,8 +24,50 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
 
 
+# The result of a cross-validation is a function of its inputs (the folds and DIET are seeded), so
+# it is kept, keyed on them: the NLU data, the config, the pinned packages, the seed and the
+# project's own modules that the run imported (bot/nlu_cv.py writes their list). `make test` on an
+# unchanged NLU reuses it instead of training twice more (issue 20). MADOGUCHI_NLU_CV_CACHE=0, a
+# changed input or `make clean` runs it again. A fresh clone has no cache and runs it.
+CV_CACHE = RESULTS / "nlu-cv-cache"
+FIXED_INPUTS = ("constraints.txt", "bot/nlu_cv.py", "bot/nlu_eval.py")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+
+def _inputs(config: str, sources: list[str]) -> dict[str, str]:
+    files = sorted({str(p.relative_to(ROOT)) for p in (ROOT / "data" / "nlu").rglob("*.yml")}
+                   | {config, *FIXED_INPUTS, *sources})
+    return {f: _sha(ROOT / f) for f in files}
+
+
+def _cache_file(folds: int, config: str) -> Path:
+    seed = os.environ.get("MADOGUCHI_CV_SEED", "42")
+    name = hashlib.sha256(f"{folds}|{config}|{seed}".encode()).hexdigest()[:16]
+    return CV_CACHE / f"{name}.json"
+
+
+def cached_cross_validation(folds: int, config: str) -> dict[str, Any] | None:
+    if os.environ.get("MADOGUCHI_NLU_CV_CACHE", "1") == "0":
+        return None
+    try:
+        entry = json.loads(_cache_file(folds, config).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if entry.get("inputs") != _inputs(config, entry.get("sources", [])):
+        return None
+    return {**entry["result"], "cached_from": entry.get("at")}
+
+
 def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
+    cached = cached_cross_validation(folds, config)
+    if cached is not None:
+        return cached
     out.mkdir(parents=True, exist_ok=True)
+    for stale in ("intent_report.json", "phases.json", "sources.json"):
+        (out / stale).unlink(missing_ok=True)
     started = time.monotonic()
     cmd = [sys.executable, "-m", "bot.nlu_cv", "--folds", str(folds),
            "--config", config, "--nlu", "data/nlu", "--out", str(out), "--quiet", "--no-plot"]
@@ -41,7 +84,7 @@ def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
     phases = json.loads(phases_file.read_text(encoding="utf-8")) if phases_file.exists() else {}
     per_intent = {k: round(v["f1-score"], 4) for k, v in report.items()
                   if isinstance(v, dict) and "support" in v and k not in ("macro avg", "weighted avg", "micro avg")}
-    return {
+    result = {
         "folds": folds,
         "seconds": round(time.monotonic() - started, 1),
         "phase_seconds": phases,
@@ -56,6 +99,14 @@ def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
             key=lambda kv: kv[1],
         )[:5],
     }
+    sources_file = out / "sources.json"
+    if sources_file.exists():  # without the list of modules, the result is not kept
+        sources = json.loads(sources_file.read_text(encoding="utf-8"))
+        CV_CACHE.mkdir(parents=True, exist_ok=True)
+        entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sources": sources,
+                 "inputs": _inputs(config, sources), "result": result}
+        _cache_file(folds, config).write_text(json.dumps(entry, ensure_ascii=False, indent=1), encoding="utf-8")
+    return result
 
 
 # Issue 11's gate on the cross-validation: intent macro-F1 and each of these intents' F1.
@@ -151,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "nlu-summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     cv = summary.get("cross_validation")
     if cv:
-        print(f"NLU cross-validation ({cv['folds']} folds, {cv['seconds']} s): intent macro-F1 {cv['intent_macro_f1']:.3f}, "
+        how = (f"reused from {cv['cached_from']}: data, config and code unchanged" if cv.get("cached_from")
+               else f"{cv['seconds']} s")
+        print(f"NLU cross-validation ({cv['folds']} folds, {how}): intent macro-F1 {cv['intent_macro_f1']:.3f}, "
               f"weighted F1 {cv['intent_weighted_f1']:.3f}, accuracy {cv['intent_accuracy']:.3f}, "
               f"entity macro-F1 {cv['entity_macro_f1']}")
         print("  weakest intents: " + ", ".join(f"{k} {v}" for k, v in cv["worst_intents"]))
