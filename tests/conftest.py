@@ -66,6 +66,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    """Once a test's fixtures are up, start what a later group of tests will need (tests/early.py)."""
+    yield
+    from tests import early
+
+    early.launch_due(item)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests import early
+
+    early.dispose_all()
+
+
+@pytest.hookimpl(hookwrapper=True)
 def pytest_timeout_set_timer(item: pytest.Item, settings: Any):
     """On a timeout inside an event loop, also print where every task of that loop waits (the
     main thread's traceback only shows the loop's select())."""
