@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Everything `make test` runs, with each stage's wall time and the total.
 #
-# Two lanes on the 2 cores (issue 20): pytest, whose stack tests mostly wait on one Rasa process
-# and so leave a core idle, runs in the foreground; the test stories, the fast suites under the
+# Two lanes on the 2 cores (issue 20): pytest on every suite but the pure-Python ones (its stack
+# tests mostly wait on one Rasa process and so leave a core idle) runs in the foreground; the test
+# stories, the pure-Python suites (tests/safety, tests/test_*.py), the fast suites under the
 # shifted clock and the NLU cross-validation run one after another beside it (.ci/side_lane.sh,
-# one TensorFlow thread). Each lane's stages print their own wall time; a failure in either lane
+# one TensorFlow thread). Together the two pytest runs cover every test. Each lane's stages
+# print their own wall time; a failure in either lane
 # fails `make test`. pytest's output comes first, then the side lane's, then the stage times,
 # then pytest's summary line once more, so that it still closes the output.
 # SIDE_LANE=0 runs the same stages one after another, as before.
@@ -53,8 +55,10 @@ begin "debian packages"
 bash scripts/ensure_debian_packages.sh
 end
 
+# The pure-Python suites run in the side lane (.ci/side_lane.sh runs exactly these).
+PYTEST_SPLIT=(--ignore=tests/safety "--ignore-glob=tests/test_*.py")
 if [ "${SIDE_LANE:-1}" = 1 ]; then
-  echo "== side lane (test stories, fast suites under a shifted clock, NLU cross-validation): results/side-lane.log"
+  echo "== side lane (test stories, pure-Python suites, fast suites under a shifted clock, NLU cross-validation): results/side-lane.log"
   # Its own process group, so that a failed or interrupted run stops it too.
   setsid bash .ci/side_lane.sh "$MODEL" >results/side-lane.log 2>&1 &
   side_pid=$!
@@ -67,7 +71,7 @@ export MADOGUCHI_REQUIRE_BROWSER=1
 # Everything, the fault-injection suite (tests/reliability) and the two-instance production
 # suite on the local PostgreSQL + Redis + nginx (tests/production) included.
 set +e
-.venv/bin/python -m pytest -q -p no:cacheprovider --durations=40 2>&1 | tee results/pytest.log
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=40 "${PYTEST_SPLIT[@]}" 2>&1 | tee results/pytest.log
 status=${PIPESTATUS[0]}
 set -e
 end
@@ -84,9 +88,10 @@ side_status=$(cat results/side-lane.status 2>/dev/null || echo 1)
 trap - EXIT
 print_stages
 if [ "$side_status" != 0 ]; then
-  echo "the side lane failed (test stories, shifted clock or NLU cross-validation): see above"
+  echo "the side lane failed (test stories, pure-Python suites, shifted clock or NLU cross-validation): see above"
   [ "$status" != 0 ] || status=1
 fi
-# pytest -q prints its summary without ===; repeat it so it closes the output.
+# pytest -q prints its summary without ===; repeat both runs' summaries so they close the output.
+echo "pure-Python suites (side lane): $(grep -E "[0-9]+ (passed|failed|error)" results/pure-python.log 2>/dev/null | tail -1 || echo 'no summary')"
 grep -E "[0-9]+ (passed|failed|error)" results/pytest.log | tail -1 || true
 exit "$status"
