@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -23,8 +24,50 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
 
 
+# The result of a cross-validation is a function of its inputs (the folds and DIET are seeded), so
+# it is kept, keyed on them: the NLU data, the config, the pinned packages, the seed and the
+# project's own modules that the run imported (bot/nlu_cv.py writes their list). `make test` on an
+# unchanged NLU reuses it instead of training twice more (issue 20). MADOGUCHI_NLU_CV_CACHE=0, a
+# changed input or `make clean` runs it again. A fresh clone has no cache and runs it.
+CV_CACHE = RESULTS / "nlu-cv-cache"
+FIXED_INPUTS = ("constraints.txt", "bot/nlu_cv.py", "bot/nlu_eval.py")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+
+def _inputs(config: str, sources: list[str]) -> dict[str, str]:
+    files = sorted({str(p.relative_to(ROOT)) for p in (ROOT / "data" / "nlu").rglob("*.yml")}
+                   | {config, *FIXED_INPUTS, *sources})
+    return {f: _sha(ROOT / f) for f in files}
+
+
+def _cache_file(folds: int, config: str) -> Path:
+    seed = os.environ.get("MADOGUCHI_CV_SEED", "42")
+    name = hashlib.sha256(f"{folds}|{config}|{seed}".encode()).hexdigest()[:16]
+    return CV_CACHE / f"{name}.json"
+
+
+def cached_cross_validation(folds: int, config: str) -> dict[str, Any] | None:
+    if os.environ.get("MADOGUCHI_NLU_CV_CACHE", "1") == "0":
+        return None
+    try:
+        entry = json.loads(_cache_file(folds, config).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if entry.get("inputs") != _inputs(config, entry.get("sources", [])):
+        return None
+    return {**entry["result"], "cached_from": entry.get("at")}
+
+
 def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
+    cached = cached_cross_validation(folds, config)
+    if cached is not None:
+        return cached
     out.mkdir(parents=True, exist_ok=True)
+    for stale in ("intent_report.json", "phases.json", "sources.json"):
+        (out / stale).unlink(missing_ok=True)
     started = time.monotonic()
     cmd = [sys.executable, "-m", "bot.nlu_cv", "--folds", str(folds),
            "--config", config, "--nlu", "data/nlu", "--out", str(out), "--quiet", "--no-plot"]
@@ -37,9 +80,15 @@ def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
     diet = out / "DIETClassifier_report.json"
     if diet.exists():
         entity = json.loads(diet.read_text(encoding="utf-8"))
-    return {
+    phases_file = out / "phases.json"
+    phases = json.loads(phases_file.read_text(encoding="utf-8")) if phases_file.exists() else {}
+    per_intent = {k: round(v["f1-score"], 4) for k, v in report.items()
+                  if isinstance(v, dict) and "support" in v and k not in ("macro avg", "weighted avg", "micro avg")}
+    result = {
         "folds": folds,
         "seconds": round(time.monotonic() - started, 1),
+        "phase_seconds": phases,
+        "gated_intents": {k: per_intent.get(k, 0.0) for k in GATED_INTENTS},
         "intent_macro_f1": round(report["macro avg"]["f1-score"], 4),
         "intent_weighted_f1": round(report["weighted avg"]["f1-score"], 4),
         "intent_accuracy": round(report.get("accuracy", 0.0), 4),
@@ -50,6 +99,30 @@ def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
             key=lambda kv: kv[1],
         )[:5],
     }
+    sources_file = out / "sources.json"
+    if sources_file.exists():  # without the list of modules, the result is not kept
+        sources = json.loads(sources_file.read_text(encoding="utf-8"))
+        CV_CACHE.mkdir(parents=True, exist_ok=True)
+        entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sources": sources,
+                 "inputs": _inputs(config, sources), "result": result}
+        _cache_file(folds, config).write_text(json.dumps(entry, ensure_ascii=False, indent=1), encoding="utf-8")
+    return result
+
+
+# Issue 11's gate on the cross-validation: intent macro-F1 and each of these intents' F1.
+GATE_MACRO_F1 = 0.90
+GATED_INTENTS = ("affirm", "deny", "skip")
+GATE_INTENT_F1 = 0.90
+
+
+def gate_failures(cv: dict[str, Any]) -> list[str]:
+    failures = []
+    if cv["intent_macro_f1"] < GATE_MACRO_F1:
+        failures.append(f"intent macro-F1 {cv['intent_macro_f1']:.3f} < {GATE_MACRO_F1}")
+    for name, f1 in cv["gated_intents"].items():
+        if f1 < GATE_INTENT_F1:
+            failures.append(f"{name} F1 {f1:.3f} < {GATE_INTENT_F1}")
+    return failures
 
 
 def newest_model() -> str:
@@ -116,24 +189,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--config", default="config.yml")
     ap.add_argument("--skip-cv", action="store_true")
+    ap.add_argument("--gate", action="store_true",
+                    help=f"fail unless intent macro-F1 and {', '.join(GATED_INTENTS)} F1 are each >= 0.90 (issue 11)")
     args = ap.parse_args(argv)
     summary: dict[str, Any] = {}
     if not args.skip_cv:
         summary["cross_validation"] = run_cross_validation(args.folds, args.config, RESULTS / "nlu-cv")
+    started = time.monotonic()
     summary["model"] = model_figures(newest_model())
+    summary["model"]["seconds"] = round(time.monotonic() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "nlu-summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     cv = summary.get("cross_validation")
     if cv:
-        print(f"NLU cross-validation ({cv['folds']} folds, {cv['seconds']} s): intent macro-F1 {cv['intent_macro_f1']:.3f}, "
+        how = (f"reused from {cv['cached_from']}: data, config and code unchanged" if cv.get("cached_from")
+               else f"{cv['seconds']} s")
+        print(f"NLU cross-validation ({cv['folds']} folds, {how}): intent macro-F1 {cv['intent_macro_f1']:.3f}, "
               f"weighted F1 {cv['intent_weighted_f1']:.3f}, accuracy {cv['intent_accuracy']:.3f}, "
               f"entity macro-F1 {cv['entity_macro_f1']}")
         print("  weakest intents: " + ", ".join(f"{k} {v}" for k, v in cv["worst_intents"]))
+        print("  gated: " + ", ".join(f"{k} {v:.3f}" for k, v in cv["gated_intents"].items())
+              + "; seconds: " + ", ".join(f"{k} {v}" for k, v in cv["phase_seconds"].items()))
     m = summary["model"]
     print(f"Age extraction accuracy {m['age_accuracy']:.3f} on {m['age_cases']} held-out messages; "
           f"crisis recall {m['crisis_recall']:.3f} on {m['crisis_messages']}, calm false positives "
-          f"{m['calm_false_positive_rate']:.3f} on {m['calm_messages']}; mean parse {m['parse_ms_mean']} ms")
-    return 0 if m["crisis_recall"] == 1.0 else 1
+          f"{m['calm_false_positive_rate']:.3f} on {m['calm_messages']}; mean parse {m['parse_ms_mean']} ms "
+          f"({m['seconds']} s with loading)")
+    failed = m["crisis_recall"] != 1.0
+    if cv and args.gate:
+        for failure in gate_failures(cv):
+            print(f"NLU GATE FAILED: {failure}")
+            failed = True
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

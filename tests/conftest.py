@@ -66,6 +66,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    """Once a test's fixtures are up, start what a later group of tests will need (tests/early.py)."""
+    yield
+    from tests import early
+
+    early.launch_due(item)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests import early
+
+    early.dispose_all()
+
+
+@pytest.hookimpl(hookwrapper=True)
 def pytest_timeout_set_timer(item: pytest.Item, settings: Any):
     """On a timeout inside an event loop, also print where every task of that loop waits (the
     main thread's traceback only shows the loop's select())."""
@@ -152,8 +167,8 @@ def fake_api() -> ThreadedFakeApi:
     fake.stop()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory, fake_api) -> Stack:
+def _launch_stack(tmp_path_factory, fake_api) -> Stack:
+    """The shared stack's processes, started without waiting for them to be ready."""
     workdir = tmp_path_factory.mktemp("stack")
     env = stack_env(
         workdir,
@@ -169,7 +184,37 @@ def stack(tmp_path_factory, fake_api) -> Stack:
     s = Stack(workdir=workdir, env=env)
     s.db_path = Path(workdir / "madoguchi.db")  # type: ignore[attr-defined]
     s.write_endpoints()
-    s.start_actions()
-    s.start_rasa()
-    yield s
-    s.stop_all()
+    s.launch_actions()
+    s.launch_rasa()
+    return s
+
+
+_early: dict[str, Stack] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _launch_the_shared_stack_early(request: pytest.FixtureRequest, tmp_path_factory) -> Any:
+    """Rasa takes a minute or more to load. When the session's first test does not need the
+    shared stack but a later one does, its processes start now, from the main thread (so they
+    die with the run, bench/children.py), and load while the tests before its first user run on
+    the other core; `stack` then only waits for them (issue 20). MADOGUCHI_EARLY_STACK=0 turns
+    this off."""
+    items = request.session.items
+    users = [i for i in items if "stack" in getattr(i, "fixturenames", ())]
+    if users and users[0] is not items[0] and os.environ.get("MADOGUCHI_EARLY_STACK", "1") != "0":
+        _early["stack"] = _launch_stack(tmp_path_factory, request.getfixturevalue("fake_api"))
+    yield
+    early = _early.pop("stack", None)
+    if early is not None:  # launched, never used (its users were deselected or skipped)
+        early.stop_all()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, fake_api) -> Stack:
+    s = _early.pop("stack", None) or _launch_stack(tmp_path_factory, fake_api)
+    try:
+        s.wait_actions()
+        s.wait_rasa()
+        yield s
+    finally:
+        s.stop_all()

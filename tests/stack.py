@@ -72,20 +72,34 @@ class Stack:
         return path
 
     def start_actions(self) -> None:
+        self.launch_actions()
+        self.wait_actions()
+
+    def launch_actions(self) -> None:
         log = open(self.workdir / "actions.log", "ab")
         self.procs["actions"] = spawn(
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.actions_port)],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
+
+    def wait_actions(self) -> None:
         wait_http(f"http://127.0.0.1:{self.actions_port}/health", 60)
 
     def start_rasa(self, credentials: Path | None = None) -> None:
+        self.launch_rasa(credentials)
+        self.wait_rasa()
+
+    def launch_rasa(self, credentials: Path | None = None) -> None:
+        """Start Rasa without waiting for it: tests/conftest.py starts the shared stack this way
+        when the session begins, so that it loads while the tests before its first user run."""
         log = open(self.workdir / "rasa.log", "ab")
         cmd = [str(ROOT / ".venv" / "bin" / "rasa"), "run", "--enable-api", "-i", "127.0.0.1",
                "-p", str(self.rasa_port), "-m", str(newest_model()),
                "--endpoints", str(self.endpoints or self.write_endpoints()),
                "--credentials", str(credentials or ROOT / "credentials.yml")]
         self.procs["rasa"] = spawn(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_rasa(self) -> None:
         wait_http(f"{self.rasa_url}/", 420)  # GiNZA + TensorFlow load slowly on a busy 2-core machine
 
     def stop(self, name: str) -> None:

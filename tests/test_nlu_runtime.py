@@ -1,6 +1,8 @@
 """The two Rasa runtime fixes (bot/nlu/runtime.py) change speed, never results."""
 from __future__ import annotations
 
+import json
+
 import jsonschema
 import pytest
 from jsonschema.validators import Draft202012Validator
@@ -86,3 +88,36 @@ def test_cross_validation_folds_are_reproducible(monkeypatch):
     _seed_fold_split(7)
     other = [tuple(test) for _, test in model_selection.StratifiedKFold(n_splits=2, shuffle=True).split(labels, labels)]
     assert other != draws[0]
+
+
+def test_cross_validation_result_is_reused_only_while_its_inputs_are_unchanged(tmp_path, monkeypatch):
+    """bot.nlu_eval keeps a cross-validation result keyed on the NLU data, the config, the pinned
+    packages and the project modules the run imported; any change to one of them reruns it."""
+    from bot import nlu_eval
+
+    for rel in ("data/nlu/a.yml", "config.yml", "constraints.txt", "bot/nlu_cv.py", "bot/nlu_eval.py", "bot/text.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel, encoding="utf-8")
+    monkeypatch.setattr(nlu_eval, "ROOT", tmp_path)
+    monkeypatch.setattr(nlu_eval, "CV_CACHE", tmp_path / "cache")
+    monkeypatch.delenv("MADOGUCHI_NLU_CV_CACHE", raising=False)
+    assert nlu_eval.cached_cross_validation(2, "config.yml") is None
+
+    result = {"folds": 2, "intent_macro_f1": 0.91}
+    entry = {"at": "then", "sources": ["bot/text.py"], "inputs": nlu_eval._inputs("config.yml", ["bot/text.py"]),
+             "result": result}
+    nlu_eval.CV_CACHE.mkdir()
+    nlu_eval._cache_file(2, "config.yml").write_text(json.dumps(entry), encoding="utf-8")
+    assert nlu_eval.cached_cross_validation(2, "config.yml") == {**result, "cached_from": "then"}
+    assert nlu_eval.cached_cross_validation(3, "config.yml") is None  # other folds: other entry
+    monkeypatch.setenv("MADOGUCHI_NLU_CV_CACHE", "0")
+    assert nlu_eval.cached_cross_validation(2, "config.yml") is None
+    monkeypatch.delenv("MADOGUCHI_NLU_CV_CACHE")
+
+    for rel in ("data/nlu/a.yml", "config.yml", "constraints.txt", "bot/text.py"):
+        before = (tmp_path / rel).read_text(encoding="utf-8")
+        (tmp_path / rel).write_text(before + " changed", encoding="utf-8")
+        assert nlu_eval.cached_cross_validation(2, "config.yml") is None, rel
+        (tmp_path / rel).write_text(before, encoding="utf-8")
+    (tmp_path / "data/nlu/b.yml").write_text("new file", encoding="utf-8")
+    assert nlu_eval.cached_cross_validation(2, "config.yml") is None

@@ -270,8 +270,10 @@ class ReliabilityStack(Stack):
         log = open(self.workdir / log_name, "ab")
         return spawn(self._rasa_cmd(port), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
-    def start_rasa(self, credentials: Optional[Path] = None) -> None:  # noqa: D401 — longer patience
+    def launch_rasa(self, credentials: Optional[Path] = None) -> None:
         self.procs["rasa"] = self.spawn_rasa(self.rasa_port, "rasa.log")
+
+    def wait_rasa(self) -> None:  # longer patience
         wait_http(f"{self.rasa_url}/", RASA_START_TIMEOUT)
 
     def start_second_rasa(self) -> int:

@@ -16,6 +16,7 @@ from typing import Iterator
 import pytest
 
 from bench.children import spawn, stop
+from tests import early
 from tests.reliability.helpers import UNAVAILABLE, YORISOI, pseudonym
 from tests.stack import ROOT, Stack, free_port, newest_model, wait_http
 
@@ -57,9 +58,9 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists() and not _zombie(Path(f"/proc/{pid}"))
 
 
-@pytest.fixture(scope="module")
-def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
-    tmp = tmp_path_factory.mktemp("make-run")
+def launch_make_run(config: pytest.Config) -> MakeRun:
+    """`make run` on free ports, started without waiting for it."""
+    tmp = config._tmp_path_factory.mktemp("make-run")  # type: ignore[attr-defined]
     var = tmp / "var"
     model = newest_model()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS")) and k != "RASA_API_TOKEN"}
@@ -75,16 +76,31 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
     proc = spawn(["make", "-s", "-o", str(model), "run", f"MODEL={model}"], cwd=ROOT, env=env,
                  stdout=log, stderr=subprocess.STDOUT, death_signal=signal.SIGTERM)
     rest = Stack(workdir=tmp, env=env, rasa_port=int(env["RASA_PORT"]))
-    run = MakeRun(proc=proc, var=var, rest=rest, actions_port=int(env["ACTIONS_PORT"]), env=env)
+    return MakeRun(proc=proc, var=var, rest=rest, actions_port=int(env["ACTIONS_PORT"]), env=env)
+
+
+def _stop(run: MakeRun) -> None:
+    stop(run.proc, grace=60)
+
+
+# Launched while the fault tests run (tests/early.py: once their stack is up), so that its Rasa
+# loads beside them rather than before the first test here.
+early.plan(early.Early(name="make_run", after="rstack", launch=launch_make_run, dispose=_stop))
+
+
+@pytest.fixture(scope="module")
+def make_run(request: pytest.FixtureRequest) -> Iterator[MakeRun]:
+    run = early.take("make_run") or launch_make_run(request.config)
+    log = run.rest.workdir / "make-run.log"
     try:
         deadline = time.monotonic() + 60 + 420 + 60
-        while "madoguchi is running" not in (tmp / "make-run.log").read_text(errors="replace"):
-            assert proc.poll() is None, (tmp / "make-run.log").read_text(errors="replace")[-3000:]
+        while "madoguchi is running" not in log.read_text(errors="replace"):
+            assert run.proc.poll() is None, log.read_text(errors="replace")[-3000:]
             assert time.monotonic() < deadline, "make run did not come up"
             time.sleep(1)
         yield run
     finally:
-        stop(proc, grace=60)
+        _stop(run)
 
 
 def _health(port: int) -> bool:

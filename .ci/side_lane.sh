@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The side lane of `make test` (.ci/test_all.sh): the test stories, the pure-Python suites
+# (tests/safety, tests/test_*.py), the fast suites under a shifted clock and the NLU
+# cross-validation, one after another, while pytest runs beside them.
+# Every stage runs even if one before it failed; results/side-lane.status holds 0 when all
+# passed, and results/side-lane.times each stage's wall time.
+set -uo pipefail
+MODEL=${1:?model}
+cd "$(dirname "$0")/.."
+# One thread per pool: pytest and its Rasa processes have the other core (issue 20, "Threads").
+export TF_INTRA_OP_PARALLELISM_THREADS=1 TF_INTER_OP_PARALLELISM_THREADS=1
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+# Each stage has a time limit, so a hang fails the lane with its log instead of stalling CI.
+failed=0
+stage_start=0
+begin() { echo "== $1"; stage_name=$1; stage_start=$(date +%s); }
+end() { printf '%-34s %5d s\n' "$stage_name" $(( $(date +%s) - stage_start )) >>results/side-lane.times; }
+
+begin "test stories"
+if timeout -k 30 900 bash scripts/test_stories.sh "$MODEL" >results/stories.log 2>&1; then
+  tail -1 results/stories.log
+else
+  tail -40 results/stories.log; cat results/core/failed_test_stories.yml 2>/dev/null
+  echo "test stories failed"; failed=1
+fi
+end
+
+# The pure-Python suites that the foreground pytest leaves out (PYTEST_SPLIT in .ci/test_all.sh).
+begin "pytest: safety + tests/test_*.py"
+if timeout -k 30 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/safety tests/test_*.py \
+    >results/pure-python.log 2>&1; then
+  tail -1 results/pure-python.log
+else
+  tail -80 results/pure-python.log; echo "the pure-Python suites failed"; failed=1
+fi
+end
+
+# The fast suites under a clock 3 years and 2 months ahead (issue 17): a test that depends on
+# today's date fails today.
+begin "fast suites, shifted clock"
+if timeout -k 30 1200 bash scripts/shifted_clock_tests.sh -p no:warnings >results/shifted-clock.log 2>&1; then
+  grep -E "^clock shifted|passed|failed" results/shifted-clock.log | tail -2 || true
+else
+  tail -60 results/shifted-clock.log; echo "the fast suites fail under a shifted clock"; failed=1
+fi
+end
+
+# 2 folds (make nlu-cv runs 3) with issue 11's gate: intent macro-F1, affirm, deny and skip
+# each >= 0.90; then crisis recall through the whole trained pipeline.
+begin "NLU cross-validation"
+if ! timeout -k 30 2400 .venv/bin/python -m bot.nlu_eval --folds "${NLU_CV_FOLDS:-2}" --gate; then
+  echo "NLU cross-validation or its gate failed"; failed=1
+fi
+end
+
+echo "$failed" >results/side-lane.status
+exit "$failed"
