@@ -121,3 +121,18 @@ def test_cross_validation_result_is_reused_only_while_its_inputs_are_unchanged(t
         (tmp_path / rel).write_text(before, encoding="utf-8")
     (tmp_path / "data/nlu/b.yml").write_text("new file", encoding="utf-8")
     assert nlu_eval.cached_cross_validation(2, "config.yml") is None
+
+
+def test_the_served_pipeline_attributes_ages_by_the_parse() -> None:
+    """The lean pass has no parse; the attribution gets one on demand (before, it never ran)."""
+    from rasa.nlu.utils.spacy_utils import SpacyNLP
+
+    from bot.age import extract_age
+    from bot.nlu.attribution import age_owner
+
+    served = SpacyNLP.load_model("ja_ginza").model
+    for text, owner in (("私も70を過ぎて体がきついです", "writer"), ("息子は27歳です", "concerned")):
+        doc = served(text)
+        assert not doc.has_annotation("DEP")  # every message stays on the lean pass
+        match = extract_age(text)
+        assert match is not None and age_owner(doc, match.start, match.end) == owner
