@@ -189,7 +189,9 @@ def reconcile(base: RelationReading, writer: WriterReading) -> RelationReading:
             return RelationReading(writer.relation, None, Strength.INFERRED, writer.concerned_word)
         return base
     # The writer's role said in so many words (母です) gives way only to a very clear reading.
-    needed = CLEAR_MARGIN + 1 if base.relation == "family" and base.detail in _SAID_ROLES else CLEAR_MARGIN
+    # So does a relative named as whom the message is about (夫のことで相談させてください).
+    said = base.relation == "family" and (base.detail in _SAID_ROLES or (base.strength >= Strength.STATED and not base.mentioned))
+    needed = CLEAR_MARGIN + 1 if said else CLEAR_MARGIN
     if writer.margin >= needed:
         detail = base.detail if base.relation == writer.relation else None
         concerned = writer.concerned_word if writer.relation == "family" else None

@@ -151,3 +151,12 @@ def test_plain_speech_about_a_named_relative_stays_family():
 def test_whoever_died_is_not_whose_days_are_told():
     assert extract_profile("妻が 亡くなって から 家を 出られなく なりました").relation != "family"
     assert extract_profile("母が亡くなってから、弟はずっと家にこもっています").relation == "family"
+
+
+@pytest.mark.parametrize("text,relation", [
+    ("妻のことでご相談させてください。41歳で、会社員です", "family"),      # 会社員 is not a 社員 role
+    ("仕事をやめてから、母以外とは誰とも話していません。31です", "self"),  # 母以外: not whose days
+    ("バイト先の後輩のこと。あの子ずっとシフト入ってなくて連絡もつかない", "other"),  # no particle
+])
+def test_occupations_exceptions_and_dropped_particles(text, relation):
+    assert extract_profile(text).relation == relation

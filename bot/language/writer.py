@@ -42,7 +42,7 @@ _WITHDRAWAL = (
     r"休職|休みがち|休んで(い|お|ばかり)|欠勤|会社に来(な|て)|(出社|出勤|登校)(でき|し)(な|ず|て(こ|き)(ず|な)|て(い|お)?(な|ませ))|"
     r"出てこられ(な|ず|て(い)?ません)|来(て|られ)(い)?(な|ません)|来なくな|連絡(が|も)?(取れ|とれ|つか)(な|ず)|"
     # isolation of an older person (父が定年で辞めてから人と関わろうとしない)
-    r"人と(関わ|かかわ)(ろう|ら)(と)?(し)?(な|ず)|誰とも(話さ|会わ|関わら|口をきか)|人を寄せつけ|電話に出(な|ず)"
+    r"人と(関わ|かかわ)(ろう|ら)(と)?(し)?(な|ず)|(誰|だれ)とも(話さ|会わ|関わら|口をきか|話して(い)?(な|ませ)|会って(い)?(な|ませ)|しゃべって(い)?(な|ませ))|人を寄せつけ|電話に出(な|ず)"
 )
 # 「友達ができず」「友だちはいない」: the writer has no friends; nobody else is the subject.
 _LACKS_PEOPLE = re.compile(r"(友達|友だち|ともだち|友人|知り合い|仲間)(が|は|も)(でき|いな|いませ|おら|少な|ほとんど)")
@@ -124,7 +124,9 @@ def _words() -> _Words:
         rf"(?:(?:(?P<owner_me>{me})の|(?P<owner_other>{owners})(?:さん)?の)お?)?"
         rf"(?:(?P<honor>{honor})|(?P<role>{roles})(?:さん|ちゃん|くん|君)?|(?<![兄姉従義親])(?P<kin>{kin})(?![弟妹])(?P<kin_hon>さん|ちゃん|くん|君)?(?:\(\d{{1,2}}(?:歳|才)?\)|\d{{1,2}}(?:歳|才))?"
         rf"|(?P<neutral>{neutral})|(?P<me>{me})(?:自身)?)"
-        r"(?P<particle>のことで|のことです|のことなんです|のことについて|について|の件で|は|が|も|って|ったら|としか|の方が|のほうが)"
+        r"(?P<particle>のことで|のことです|のことなんです|のことについて|について|の件で|は|が|も|って|ったら|としか|の方が|のほうが"
+        # casual speech drops the particle after その子 / 彼: その子ずっと学校行けてなくて
+        r"|(?<=子|彼|女|人)(?=ずっと|もう|まだ|最近|いま|今|前から))"
     )
     return _Words(
         subject=subject,
@@ -136,7 +138,7 @@ def _words() -> _Words:
             r"(?:です|でございます|で、|で|。)"
         ),
         role_intro=re.compile(
-            rf"(?:{alternation(k.role_words())})(?:を(?:し|やっ|務め|つとめ|担当)|として|の者|です|で(?:働|伺|訪問)|をして|をしとる|を担当|で週|の補助|なん|じゃ|やって|で、)"
+            rf"(?<!会)(?:{alternation(k.role_words())})(?:を(?:し|やっ|務め|つとめ|担当)|として|の者|です|で(?:働|伺|訪問)|をして|をしとる|を担当|で週|の補助|なん|じゃ|やって|で、)"
             r"|担当している者|(?:伺って|訪問して)いる(?:お宅|家|方)|担当(?:地区|ケース|している)"
         ),
         parent_worry=re.compile(
@@ -146,12 +148,12 @@ def _words() -> _Words:
         partner_family=re.compile(r"事実婚|内縁"),
         # Someone else in the message (the writer's own parents and teachers do not count: a young
         # writer mentions them while telling their own days).
-        anyone_else=re.compile(rf"(?<![兄姉従義親])(?:{kin})(?![弟妹])|{honor}|(?!先生|教師|担任){roles}|{neutral}|人(?:が|は)|方(?:が|は)"),
+        anyone_else=re.compile(rf"(?:(?<![兄姉従義親])(?:{kin})(?![弟妹])|{honor}|(?!先生|教師|担任){roles}|{neutral}|人(?:が|は)|方(?:が|は))(?!以外)"),
         first_person_state=re.compile(
             r"(?:たい|たくない|たかった|てみたい|さみしい|寂しい|淋しい|つらい|辛い|しんどい|こわい|怖い|不安|むなしい|虚しい"
             r"|孤独|もうむり|もう無理|消えたい|どうしたらいい|どうすればいい"
             # one's own life told from inside: leaving a job or school, a diagnosis, one's own days
-            r"|辞めて|辞めました|退職し|クビに|解雇され|就職活動|就活|転職|アルバイトを|バイトを|体調を崩|と診断され"
+            r"|辞めて|辞めました|仕事をやめ|会社をやめ|学校をやめ|退職し|クビに|解雇され|就職活動|就活|転職|アルバイトを|バイトを|体調を崩|と診断され"
             r"|と言われ(?:まし)?た|休学|中退|留年|起きるの|寝てばかり|昼夜逆転|返せて(?:い)?ない|話していません|話してない)"),
         subject_head=re.compile(rf"(?P<kin>{kin})(?![弟妹さちく])|(?P<me>{me})(?:自身)?"
                                 rf"|(?P<role>{alternation(tuple(k.roles.get('concerned_by_role', ())))})(?:さん)?(?:が|は|の)"),
@@ -253,8 +255,9 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                                     or _PAST_OR_FORMER.search(clause, clause.rfind("、", 0, m.start()) + 1, m.start())):
                     continue
                 if kind == "k":
-                    if _GONE_AFTER.match(clause, m.end() + (1 if clause[m.end():m.end() + 1] in "がはも" else 0)):
-                        continue
+                    if _GONE_AFTER.match(clause, m.end() + (1 if clause[m.end():m.end() + 1] in "がはも" else 0)) \
+                            or clause.startswith(("以外", "いがい"), m.end()):
+                        continue  # 夫が亡くなって / 夫以外とは誰とも話さない: not whose days are told
                     named = ("family~", m.group(0))
                     named_in = n_sentence
                     if _CLEFT_BEFORE.search(sentence, 0, sentence.find(clause) + m.start()):
