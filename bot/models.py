@@ -1,7 +1,10 @@
 """Tables: the one model of a callback ticket, shared by the action server and the staff app.
 
 Personal fields (phone, nickname, situation text, platform ids) are stored encrypted
-(`bot.crypto`); columns ending in `_enc` never hold plaintext.
+(`bot.crypto`); columns ending in `_enc` never hold plaintext. A ticket's `priority` and
+`needs` are encrypted by their column types (`bot.sealed`, issue 21 M-2): a plaintext
+`urgent` would tell who disclosed a crisis. The database can therefore not sort or filter by
+them; the staff inbox does it after decrypting (bot.staff.workflow.inbox).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from sqlalchemy.types import TypeDecorator
 
 from bot import clock
 from bot.db import Base
+from bot.sealed import SealedJSON, SealedText
 
 
 def utcnow() -> datetime:
@@ -76,7 +80,7 @@ class CallbackTicket(Base):
     updated_at = Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
     sender_id = Column(String(64), nullable=True, index=True)  # pseudonymous; NULL after erasure
     channel = Column(String(16), nullable=False, default="rest")
-    priority = Column(String(8), nullable=False, default="normal")  # normal | urgent
+    priority = Column(SealedText, nullable=False, default="normal")  # normal | urgent, encrypted
     status = Column(String(16), nullable=False, default=TicketStatus.NEW, index=True)
 
     relation = Column(String(16))
@@ -85,7 +89,7 @@ class CallbackTicket(Base):
     age_max = Column(Float)
     age_band = Column(String(16))
     situation_enc = Column(Text)
-    needs = Column(JSON, nullable=False, default=list)
+    needs = Column(SealedJSON, nullable=False, default=list)  # encrypted
     windows = Column(JSON, nullable=False, default=list)
 
     contact_method = Column(String(8), nullable=False)  # chat | phone

@@ -182,8 +182,8 @@ def book_callback(draft: TicketDraft, *, db_url: str | None = None) -> tuple[Tic
                 select(CallbackTicket).where(CallbackTicket.idempotency_key == draft.idempotency_key)
             ).scalar_one()
             return view(existing), False
-        session.add(AuditEntry(actor="bot", action="create", ticket_id=ticket.id,
-                               detail=f"priority={ticket.priority}"))
+        # No priority here: the audit log is not encrypted (issue 21, M-2).
+        session.add(AuditEntry(actor="bot", action="create", ticket_id=ticket.id))
         return view(ticket), True
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Sequence
 
-from sqlalchemy import String, and_, case, cast, select
+from sqlalchemy import String, and_, cast, select
 from sqlalchemy.orm import Session
 
 from bot import crypto
@@ -162,10 +162,8 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def inbox_query(f: InboxFilter, limit: int = 300):  # noqa: ANN201 — a SQLAlchemy Select
+def _inbox_query(f: InboxFilter):  # noqa: ANN202 — a SQLAlchemy Select
     q = select(CallbackTicket).where(CallbackTicket.status.in_(f.statuses))
-    if f.priority:
-        q = q.where(CallbackTicket.priority == f.priority)
     if f.day:
         start, end = jst_day_bounds(f.day)
         column = CallbackTicket.preferred_at if f.day_field == "preferred" else CallbackTicket.created_at
@@ -173,11 +171,20 @@ def inbox_query(f: InboxFilter, limit: int = 300):  # noqa: ANN201 — a SQLAlch
     if f.window:
         # windows is a JSON list of ids: match the quoted id in its text form (SQLite and PostgreSQL).
         q = q.where(cast(CallbackTicket.windows, String).like(f'%"{_like_escape(f.window)}"%', escape="\\"))
-    urgent_first = case((CallbackTicket.priority == "urgent", 0), else_=1)
     return q.order_by(
-        urgent_first,
         CallbackTicket.preferred_at.is_(None),  # nulls last (false sorts first), portable
         CallbackTicket.preferred_at.asc(),
         CallbackTicket.created_at.desc(),
         CallbackTicket.id.desc(),
-    ).limit(limit)
+    )
+
+
+def inbox(session: Session, f: InboxFilter, limit: int = 300) -> list[CallbackTicket]:
+    """The inbox: urgent tickets first, then by wished time. Priority is encrypted (issue 21,
+    M-2), so the database cannot sort or filter by it: every ticket the other filters select is
+    read and decrypted here (open tickets are few), then sorted (stably) and cut to `limit`."""
+    tickets = list(session.execute(_inbox_query(f)).scalars())
+    if f.priority:
+        tickets = [t for t in tickets if t.priority == f.priority]
+    tickets.sort(key=lambda t: t.priority != "urgent")
+    return tickets[:limit]
