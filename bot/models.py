@@ -160,6 +160,8 @@ class ProcessedEvent(Base):
 
 
 class AuditEntry(Base):
+    """Append-only and hash-chained: write it with `bot.audit.record` only."""
+
     __tablename__ = "audit_log"
 
     id = Column(Integer, primary_key=True)
@@ -168,6 +170,10 @@ class AuditEntry(Base):
     action = Column(String(32), nullable=False)
     ticket_id = Column(Integer, index=True)
     detail = Column(Text)
+    client = Column(String(64))  # the client address, or "cli"
+    session_ref = Column(String(64))  # the login session's random id
+    prev_hash = Column(String(64))
+    row_hash = Column(String(64))
 
 
 class StatEvent(Base):

@@ -6,6 +6,9 @@ step is idempotent and runs where the tables are made: `python -m deploy.init_db
 before the replicas start), `bot.db.get_engine` and the tracker store's start (so `make run`
 on an old `var/` works too).
 
+Issue 21, M-9: the audit log's new columns, the hash chain over older rows and, on
+PostgreSQL, the trigger that refuses UPDATE/DELETE (bot/audit.py).
+
 Issue 21, M-2 (no plaintext that tells a story):
   * Rasa's `events.intent_name` / `action_name` (`crisis`, `action_crisis_support`) are
     encrypted like `data`; on PostgreSQL they become TEXT (a token is longer than 255).
@@ -151,8 +154,23 @@ def upgrade_events(engine: Engine) -> int:
 
 
 def upgrade_madoguchi(engine: Engine) -> int:
-    """The tickets database. Returns the number of tables rewritten."""
-    return _upgrade(engine, MADOGUCHI, scrub=True)
+    """The tickets database. Returns the number of tables rewritten. The audit log then gets
+    its new columns, its older rows join the hash chain, and (PostgreSQL) the trigger that keeps
+    it append-only (bot/audit.py, M-9)."""
+    from sqlalchemy.orm import Session
+
+    from bot import audit
+
+    has_audit = sa.inspect(engine).has_table("audit_log")
+    if has_audit:
+        with engine.begin() as conn:
+            audit.add_columns(conn)
+    changed = _upgrade(engine, MADOGUCHI, scrub=True)
+    if has_audit:
+        with Session(engine) as session, session.begin():
+            audit.chain_legacy_rows(session)
+        audit.install_append_only(engine)
+    return changed
 
 
 def rotate_all(engine: Engine, specs: tuple[Sealed, ...]) -> int:

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import clock, crypto
+from bot import audit, clock, crypto
 from bot.db import session_scope
-from bot.models import AuditEntry, CallbackTicket, ConsentRecord, TicketStatus
+from bot.models import CallbackTicket, ConsentRecord, TicketStatus
 
 NOTICE_VERSION = "2026-11"
 
@@ -183,7 +183,7 @@ def book_callback(draft: TicketDraft, *, db_url: str | None = None) -> tuple[Tic
             ).scalar_one()
             return view(existing), False
         # No priority here: the audit log is not encrypted (issue 21, M-2).
-        session.add(AuditEntry(actor="bot", action="create", ticket_id=ticket.id))
+        audit.record(session, "bot", "create", ticket.id)
         return view(ticket), True
 
 

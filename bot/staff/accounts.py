@@ -25,7 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import or_, select, update
 
 from bot.db import session_scope
-from bot.models import AuditEntry
+from bot.audit import record
 from bot.staff.models import Role, StaffUser, ensure_tables, new_session_nonce
 from bot.staff.timeutil import now_utc, to_utc
 
@@ -160,8 +160,7 @@ def authenticate(username: str, password: str) -> tuple[LoginResult, StaffIdenti
     if account is None or account[3]:
         _verify(_DUMMY_HASH, password)  # the same cost as a real attempt
         with session_scope() as session:
-            session.add(AuditEntry(actor=account[1] if account else "-", action="login_failed",
-                                   detail="locked" if account else "unknown user"))
+            record(session, account[1] if account else "-", "login_failed", detail="locked" if account else "unknown user")
         return (LoginResult.LOCKED if account else LoginResult.BAD_CREDENTIALS), None
     user_id, name, password_hash, _ = account
     ok = _verify(password_hash, password)
@@ -173,22 +172,21 @@ def authenticate(username: str, password: str) -> tuple[LoginResult, StaffIdenti
             if failures >= MAX_FAILURES:
                 session.execute(update(StaffUser).where(row).values(
                     failed_logins=0, locked_until=moment + timedelta(minutes=LOCK_MINUTES)))
-                session.add(AuditEntry(actor=name, action="locked",
-                                       detail=f"{MAX_FAILURES} failures, {LOCK_MINUTES} min"))
+                record(session, name, "locked", detail=f"{MAX_FAILURES} failures, {LOCK_MINUTES} min")
                 return LoginResult.LOCKED, None
-            session.add(AuditEntry(actor=name, action="login_failed", detail=f"failure {failures}"))
+            record(session, name, "login_failed", detail=f"failure {failures}")
             return LoginResult.BAD_CREDENTIALS, None
         # Only if no parallel attempt locked the account since it was read.
         not_locked = or_(StaffUser.locked_until.is_(None), StaffUser.locked_until <= moment)
         done = session.execute(update(StaffUser).where(row, not_locked).values(
             failed_logins=0, locked_until=None, last_login_at=moment)).rowcount
         if not done:
-            session.add(AuditEntry(actor=name, action="login_failed", detail="locked"))
+            record(session, name, "login_failed", detail="locked")
             return LoginResult.LOCKED, None
         user = session.get(StaffUser, user_id)
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = _hasher.hash(password)
-        session.add(AuditEntry(actor=name, action="login"))
+        record(session, name, "login")
         return LoginResult.OK, _identity(user)
 
 

@@ -16,7 +16,8 @@ from sqlalchemy import String, and_, cast, select
 from sqlalchemy.orm import Session
 
 from bot import crypto
-from bot.models import AuditEntry, CallbackTicket, TicketNote, TicketStatus
+from bot.audit import record
+from bot.models import CallbackTicket, TicketNote, TicketStatus
 from bot.staff.accounts import StaffIdentity
 from bot.staff.timeutil import jst_day_bounds, now_utc, to_utc
 
@@ -43,8 +44,8 @@ class WorkflowError(Exception):
 
 def audit(session: Session, actor: StaffIdentity | str, action: str, ticket_id: int | None = None,
           detail: str | None = None) -> None:
-    name = actor if isinstance(actor, str) else actor.username
-    session.add(AuditEntry(at=now_utc(), actor=name, action=action, ticket_id=ticket_id, detail=detail))
+    """One row of the audit log (bot.audit: hash-chained, with the request's address and session)."""
+    record(session, actor if isinstance(actor, str) else actor.username, action, ticket_id, detail)
 
 
 def allowed_next(ticket: CallbackTicket, user: StaffIdentity) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import crypto, notify
-from bot.db import get_engine, session_scope
+from bot.db import Base, get_engine, session_scope
 from bot.staff.workflow import InboxFilter, inbox
 from bot.tickets import TicketDraft, book_callback, get_ticket, record_consent
 from bot.tracker_store import EncryptedSQLTrackerStore
@@ -66,8 +66,7 @@ def _old_rows(url: str) -> None:
     """What the version before issue 21 wrote, written the way it wrote it (plaintext columns)."""
     engine = sa.create_engine(url, future=True)
     EncryptedSQLTrackerStore.Base.metadata.create_all(engine)
-    get_engine(url)  # the madoguchi tables (nothing to upgrade yet)
-    notify.ensure_tables(url)
+    Base.metadata.create_all(engine)  # the madoguchi tables and the notifications' (no upgrade, no trigger)
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":  # the old column types
             for table, column, n in (("events", "intent_name", 255), ("events", "action_name", 255),
