@@ -77,8 +77,11 @@ def rotate_stored(db_url: str | None = None, tracker_url: str | None = None) -> 
                         setattr(row, name, rotate(token))
                         count += 1
     from bot import outbox
+    from bot.db import get_engine
+    from bot.schema_upgrade import MADOGUCHI, rotate_all
     from bot.tracker_store import rotate_events
 
+    count += rotate_all(get_engine(db_url), MADOGUCHI)  # priority, needs, notifications
     return count + outbox.rotate_spool(rotate) + rotate_events(tracker_url)
 
 

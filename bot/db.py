@@ -56,6 +56,9 @@ def _engine_for(url: str) -> Engine:
     import bot.models  # noqa: F401  (registers the tables)
 
     Base.metadata.create_all(engine)
+    from bot.schema_upgrade import upgrade_madoguchi
+
+    upgrade_madoguchi(engine)  # an older version's rows (bot/schema_upgrade.py)
     return engine
 
 

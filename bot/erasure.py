@@ -2,8 +2,15 @@
 
 What is erased for a sender: the conversation events in Rasa's SQL tracker store, the
 personal fields of their tickets (the row stays for the audit trail, unlinked), the link
-from their consent records, and the pseudonym → platform id mapping. Anonymous statistics
-(which hold no text and no id) stay.
+from their consent records, the pseudonym → platform id mapping, and the link from their
+statistics rows (bot.stats_link: the keyed pseudonym becomes a random value; the anonymous
+counts stay).
+
+Retention (`purge`, docs/privacy.md's table, issue 21 M-3): closed tickets past the ticket
+retention (an open one is kept, counted and reported: staff must close it); consent records
+past the ticket retention once no ticket of that sender is left; the LINE/Telegram id map past
+the conversation retention since the last message, unless that sender has an open ticket (the
+staff reply needs it); the statistics link per bot.stats_link. Each run writes an audit row.
 """
 from __future__ import annotations
 
@@ -12,20 +19,22 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import and_, delete, func, not_, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from bot import clock
+from bot import audit, clock
 from bot.db import get_engine, session_scope
 from bot.keys import var_dir
 from bot.models import (
-    AuditEntry,
     CallbackTicket,
     ChannelIdentity,
     ConsentRecord,
     ErasureRequest,
     ProcessedEvent,
+    TicketStatus,
 )
+from bot.stats_link import link_cutoff, unlink_older_than, unlink_person
 from bot.tickets import erase_personal_fields
 
 log = logging.getLogger(__name__)
@@ -143,11 +152,12 @@ def erase_sender(sender_id: str, *, include_tracker: bool = True, db_url: str | 
         tickets = session.execute(select(CallbackTicket).where(CallbackTicket.sender_id == sender_id)).scalars().all()
         for t in tickets:
             erase_personal_fields(session, t)
-            session.add(AuditEntry(actor="user", action="erase", ticket_id=t.id, detail="personal fields erased"))
+            audit.record(session, "user", "erase", t.id, "personal fields erased")
         consents = session.execute(
             update(ConsentRecord).where(ConsentRecord.sender_id == sender_id).values(sender_id=None)
         ).rowcount
         identities = session.execute(delete(ChannelIdentity).where(ChannelIdentity.sender_id == sender_id)).rowcount
+        unlink_person(session, sender_id)
     events = erase_tracker_events(sender_id) if include_tracker else 0
     result = ErasureResult(len(tickets), int(consents or 0), int(identities or 0), events)
     log.info("erasure done: tickets=%d consents=%d identities=%d events=%d",
@@ -160,18 +170,46 @@ class PurgeResult:
     tickets: int
     tracker_events: int
     processed_events: int
+    open_past_retention: int = 0  # kept: an open ticket is never deleted; staff must close it
+    consents: int = 0
+    identities: int = 0
+    stats_unlinked: int = 0
+
+
+def _purge_tickets(session: Session, cutoff: datetime) -> tuple[int, int]:
+    """(closed tickets deleted, open tickets past retention kept)."""
+    expired = CallbackTicket.created_at < cutoff
+    closed = CallbackTicket.status == TicketStatus.CLOSED
+    deleted = session.execute(delete(CallbackTicket).where(expired, closed)).rowcount
+    kept = session.execute(select(func.count(CallbackTicket.id)).where(expired, not_(closed))).scalar_one()
+    return int(deleted or 0), int(kept)
+
+
+def _purge_links(session: Session, ticket_cutoff: datetime, event_cutoff: datetime) -> tuple[int, int]:
+    """(consent records deleted, id map rows deleted)."""
+    with_ticket = select(CallbackTicket.sender_id).where(CallbackTicket.sender_id.isnot(None))
+    with_open = with_ticket.where(CallbackTicket.status.in_(TicketStatus.OPEN))
+    consents = session.execute(delete(ConsentRecord).where(
+        ConsentRecord.created_at < ticket_cutoff,
+        or_(ConsentRecord.sender_id.is_(None), ConsentRecord.sender_id.not_in(with_ticket)),
+    ).execution_options(synchronize_session=False)).rowcount
+    identities = session.execute(delete(ChannelIdentity).where(
+        and_(ChannelIdentity.last_seen_at < event_cutoff, ChannelIdentity.sender_id.not_in(with_open))
+    ).execution_options(synchronize_session=False)).rowcount
+    return int(consents or 0), int(identities or 0)
 
 
 def purge(*, ticket_days: int, event_days: int, now: datetime | None = None,
           db_url: str | None = None, tracker_url: str | None = None) -> PurgeResult:
-    """Delete what is past retention: closed tickets, conversation events, webhook dedup keys."""
+    """Delete what is past retention: closed tickets (open ones are kept and reported), consent
+    records, the id map, conversation events and webhook dedup keys; end the statistics link."""
     moment = now or clock.now()
     ticket_cutoff = moment - timedelta(days=ticket_days)
     event_cutoff = moment - timedelta(days=event_days)
     with session_scope(db_url) as session:
-        tickets = session.execute(
-            delete(CallbackTicket).where(CallbackTicket.created_at < ticket_cutoff)
-        ).rowcount
+        tickets, open_old = _purge_tickets(session, ticket_cutoff)
+        consents, identities = _purge_links(session, ticket_cutoff, event_cutoff)
+        unlinked = unlink_older_than(session, link_cutoff(moment))
         processed = session.execute(
             delete(ProcessedEvent).where(ProcessedEvent.created_at < moment - timedelta(hours=24))
         ).rowcount
@@ -187,7 +225,16 @@ def purge(*, ticket_days: int, event_days: int, now: datetime | None = None,
         events = 0
     events = int(events or 0) + complete_erasure_requests(db_url, tracker_url, min_age=timedelta(seconds=30),
                                                           now=moment)
-    result = PurgeResult(int(tickets or 0), events, int(processed or 0))
-    log.info("purge done: tickets=%d events=%d processed=%d", result.tickets, result.tracker_events,
-             result.processed_events)
+    result = PurgeResult(tickets, events, int(processed or 0), open_old, consents, identities, unlinked)
+    with session_scope(db_url) as session:
+        audit.record(session, "purge", "purge", detail=result_detail(result))
+    if open_old:
+        log.warning("purge: %d open ticket(s) older than %d days are kept; close them", open_old, ticket_days)
+    log.info("purge done: %s", result_detail(result))
     return result
+
+
+def result_detail(result: PurgeResult) -> str:
+    return (f"tickets={result.tickets} open_past_retention={result.open_past_retention} "
+            f"consents={result.consents} identities={result.identities} stats_unlinked={result.stats_unlinked} "
+            f"events={result.tracker_events} processed={result.processed_events}")

@@ -1,7 +1,10 @@
 """Tables: the one model of a callback ticket, shared by the action server and the staff app.
 
 Personal fields (phone, nickname, situation text, platform ids) are stored encrypted
-(`bot.crypto`); columns ending in `_enc` never hold plaintext.
+(`bot.crypto`); columns ending in `_enc` never hold plaintext. A ticket's `priority` and
+`needs` are encrypted by their column types (`bot.sealed`, issue 21 M-2): a plaintext
+`urgent` would tell who disclosed a crisis. The database can therefore not sort or filter by
+them; the staff inbox does it after decrypting (bot.staff.workflow.inbox).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from sqlalchemy.types import TypeDecorator
 
 from bot import clock
 from bot.db import Base
+from bot.sealed import SealedJSON, SealedText
 
 
 def utcnow() -> datetime:
@@ -76,7 +80,7 @@ class CallbackTicket(Base):
     updated_at = Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
     sender_id = Column(String(64), nullable=True, index=True)  # pseudonymous; NULL after erasure
     channel = Column(String(16), nullable=False, default="rest")
-    priority = Column(String(8), nullable=False, default="normal")  # normal | urgent
+    priority = Column(SealedText, nullable=False, default="normal")  # normal | urgent, encrypted
     status = Column(String(16), nullable=False, default=TicketStatus.NEW, index=True)
 
     relation = Column(String(16))
@@ -85,7 +89,7 @@ class CallbackTicket(Base):
     age_max = Column(Float)
     age_band = Column(String(16))
     situation_enc = Column(Text)
-    needs = Column(JSON, nullable=False, default=list)
+    needs = Column(SealedJSON, nullable=False, default=list)  # encrypted
     windows = Column(JSON, nullable=False, default=list)
 
     contact_method = Column(String(8), nullable=False)  # chat | phone
@@ -156,6 +160,8 @@ class ProcessedEvent(Base):
 
 
 class AuditEntry(Base):
+    """Append-only and hash-chained: write it with `bot.audit.record` only."""
+
     __tablename__ = "audit_log"
 
     id = Column(Integer, primary_key=True)
@@ -164,6 +170,10 @@ class AuditEntry(Base):
     action = Column(String(32), nullable=False)
     ticket_id = Column(Integer, index=True)
     detail = Column(Text)
+    client = Column(String(64))  # the client address, or "cli"
+    session_ref = Column(String(64))  # the login session's random id
+    prev_hash = Column(String(64))
+    row_hash = Column(String(64))
 
 
 class StatEvent(Base):

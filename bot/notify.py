@@ -34,11 +34,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import JSON, Column, Integer, String, or_, select, update
+from sqlalchemy import Column, Integer, String, or_, select, update
 
 from bot import clock
 from bot.db import Base, database_url, get_engine, session_scope
 from bot.models import UTCDateTime, utcnow
+from bot.sealed import SealedJSON
 
 if TYPE_CHECKING:  # pragma: no cover
     from bot.tickets import TicketView
@@ -61,7 +62,9 @@ class NotificationOutbox(Base):
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow, index=True)
     kind = Column(String(32), nullable=False)
     channel = Column(String(16), nullable=False)  # telegram | email | oncall_telegram | oncall_email
-    payload = Column(JSON, nullable=False)  # {"text", "subject", "ticket_id", "priority", ...}: no personal data
+    # {"text", "subject", "ticket_id", "priority", ...}: no personal data, but the text says
+    # 緊急 for an urgent ticket: encrypted (bot.sealed, issue 21 M-2).
+    payload = Column(SealedJSON, nullable=False)
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(UTCDateTime(), index=True)
     sent_at = Column(UTCDateTime(), index=True)

@@ -1,6 +1,10 @@
 """`python -m bot.purge [--every SECONDS]` (make purge): enforce retention. Logs counts only.
 
-MADOGUCHI_RETENTION_TICKET_DAYS (default 180) and MADOGUCHI_RETENTION_EVENT_DAYS (default 30).
+MADOGUCHI_RETENTION_TICKET_DAYS (default 180: closed tickets, consent records),
+MADOGUCHI_RETENTION_EVENT_DAYS (default 30: conversations, the LINE/Telegram id map) and
+MADOGUCHI_RETENTION_STATS_LINK_DAYS (default 365: the statistics pseudonyms); bot.erasure.purge.
+Open tickets past retention are kept and reported (`open_past_retention=`); every run writes a
+row to the audit log.
 Each run also completes pending erasure requests and re-checks completed ones (bot.erasure).
 Without --every it runs once (cron, deploy/systemd/madoguchi-purge.timer); with it, it runs at
 start and then every SECONDS until stopped (`make run-production`). A failed run is logged and
@@ -14,7 +18,7 @@ import signal
 import sys
 import threading
 
-from bot.erasure import purge
+from bot.erasure import purge, result_detail
 from bot.retention import event_retention, ticket_retention
 
 log = logging.getLogger("bot.purge")
@@ -23,8 +27,7 @@ log = logging.getLogger("bot.purge")
 def run_once() -> int:
     ticket_days, event_days = ticket_retention().days, event_retention().days
     result = purge(ticket_days=ticket_days, event_days=event_days)
-    print(f"purged: tickets={result.tickets} conversation_events={result.tracker_events} "
-          f"webhook_keys={result.processed_events} (retention: tickets {ticket_days} d, events {event_days} d)",
+    print(f"purged: {result_detail(result)} (retention: tickets {ticket_days} d, events {event_days} d)",
           flush=True)
     return 0
 

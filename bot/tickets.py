@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import clock, crypto
+from bot import audit, clock, crypto
 from bot.db import session_scope
-from bot.models import AuditEntry, CallbackTicket, ConsentRecord, TicketStatus
+from bot.models import CallbackTicket, ConsentRecord, TicketStatus
 
 NOTICE_VERSION = "2026-11"
 
@@ -182,8 +182,8 @@ def book_callback(draft: TicketDraft, *, db_url: str | None = None) -> tuple[Tic
                 select(CallbackTicket).where(CallbackTicket.idempotency_key == draft.idempotency_key)
             ).scalar_one()
             return view(existing), False
-        session.add(AuditEntry(actor="bot", action="create", ticket_id=ticket.id,
-                               detail=f"priority={ticket.priority}"))
+        # No priority here: the audit log is not encrypted (issue 21, M-2).
+        audit.record(session, "bot", "create", ticket.id)
         return view(ticket), True
 
 

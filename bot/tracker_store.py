@@ -4,9 +4,12 @@
 the `data` column — the whole event as JSON: user texts, bot texts, slot values such as the
 phone number — is a Fernet token (`bot.crypto`, the tickets' MultiFernet keys). Rasa's own
 code writes and reads it unchanged: the column type encrypts on write and decrypts on read.
-The other columns hold names only: `type_name` (user, bot, slot…), `intent_name` (Rasa keeps
-only intents of the domain), `action_name` (an action, slot or form name), `timestamp` and
-the pseudonymous `sender_id`.
+`intent_name` and `action_name` (an action, slot or form name) are encrypted the same way
+(issue 21, M-2): `crisis` or `action_crisis_support` in plaintext would tell who disclosed a
+crisis, and when. Rasa never reads them back (it reads `data`, `type_name`, `timestamp`).
+In plaintext: `type_name` (user, bot, slot…), `timestamp` and the pseudonymous `sender_id`.
+Rows written before are encrypted by `bot.schema_upgrade` (`python -m deploy.init_db`, and when
+the store starts).
 
 The database is MADOGUCHI_TRACKER_DB_URL (default: SQLite `var/tracker.db`), the one setting
 that erasure and retention read too (`bot.erasure.tracker_db_url`); a `url`/`db` in the
@@ -31,42 +34,21 @@ from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.declarative import declarative_base
-from sqlalchemy.types import TypeDecorator
 
 from bot import crypto
 from bot.erasure import ERASE_ACTION, mark_tracker_erased, tracker_db_url
 from bot.keys import create_private_file
+from bot.sealed import SealedText
 
 log = logging.getLogger(__name__)
 _CONNECTION_KEYS = ("dialect", "port", "db", "username", "password", "login_db", "query")
-
-
-def _is_plaintext(value: str) -> bool:
-    """An event written before encryption (JSON); a Fernet token starts with "gAAAAA"."""
-    return value.lstrip().startswith("{")
-
-
-class EncryptedText(TypeDecorator):
-    """Text stored as a Fernet token. Rows written before encryption are read as they are
-    (`python -m bot.crypto rotate` encrypts them); a token no key decrypts raises."""
-
-    impl = sa.Text
-    cache_ok = True
-
-    def process_bind_param(self, value: Optional[str], dialect: Any) -> Optional[str]:
-        return crypto.encrypt(value) if value is not None else None
-
-    def process_result_value(self, value: Optional[str], dialect: Any) -> Optional[str]:
-        if value is None or _is_plaintext(value):
-            return value
-        return crypto.decrypt(value)
 
 
 _Base = declarative_base()
 
 
 class EncryptedEvent(_Base):
-    """Rasa's `events` table (same columns, same name), with `data` encrypted."""
+    """Rasa's `events` table (same columns, same name), with `data` and the names encrypted."""
 
     __tablename__ = "events"
 
@@ -74,9 +56,9 @@ class EncryptedEvent(_Base):
     sender_id = sa.Column(sa.String(255), nullable=False, index=True)
     type_name = sa.Column(sa.String(255), nullable=False)
     timestamp = sa.Column(sa.Float)
-    intent_name = sa.Column(sa.String(255))
-    action_name = sa.Column(sa.String(255))
-    data = sa.Column(EncryptedText)
+    intent_name = sa.Column(SealedText)
+    action_name = sa.Column(SealedText)
+    data = sa.Column(SealedText)
 
 
 def turn_erased(tracker: DialogueStateTracker) -> bool:
@@ -108,6 +90,9 @@ class EncryptedSQLTrackerStore(SQLTrackerStore):
             create_private_file(Path(parsed.database))
         crypto.encrypt("")  # no usable key: fail now, not at the first message
         super().__init__(domain=domain, host=url, event_broker=event_broker, **kwargs)
+        from bot.schema_upgrade import upgrade_events
+
+        upgrade_events(self.engine)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         await super().save(tracker)
@@ -129,29 +114,13 @@ class EncryptedSQLTrackerStore(SQLTrackerStore):
         return int(deleted or 0)
 
 
-def rotate_events(url: Optional[str] = None, batch: int = 500) -> int:
-    """Re-encrypt every event with the newest key (and encrypt rows written before encryption).
-    Returns the number of events rewritten."""
+def rotate_events(url: Optional[str] = None) -> int:
+    """Re-encrypt every event (data and names) with the newest key, and encrypt rows written
+    before encryption. Returns the number of events rewritten."""
+    from bot.schema_upgrade import EVENTS, rotate_all
+
     engine = sa.create_engine(url or tracker_db_url(), future=True)
-    count = 0
     try:
-        last_id = 0
-        while True:
-            with engine.begin() as conn:
-                try:
-                    rows = conn.execute(sa.text("SELECT id, data FROM events WHERE id > :last ORDER BY id LIMIT :n"),
-                                        {"last": last_id, "n": batch}).all()
-                except sa.exc.SQLAlchemyError as exc:
-                    if "events" in str(exc) and ("no such table" in str(exc) or "does not exist" in str(exc)):
-                        return 0
-                    raise
-                for row_id, data in rows:
-                    if data is not None:
-                        token = crypto.encrypt(data) if _is_plaintext(data) else crypto.rotate(data)
-                        conn.execute(sa.text("UPDATE events SET data = :d WHERE id = :i"), {"d": token, "i": row_id})
-                        count += 1
-            if len(rows) < batch:
-                return count
-            last_id = rows[-1][0]
+        return rotate_all(engine, EVENTS)
     finally:
         engine.dispose()

@@ -10,6 +10,9 @@ channel id map, webhook dedup). With ``--create-database`` it first creates the 
 database of each URL when it does not exist (for local runs; in production the DBA does).
 With MADOGUCHI_ENV=production it first refuses (exit 2) when a key is missing, so the stack
 stops here rather than at the first message.
+
+It then upgrades what an older version left (bot/schema_upgrade.py: plaintext that tells a
+story is encrypted, columns widened); run it again after every update, before the replicas.
 """
 from __future__ import annotations
 
@@ -52,15 +55,17 @@ def main() -> int:
     if "--create-database" in sys.argv[1:]:
         for url in dict.fromkeys((tracker_url, db_url)):
             create_database_if_missing(url)
+    from bot.schema_upgrade import upgrade_events, upgrade_madoguchi
     from bot.tracker_store import EncryptedSQLTrackerStore
 
     engine = create_engine(tracker_url, future=True)
     EncryptedSQLTrackerStore.Base.metadata.create_all(engine)
+    upgraded = upgrade_events(engine)
     engine.dispose()
     from bot.db import get_engine
 
-    get_engine(db_url)  # creates the madoguchi tables
-    print("tables ready")
+    upgraded += upgrade_madoguchi(get_engine(db_url))  # get_engine creates the madoguchi tables
+    print(f"tables ready (upgraded: {upgraded})")
     return 0
 
 

@@ -88,12 +88,15 @@ def test_erasure_unlinks_and_blanks_personal_fields(db):
         assert s.query(ConsentRecord).filter_by(sender_id="rest-a").count() == 0
 
 
-def test_purge_deletes_only_expired(db):
+def test_purge_deletes_only_expired_closed_tickets_and_keeps_open_ones(db):
     consent()
     old, _ = book_callback(draft(key="old"))
+    old_open, _ = book_callback(draft(key="old-open"))
     new, _ = book_callback(draft(key="new"))
     with session_scope() as s:
-        s.get(CallbackTicket, old.id).created_at = datetime.now(timezone.utc) - timedelta(days=200)
+        for ticket_id in (old.id, old_open.id):
+            s.get(CallbackTicket, ticket_id).created_at = datetime.now(timezone.utc) - timedelta(days=200)
+        s.get(CallbackTicket, old.id).status = "closed"
     tracker = sqlite3.connect(str(db.with_name("tracker.db")))
     tracker.execute("create table events (id integer primary key, sender_id text, timestamp real)")
     now = datetime.now(timezone.utc).timestamp()
@@ -101,8 +104,8 @@ def test_purge_deletes_only_expired(db):
                         [("a", now - 40 * 86400), ("a", now - 86400), ("b", now)])
     tracker.commit()
     result = purge(ticket_days=180, event_days=30)
-    assert result.tickets == 1 and result.tracker_events == 1
-    assert get_ticket(old.id) is None and get_ticket(new.id) is not None
+    assert result.tickets == 1 and result.tracker_events == 1 and result.open_past_retention == 1
+    assert get_ticket(old.id) is None and get_ticket(new.id) is not None and get_ticket(old_open.id) is not None
     assert tracker.execute("select count(*) from events").fetchone()[0] == 2
 
 

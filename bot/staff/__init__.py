@@ -34,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from bot.notify import ensure_tables as ensure_outbox
     from bot.phone import phone_for_staff
     from bot.ratelimit import Rate, RateLimiter
+    from bot import audit
     from bot.staff import auth, public, supervisor, views, web
     from bot.staff.display import need_label, slot_label, window_name
     from bot.staff.models import ensure_tables
@@ -88,6 +89,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     def _require_login() -> Any:
         from flask import session
 
+        # Who and where, for every audit row of this request (bot.audit, M-9).
+        audit.origin.set(audit.Origin(request.remote_addr, session.get(auth.SESSION_REF)))
         if request.endpoint in public_endpoints:
             return None
         if not current_user.is_authenticated:
@@ -109,6 +112,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
             resp.headers["Strict-Transport-Security"] = web.HSTS
         if request.endpoint != "static":
             resp.headers["Cache-Control"] = "no-store"
+        if resp.status_code == 403:  # every refusal, whichever view refused (M-9)
+            auth.record_refusal(f"{request.method} {request.path}"[:200])
         return resp
 
     def _error(code: int, kind: str) -> Any:

@@ -14,6 +14,7 @@ HASH_WAIT_S, then the attempt is refused as busy (LoginBusy).
 from __future__ import annotations
 
 import enum
+import getpass
 import os
 import re
 import threading
@@ -23,9 +24,10 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from bot.db import session_scope
-from bot.models import AuditEntry
+from bot.audit import record
 from bot.staff.models import Role, StaffUser, ensure_tables, new_session_nonce
 from bot.staff.timeutil import now_utc, to_utc
 
@@ -81,7 +83,22 @@ def _identity(user: StaffUser) -> StaffIdentity:
     return StaffIdentity(user.id, user.username, user.role, user.session_nonce)
 
 
-def create_user(username: str, password: str, role: str = Role.STAFF) -> StaffIdentity:
+def cli_actor() -> str:
+    """The audit actor of an account change from the command line: the login that ran it."""
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except (KeyError, OSError):
+        return "cli:?"
+
+
+def _user(session: Session, username: str) -> StaffUser:
+    user = session.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none()
+    if user is None:
+        raise AccountError(f"no user {username!r}")
+    return user
+
+
+def create_user(username: str, password: str, role: str = Role.STAFF, *, by: str | None = None) -> StaffIdentity:
     if not USERNAME.fullmatch(username):
         raise AccountError("username: 2–64 characters of A–Z a–z 0–9 _ . @ -")
     if role not in Role.ALL:
@@ -94,29 +111,38 @@ def create_user(username: str, password: str, role: str = Role.STAFF) -> StaffId
                          session_nonce=new_session_nonce())
         session.add(user)
         session.flush()
+        record(session, by or cli_actor(), "account_create", detail=f"user={username} role={role}")
         return _identity(user)
 
 
-def set_password(username: str, password: str) -> None:
+def set_password(username: str, password: str, *, by: str | None = None) -> None:
     ensure_tables()
     with session_scope() as session:
-        user = session.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none()
-        if user is None:
-            raise AccountError(f"no user {username!r}")
+        user = _user(session, username)
         user.password_hash = hash_password(password)
         user.session_nonce = new_session_nonce()
         user.failed_logins = 0
         user.locked_until = None
+        record(session, by or cli_actor(), "account_password", detail=f"user={username}")
 
 
-def unlock(username: str) -> None:
+def unlock(username: str, *, by: str | None = None) -> None:
     ensure_tables()
     with session_scope() as session:
-        user = session.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none()
-        if user is None:
-            raise AccountError(f"no user {username!r}")
+        user = _user(session, username)
         user.failed_logins = 0
         user.locked_until = None
+        record(session, by or cli_actor(), "account_unlock", detail=f"user={username}")
+
+
+def disable(username: str, *, by: str | None = None) -> None:
+    """A leaver: every session ends now (new nonce) and no login succeeds any more."""
+    ensure_tables()
+    with session_scope() as session:
+        user = _user(session, username)
+        user.disabled_at = user.disabled_at or now_utc()
+        user.session_nonce = new_session_nonce()
+        record(session, by or cli_actor(), "account_disable", detail=f"user={username}")
 
 
 def list_users() -> list[tuple[str, str, datetime | None]]:
@@ -153,15 +179,14 @@ def authenticate(username: str, password: str) -> tuple[LoginResult, StaffIdenti
     ensure_tables()
     moment = now_utc()
     with session_scope() as session:
-        user = session.execute(
-            select(StaffUser).where(StaffUser.username == username, StaffUser.disabled_at.is_(None))
-        ).scalar_one_or_none()
-        account = (user.id, user.username, user.password_hash, _locked(user, moment)) if user else None
+        user = session.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none()
+        disabled = user is not None and user.disabled_at is not None
+        account = (user.id, user.username, user.password_hash, _locked(user, moment)) if user and not disabled else None
     if account is None or account[3]:
         _verify(_DUMMY_HASH, password)  # the same cost as a real attempt
+        why = "locked" if account else ("disabled" if disabled else "unknown user")
         with session_scope() as session:
-            session.add(AuditEntry(actor=account[1] if account else "-", action="login_failed",
-                                   detail="locked" if account else "unknown user"))
+            record(session, username[:64] if disabled else (account[1] if account else "-"), "login_failed", detail=why)
         return (LoginResult.LOCKED if account else LoginResult.BAD_CREDENTIALS), None
     user_id, name, password_hash, _ = account
     ok = _verify(password_hash, password)
@@ -173,22 +198,21 @@ def authenticate(username: str, password: str) -> tuple[LoginResult, StaffIdenti
             if failures >= MAX_FAILURES:
                 session.execute(update(StaffUser).where(row).values(
                     failed_logins=0, locked_until=moment + timedelta(minutes=LOCK_MINUTES)))
-                session.add(AuditEntry(actor=name, action="locked",
-                                       detail=f"{MAX_FAILURES} failures, {LOCK_MINUTES} min"))
+                record(session, name, "locked", detail=f"{MAX_FAILURES} failures, {LOCK_MINUTES} min")
                 return LoginResult.LOCKED, None
-            session.add(AuditEntry(actor=name, action="login_failed", detail=f"failure {failures}"))
+            record(session, name, "login_failed", detail=f"failure {failures}")
             return LoginResult.BAD_CREDENTIALS, None
         # Only if no parallel attempt locked the account since it was read.
         not_locked = or_(StaffUser.locked_until.is_(None), StaffUser.locked_until <= moment)
         done = session.execute(update(StaffUser).where(row, not_locked).values(
             failed_logins=0, locked_until=None, last_login_at=moment)).rowcount
         if not done:
-            session.add(AuditEntry(actor=name, action="login_failed", detail="locked"))
+            record(session, name, "login_failed", detail="locked")
             return LoginResult.LOCKED, None
         user = session.get(StaffUser, user_id)
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = _hasher.hash(password)
-        session.add(AuditEntry(actor=name, action="login"))
+        record(session, name, "login")
         return LoginResult.OK, _identity(user)
 
 

@@ -1,6 +1,7 @@
 """Login, logout, sessions and roles (Flask-Login; accounts in bot.staff.accounts)."""
 from __future__ import annotations
 
+import secrets
 from functools import wraps
 from typing import Any, Callable, TypeVar, cast
 from urllib.parse import urlsplit
@@ -9,6 +10,8 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from bot.audit import Origin
+from bot.audit import origin as audit_origin
 from bot.db import session_scope
 from bot.staff.accounts import (
     LOCK_MINUTES,
@@ -90,6 +93,15 @@ def _safe_next(target: str | None) -> str:
 
 
 LOGIN_LIMIT = "madoguchi_login_limit"
+#: Session key: a random id of this login, recorded with every audit row (bot.audit).
+SESSION_REF = "sid"
+
+
+def record_refusal(what: str) -> None:
+    """A 403 (or a refused login burst): who, from where, what."""
+    name = current_user.username if current_user.is_authenticated else "-"
+    with session_scope() as s:
+        audit(s, name, "refused", None, what)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -102,14 +114,18 @@ def login() -> Any:
     # Counted before any hashing: a burst from one address costs nothing past the limit.
     if not current_app.extensions[LOGIN_LIMIT].allow(request.remote_addr or "-"):
         flash(t("flash.login_rate_limited"), "error")
+        record_refusal("login rate limit")
         status = 429
     elif form.validate_on_submit():
+        ref = secrets.token_hex(8)  # this attempt's session id, kept if it logs in
+        audit_origin.set(Origin(request.remote_addr, ref))
         try:
             result, identity = authenticate(form.username.data.strip(), form.password.data)
         except LoginBusy:
             result, identity = LoginResult.BUSY, None
         if result is LoginResult.OK and identity:
             session.clear()
+            session[SESSION_REF] = ref
             login_user(StaffPrincipal(identity))
             session.permanent = True
             session[web.LOGIN_AT] = web.now()  # the absolute lifetime counts from here (bot.staff.web)

@@ -1,7 +1,8 @@
 """`python -m bot.staff.users create --username U --role staff|supervisor` (make staff-user).
 
 The password comes from MADOGUCHI_STAFF_PASSWORD (non-interactive use) or is asked twice at the
-prompt; it must be at least 12 characters. Also: `passwd`, `unlock`, `list`.
+prompt; it must be at least 12 characters. Also: `passwd`, `unlock`, `disable` (a leaver: sessions
+end, login refused), `list`. Every change is written to the audit log as `cli:<login>` from `cli`.
 """
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ import getpass
 import os
 import sys
 
-from bot.staff.accounts import MIN_PASSWORD_LENGTH, AccountError, create_user, list_users, set_password, unlock
+from bot.audit import Origin, origin
+from bot.staff.accounts import (
+    MIN_PASSWORD_LENGTH,
+    AccountError,
+    create_user,
+    disable,
+    list_users,
+    set_password,
+    unlock,
+)
 from bot.staff.models import Role
 
 ENV_PASSWORD = "MADOGUCHI_STAFF_PASSWORD"
@@ -46,8 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     passwd.add_argument("--username")
     unlock_p = sub.add_parser("unlock", help="lift a login lockout")
     unlock_p.add_argument("--username")
+    disable_p = sub.add_parser("disable", help="disable a leaver's account (ends its sessions)")
+    disable_p.add_argument("--username")
     sub.add_parser("list", help="list accounts")
     args = parser.parse_args(argv)
+    origin.set(Origin("cli"))
     try:
         if args.command == "create":
             username = _ask(args.username, "username")
@@ -62,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             username = _ask(args.username, "username")
             unlock(username)
             print(f"unlocked {username}")
+        elif args.command == "disable":
+            username = _ask(args.username, "username")
+            disable(username)
+            print(f"disabled {username}; its sessions have ended and it can no longer log in")
         else:
             for username, role, locked in list_users():
                 print(f"{username}\t{role}" + (f"\tlocked until {locked:%Y-%m-%d %H:%M} UTC" if locked else ""))

@@ -29,7 +29,7 @@ from bot.staff.workflow import (
     change_status,
     check_reply,
     claim,
-    inbox_query,
+    inbox as inbox_tickets,
     is_responsible,
     may_reply,
     record_reply,
@@ -95,7 +95,7 @@ def inbox() -> Any:
     flt, shown = _parse_filter(request.args)
     today = now_jst().date()
     with session_scope() as s:
-        rows = [_row(tk, today) for tk in s.execute(inbox_query(flt)).scalars()]
+        rows = [_row(tk, today) for tk in inbox_tickets(s, flt)]
     return render_template("inbox.html", rows=rows, filters=shown, directory=get_directory(),
                            statuses=TicketStatus.ALL, today=today)
 

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Sequence
 
-from sqlalchemy import String, and_, case, cast, select
+from sqlalchemy import String, and_, cast, select
 from sqlalchemy.orm import Session
 
 from bot import crypto
-from bot.models import AuditEntry, CallbackTicket, TicketNote, TicketStatus
+from bot.audit import record
+from bot.models import CallbackTicket, TicketNote, TicketStatus
 from bot.staff.accounts import StaffIdentity
 from bot.staff.timeutil import jst_day_bounds, now_utc, to_utc
 
@@ -43,8 +44,8 @@ class WorkflowError(Exception):
 
 def audit(session: Session, actor: StaffIdentity | str, action: str, ticket_id: int | None = None,
           detail: str | None = None) -> None:
-    name = actor if isinstance(actor, str) else actor.username
-    session.add(AuditEntry(at=now_utc(), actor=name, action=action, ticket_id=ticket_id, detail=detail))
+    """One row of the audit log (bot.audit: hash-chained, with the request's address and session)."""
+    record(session, actor if isinstance(actor, str) else actor.username, action, ticket_id, detail)
 
 
 def allowed_next(ticket: CallbackTicket, user: StaffIdentity) -> tuple[str, ...]:
@@ -162,10 +163,8 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def inbox_query(f: InboxFilter, limit: int = 300):  # noqa: ANN201 — a SQLAlchemy Select
+def _inbox_query(f: InboxFilter):  # noqa: ANN202 — a SQLAlchemy Select
     q = select(CallbackTicket).where(CallbackTicket.status.in_(f.statuses))
-    if f.priority:
-        q = q.where(CallbackTicket.priority == f.priority)
     if f.day:
         start, end = jst_day_bounds(f.day)
         column = CallbackTicket.preferred_at if f.day_field == "preferred" else CallbackTicket.created_at
@@ -173,11 +172,20 @@ def inbox_query(f: InboxFilter, limit: int = 300):  # noqa: ANN201 — a SQLAlch
     if f.window:
         # windows is a JSON list of ids: match the quoted id in its text form (SQLite and PostgreSQL).
         q = q.where(cast(CallbackTicket.windows, String).like(f'%"{_like_escape(f.window)}"%', escape="\\"))
-    urgent_first = case((CallbackTicket.priority == "urgent", 0), else_=1)
     return q.order_by(
-        urgent_first,
         CallbackTicket.preferred_at.is_(None),  # nulls last (false sorts first), portable
         CallbackTicket.preferred_at.asc(),
         CallbackTicket.created_at.desc(),
         CallbackTicket.id.desc(),
-    ).limit(limit)
+    )
+
+
+def inbox(session: Session, f: InboxFilter, limit: int = 300) -> list[CallbackTicket]:
+    """The inbox: urgent tickets first, then by wished time. Priority is encrypted (issue 21,
+    M-2), so the database cannot sort or filter by it: every ticket the other filters select is
+    read and decrypted here (open tickets are few), then sorted (stably) and cut to `limit`."""
+    tickets = list(session.execute(_inbox_query(f)).scalars())
+    if f.priority:
+        tickets = [t for t in tickets if t.priority == f.priority]
+    tickets.sort(key=lambda t: t.priority != "urgent")
+    return tickets[:limit]
