@@ -564,9 +564,24 @@ def _another_relative(concerned: Any, named: str | None, text: str) -> bool:
 
 
 def volunteers_facts(text: str) -> bool:
-    """Does the message tell who writes, an age, the situation or a need? (then it is information)"""
+    """Does the message tell who writes, an age, the situation, a need, a worry, or a story in
+    its own words? (then it is information: 「今朝は普通にごはん食べてたので、気にしてないふりを
+    しています。それでいいのか分からなくて」 is never "not understood")"""
     u = extract_profile(text)
-    return bool(u.relation or u.age_min is not None or u.status or u.duration_years is not None or u.needs)
+    return bool(u.relation or u.age_min is not None or u.status or u.duration_years is not None or u.needs
+                or tells_worry(text) or _tells_a_story(text))
+
+
+_JAPANESE = re.compile(r"[\u3041-\u30ff\u4e00-\u9fff々]")
+_ASKS_BOT = re.compile(r"[?？]|(ですか|ますか|でしょうか|ませんか|かな|かのう|の\?)[。!！\s]*$")
+
+
+def _tells_a_story(text: str) -> bool:
+    """Two sentences or a long one of Japanese that is not a question to the bot."""
+    norm = normalize(text or "")
+    letters = len(_JAPANESE.findall(norm))
+    sentences = len([p for p in re.split(r"[。！!\n]+", norm) if len(_JAPANESE.findall(p)) >= 6])
+    return (letters >= 24 or sentences >= 2) and not _ASKS_BOT.search(norm)
 
 
 def tells_worry(text: str) -> bool:

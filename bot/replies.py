@@ -157,6 +157,7 @@ def _strip(text: str) -> str:
 
 
 _SENTENCES = re.compile(r"[。！!？?\n]+")
+_STRONG_YES = re.compile(r"お願い|おねがい|頼み|たのみ|頼む")
 # Parts that only frame the reply: thanks and an acknowledgement (わかりました).
 _FRAMING = frozenset({"thanks", "acknowledge"})
 
@@ -171,10 +172,11 @@ def _whole_class(text: str) -> str | None:
     if not 2 <= len(parts) <= 3:
         return None
     classes = []
-    for part in parts:
+    for i, part in enumerate(parts):
         cls = "acknowledge" if patterns().acknowledge.match(_strip(part)) else _single_class(part)
         if cls is None:
-            return None
+            # 「はい、お願いします。昼間は家におります」: a yes said first, then a detail for the staff.
+            return "affirm" if i > 0 and classes[0] == "affirm" and _STRONG_YES.search(parts[0]) else None
         classes.append(cls)
     replies = {c for c in classes if c not in _FRAMING}
     if len(replies) == 1:

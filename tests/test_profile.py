@@ -160,3 +160,10 @@ def test_whoever_died_is_not_whose_days_are_told():
 ])
 def test_occupations_exceptions_and_dropped_particles(text, relation):
     assert extract_profile(text).relation == relation
+
+
+def test_a_story_in_its_own_words_is_information_not_a_misunderstanding():
+    from bot.profile import volunteers_facts
+
+    assert volunteers_facts("昨日は少しだけ笑ってくれました。このまま様子を見ていていいのか迷っています")
+    assert not volunteers_facts("今日は何曜日ですか？")

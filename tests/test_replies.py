@@ -282,3 +282,21 @@ def test_a_call_time_inside_the_booking_is_the_forms_answer():
 def test_when_the_next_ibasho_is_stays_the_schedule():
     reading = read_reply("居場所は次いつありますか", DialogueContext())
     assert reading is not None and reading.intent == "ibasho_schedule"
+
+
+# Issue 18, batch 4's kinds, in phrasings of our own.
+@pytest.mark.parametrize("text,intent", [
+    ("だれかに でんわで ちょくせつ 聞いてもらえたら うれしいです", "request_human"),
+    ("専門の方と明日にでもお話しできませんか", "request_human"),
+    ("電話で話を聞いてもらうことって可能ですか", "request_human"),
+    ("娘のことで電話したいんですが、ここでいいですか", "request_callback"),
+    ("県外に住んどっても、そちらで何かしてもらえるんかのう", "ask_where_to_go"),
+    ("こういう時はどこにつなげばいいでしょう", "ask_where_to_go"),
+    ("気持ちが落ち着いたら、また連絡させていただきます", "stop"),
+    ("了解です きょうは ここまで", "stop"),
+    ("それでは、この辺で失礼いたします。ありがとうございました", "stop"),
+    ("はい、お願いします。夕方は仕事で出られません", "affirm"),
+])
+def test_batch_four_kinds(text, intent):
+    reading = read_reply(text, DialogueContext())
+    assert reading is not None and reading.intent == intent
