@@ -33,6 +33,7 @@ SKIPPABLE_BOOKING_QUESTIONS = frozenset({"nickname", "preferred_slot", "phone", 
 # Questions that are offers: a decline is a "no".
 OFFERS = frozenset({"recommendation_done", "consent", "confirm", "wants_recommendation"})
 CALLBACK_FORM = "callback_form"
+CALLBACK_PAYLOAD = "/request_callback"
 
 
 @dataclass(frozen=True)
@@ -302,4 +303,10 @@ def read_reply(text: str, context: DialogueContext = DialogueContext()) -> Readi
     word_class = _whole_class(normalize(text))
     if word_class is None:
         return Reading("nlu_fallback", rule="gibberish") if is_gibberish(text) else None
+    if word_class == "affirm" and context.requested_slot is None:
+        # A yes to a message that offered a callback (人と話したいときは…折り返しを希望する) is that
+        # button, not a yes to nothing.
+        offered = next((o for o in context.options if o.payload.startswith(CALLBACK_PAYLOAD)), None)
+        if offered is not None:
+            return parse_payload(offered.payload)
     return _in_context(word_class, normalize(text), context)

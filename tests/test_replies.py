@@ -300,3 +300,11 @@ def test_when_the_next_ibasho_is_stays_the_schedule():
 def test_batch_four_kinds(text, intent):
     reading = read_reply(text, DialogueContext())
     assert reading is not None and reading.intent == intent
+
+
+def test_a_yes_to_the_offer_of_a_person_books_the_callback():
+    offer = DialogueContext(options=(Option("折り返しを希望する", "/request_callback"),
+                                     Option("24時間の電話窓口", "/show_hotlines")))
+    for text in ("はい", "はい、お願いします。昼間は家におります", "お願いします。この番号にかけていただければ出られます"):
+        reading = read_reply(text, offer)
+        assert reading is not None and reading.intent == "request_callback", text
