@@ -161,3 +161,12 @@ def buttons(messages: list[dict[str, Any]]) -> list[str]:
 
 def custom(messages: list[dict[str, Any]], key: str) -> list[Any]:
     return [m["custom"][key] for m in messages if isinstance(m.get("custom"), dict) and key in m["custom"]]
+
+
+def open_sealed(var_dir: Path, token: str) -> str:
+    """A value sealed at rest (bot.sealed, issue 21 M-2), opened with that stack's own keys:
+    tests read the database file as an auditor would, and decrypt only what they must."""
+    from cryptography.fernet import Fernet, MultiFernet
+
+    keys = (Path(var_dir) / "fernet.key").read_text().strip().split(",")
+    return MultiFernet([Fernet(k) for k in keys]).decrypt(token.encode()).decode()

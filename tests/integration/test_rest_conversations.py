@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 import uuid
 
 import pytest
 
 from bot.pseudonym import pseudonymize
-from tests.stack import buttons, custom, texts
+from bot.sealed import is_token
+from tests.stack import buttons, custom, open_sealed, texts
 
 pytestmark = pytest.mark.stack
 
@@ -66,7 +68,10 @@ def test_family_happy_path_books_a_ticket_with_encrypted_phone(stack):
     row = sqlite3.connect(stack.db_path).execute(
         "select relation, age_min, contact_method, phone_enc, priority from callback_tickets where id=?",
         (ticket["id"],)).fetchone()
-    assert row[0] == "family" and row[1] == 45 and row[2] == "phone" and row[4] == "normal"
+    assert row[0] == "family" and row[1] == 45 and row[2] == "phone"
+    # The priority is at rest only as a token (issue 21, M-2), which the stack's key opens.
+    assert is_token(row[4]) and "normal" not in row[4]
+    assert open_sealed(Path(stack.db_path).parent, row[4]) == "normal"
     assert "5678" not in row[3]
     assert b"09012345678" not in stack.db_path.read_bytes() and b"+819012345678" not in stack.db_path.read_bytes()
 

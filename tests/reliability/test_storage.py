@@ -5,6 +5,7 @@ reaches the person (REST: with their next message; LINE: pushed). A failing staf
 does not cost the ticket, and the notice goes out once the API recovers."""
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 import uuid
@@ -13,7 +14,7 @@ from typing import Any, List
 
 import pytest
 
-from bot import postback
+from bot import crypto, postback
 from tests.reliability.helpers import (
     ExclusiveLock,
     PgDatabase,
@@ -130,7 +131,7 @@ def test_postgresql_down_at_confirmation_over_line_then_the_number_is_pushed(rst
 
 
 def test_staff_notice_fails_then_goes_out_once_the_api_recovers_and_the_ticket_is_kept(
-        rstack: ReliabilityStack, monkeypatch: pytest.MonkeyPatch) -> None:
+        rstack: ReliabilityStack, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     notify = pytest.importorskip("bot.notify", reason="bot/notify.py (staff notifications) is not there yet")
     rstack.fake.script("/sendMessage", 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}, times=1)
     sender = f"rel-{uuid.uuid4().hex[:10]}"
@@ -142,10 +143,12 @@ def test_staff_notice_fails_then_goes_out_once_the_api_recovers_and_the_ticket_i
     def notice_rows() -> List[Any]:
         con = sqlite3.connect(rstack.db_path, timeout=30)
         try:
-            return con.execute("select id, attempts, sent_at, last_error from notification_outbox"
-                               " where json_extract(payload, '$.ticket_id') = ?", (ticket[0],)).fetchall()
+            rows = con.execute("select id, attempts, sent_at, last_error, payload from notification_outbox").fetchall()
         finally:
             con.close()
+        # The payload is sealed at rest (issue 21, M-2): opened with the stack's own keys.
+        return [r[:4] for r in rows
+                if json.loads(rstack.decrypt(json.loads(r[4])) or "{}").get("ticket_id") == ticket[0]]
 
     [row] = wait_for(lambda: [r for r in notice_rows() if r[1] >= 1 and r[3]], 30, what="the failed first attempt")
     assert row[2] is None  # not sent, kept for retry
@@ -155,6 +158,10 @@ def test_staff_notice_fails_then_goes_out_once_the_api_recovers_and_the_ticket_i
     monkeypatch.setenv("STAFF_TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN)
     monkeypatch.setenv("STAFF_TELEGRAM_CHAT_ID", STAFF_CHAT)
     monkeypatch.setenv("TELEGRAM_API_BASE_URL", rstack.fake.base_url)
+    # The outbox's payload is sealed (issue 21, M-2): the worker holds the stack's key.
+    monkeypatch.setenv("MADOGUCHI_FERNET_KEYS", rstack.fernet_key)
+    crypto.reset_keys()
+    request.addfinalizer(crypto.reset_keys)  # the next test reads its own keys
     assert notify.deliver_pending(now=datetime.now(timezone.utc) + timedelta(minutes=5)) >= 1
     [row] = notice_rows()
     assert row[2] is not None and row[1] == 2
