@@ -69,6 +69,7 @@ class _Patterns:
     refusal_like: re.Pattern[str]
     put_off_like: re.Pattern[str]
     acknowledge: re.Pattern[str]
+    call_time: re.Pattern[str]
     steer: Mapping[str, re.Pattern[str]]
     negation: re.Pattern[str]
     declined_topic: Mapping[str, re.Pattern[str]]
@@ -93,6 +94,7 @@ def patterns() -> _Patterns:
         refusal_like=re.compile(raw["whole"]["refusal_like"]),
         put_off_like=re.compile(raw["whole"]["put_off_like"]),
         acknowledge=re.compile(f"^(?:{raw['whole']['acknowledge']})$"),
+        call_time=re.compile(_alternation(raw["call_time"])),
         steer={k: re.compile(_alternation(v)) for k, v in raw["steer"].items() if isinstance(v, list)},
         negation=re.compile(raw["steer"]["negation"]),
         declined_topic={k: re.compile(v) for k, v in raw["declined_topic"].items()},
@@ -301,12 +303,15 @@ def read_reply(text: str, context: DialogueContext = DialogueContext()) -> Readi
             return None  # already booking: the form reads 「電話で」 as its answer
         return Reading(steer, rule="steer")
     word_class = _whole_class(normalize(text))
+    offered = next((o for o in context.options if o.payload.startswith(CALLBACK_PAYLOAD)), None)
+    if word_class is None and offered is not None and context.active_loop != CALLBACK_FORM \
+            and patterns().call_time.search(_JA_SPACE.sub("", normalize(text))):
+        return parse_payload(offered.payload)  # 「夜か土曜だと助かります」 to the offer of a callback
     if word_class is None:
         return Reading("nlu_fallback", rule="gibberish") if is_gibberish(text) else None
     if word_class == "affirm" and context.requested_slot is None:
         # A yes to a message that offered a callback (人と話したいときは…折り返しを希望する) is that
         # button, not a yes to nothing.
-        offered = next((o for o in context.options if o.payload.startswith(CALLBACK_PAYLOAD)), None)
         if offered is not None:
             return parse_payload(offered.payload)
     return _in_context(word_class, normalize(text), context)

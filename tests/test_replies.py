@@ -244,8 +244,6 @@ def test_a_reply_among_thanks_is_read(text, context, intent):
 
 
 @pytest.mark.parametrize("text,intent", [
-    ("土日か夜8時以降だとありがたいです", "request_callback"),
-    ("昼休みなら電話に出られます", "request_callback"),
     ("中学生でも相談していいんですか", "ask_where_to_go"),
     ("本人じゃないんですけど、友達の私が相談してもいいんですか", "ask_where_to_go"),
     ("一度、家に様子を見に来ていただくことはできますか", "request_human"),
@@ -264,7 +262,6 @@ def test_times_of_the_persons_days_are_not_a_booking(text):
 @pytest.mark.parametrize("text,intent", [
     ("いちど お話しさせて いただけたらと 思います", "request_human"),
     ("役所に行く前に、電話で少し相談してみたいです", "request_callback"),
-    ("午前中なら大丈夫です", "request_callback"),
     ("親の会のようなところはありますか", "ask_where_to_go"),
     ("もうちょっと考えてから、また連絡します", "stop"),
 ])
@@ -308,3 +305,19 @@ def test_a_yes_to_the_offer_of_a_person_books_the_callback():
     for text in ("はい", "はい、お願いします。昼間は家におります", "お願いします。この番号にかけていただければ出られます"):
         reading = read_reply(text, offer)
         assert reading is not None and reading.intent == "request_callback", text
+
+
+@pytest.mark.parametrize("text", ["土日か夜8時以降だとありがたいです", "昼休みなら電話に出られます", "午前中なら大丈夫です"])
+def test_a_call_time_answers_the_offer_of_a_callback(text):
+    offer = DialogueContext(options=(Option("折り返しを希望する", "/request_callback"),))
+    reading = read_reply(text, offer)
+    assert reading is not None and reading.intent == "request_callback"
+    # With nothing offered it is left to DIET (an answer to the booking's time question, say).
+    plain = read_reply(text, DialogueContext())
+    assert plain is None or plain.intent != "request_callback"
+
+
+@pytest.mark.parametrize("text", ["火曜日の午後でお願いします", "また続きをお願いします", "年内の居場所はあと何回ありますか"])
+def test_labelled_examples_keep_their_reading(text):
+    reading = read_reply(text, DialogueContext())
+    assert reading is None or reading.intent not in ("stop", "ask_where_to_go")
