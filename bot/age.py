@@ -516,7 +516,7 @@ def extract_age(text: str, *, expecting_age: bool = False) -> AgeMatch | None:
 # the spaces inside an age phrase are dropped before reading it, and offsets mapped back.
 _GLUE = re.compile(r"(?<=[〇一二三四五六七八九十百0-9])\s+(?=[をにのはも歳才代])"
                    r"|(?<=[をにはも])\s+(?=過ぎ|すぎ|超え|越え|こえ|なる|なっ|なり|近)"
-                   r"|(?<=過ぎ|すぎ)(?=た\s)|(?<=過ぎた)\s+(?=\S)")
+                   r"|(?<=過ぎた)\s+(?=\S)")
 
 
 def _glue(t: str) -> tuple[str, list[int]]:
