@@ -4,7 +4,8 @@
 #     browser tests;
 #   * nginx: the balancer of the two-instance production test (deploy/run_two_instances.sh);
 #   * faketime (libfaketime): the fast suites run once more under a clock years ahead
-#     (scripts/shifted_clock_tests.sh), so a test that depends on today's date fails today.
+#     (scripts/shifted_clock_tests.sh), so a test that depends on today's date fails today;
+#   * systemd (systemd-analyze): the rendered units are verified (tests/security/test_deploy_definition.py).
 # Needs root (CI runs as root). Idempotent. nginx is installed without starting its service:
 # the test starts its own nginx on a free port.
 set -euo pipefail
@@ -15,6 +16,7 @@ need=()
 if ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then need+=(fonts-noto-cjk); fi
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v faketime >/dev/null 2>&1 || need+=(faketime)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "debian packages: $(/usr/bin/chromium --version 2>/dev/null || echo chromium), $(/usr/sbin/nginx -v 2>&1 || echo nginx)"
