@@ -22,18 +22,19 @@ DEPS_HASH := $(shell cat pyproject.toml constraints.txt 2>/dev/null | sha256sum 
 DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 # The model is keyed on everything that changes what it predicts.
 # (The age extractor and the crisis lexicon act at prediction time only: editing them needs no retraining.)
-MODEL_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' | sort) bot/nlu/components.py \
-	bot/nlu/crisis_policy.py bot/text.py
+MODEL_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' | sort) bot/rasa_plugins/components.py \
+	bot/rasa_plugins/crisis_policy.py bot/language/normaliser.py
 MODEL_HASH := $(shell cat $(MODEL_INPUTS) 2>/dev/null | sha256sum | cut -c1-12)
 MODEL := models/madoguchi-$(MODEL_HASH).tar.gz
 
-.PHONY: help install model run test test-py validate test-stories nlu-cv check-directory eval \
+.PHONY: help install model run test test-py lint validate test-stories nlu-cv check-directory eval \
 	safety-report purge staff-user bench fuzz soak clean stop line-richmenu telegram-set-webhook telegram-polling test-reliability test-production \
 	run-production
 
 help:
 	@echo "make run            install, train if needed, start Rasa + actions + staff app (SQLite)"
 	@echo "make test           install and run every test"
+	@echo "make lint           ruff (lint, format check), mypy and the import contract"
 	@echo "make check-directory  list the directory entries that are 要設定"
 	@echo "make eval           every case in tests/conversations/ through a running make run (REST)"
 	@echo "make safety-report  crisis detection recall / false positives"
@@ -98,6 +99,12 @@ test-production: $(MODEL)
 eval: $(DEPS_STAMP)
 	$(PY) -m tests.conversations.evaluate --url http://127.0.0.1:$(RASA_PORT) $(EVAL_ARGS)
 
+lint: $(DEPS_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_layers.py
+
 validate: $(DEPS_STAMP)
 	$(RASA) data validate --fail-on-warnings --quiet
 
@@ -105,19 +112,19 @@ test-stories: $(MODEL)
 	bash scripts/test_stories.sh "$(MODEL)"
 
 nlu-cv: $(DEPS_STAMP)
-	$(PY) -m bot.nlu_eval --folds 3
+	$(PY) -m tools.nlu_eval --folds 3
 
 check-directory: $(DEPS_STAMP)
-	$(PY) -m bot.directory
+	$(PY) -m bot.domain.directory
 
 safety-report: $(DEPS_STAMP)
-	$(PY) -m bot.safety_report
+	$(PY) -m tools.safety_report
 
 purge: $(DEPS_STAMP)
-	$(PY) -m bot.purge
+	$(PY) -m bot.services.purge
 
 staff-user: $(DEPS_STAMP)
-	$(PY) -m bot.staff.users create
+	$(PY) -m staff.users create
 
 # Benchmark (not a test): capacity, latency, RSS, cold start, training, NLU pipelines side by side.
 bench: $(MODEL)

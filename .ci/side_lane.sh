@@ -46,10 +46,10 @@ fi
 end
 
 # 2 folds (make nlu-cv runs 3); issue 11's figures (intent macro-F1, affirm, deny, skip) are printed,
-# not enforced (they vary by ±0.01 between fresh runs; `python -m bot.nlu_eval --gate` enforces
+# not enforced (they vary by ±0.01 between fresh runs; `python -m tools.nlu_eval --gate` enforces
 # them); crisis recall through the whole trained pipeline is enforced.
 begin "NLU cross-validation"
-if ! timeout -k 30 2400 .venv/bin/python -m bot.nlu_eval --folds "${NLU_CV_FOLDS:-2}"; then
+if ! timeout -k 30 2400 .venv/bin/python -m tools.nlu_eval --folds "${NLU_CV_FOLDS:-2}"; then
   echo "NLU cross-validation or its gate failed"; failed=1
 fi
 end

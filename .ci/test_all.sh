@@ -50,6 +50,14 @@ grep -E "UserWarning: The (intent|utterance)|conflict|Validat" results-validate.
 rm -f results-validate.log
 end
 
+# The tools that keep the structure (issue 19): ruff (lint and format) and mypy, strict on the
+# language, domain and store layers (pyproject.toml). The import contract is tests/test_layers.py.
+begin "ruff + mypy"
+.venv/bin/ruff check --quiet . || { echo "ruff check failed"; exit 1; }
+.venv/bin/ruff format --check --quiet . || { echo "ruff format: files above need formatting (.venv/bin/ruff format .)"; exit 1; }
+.venv/bin/mypy || { echo "mypy failed"; exit 1; }
+end
+
 # Known advisories in the installed packages (scripts/pip_audit.py, deploy/pip-audit-ignore.txt).
 # A known advisory always fails. Where the advisories cannot be read (this workplace's network
 # reaches only a package mirror without them) the stage says "pip-audit: NOT AUDITED" and goes on;

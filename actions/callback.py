@@ -1,10 +1,10 @@
 """Callback booking: consent → contact → slot → nickname → confirm → ticket."""
+
 from __future__ import annotations
 
 import asyncio
 import re
 import unicodedata
-from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -18,18 +18,17 @@ from actions.common import (
     entity_values,
     latest_intent,
     now,
-    privacy_url,
     slot_label,
     staff_hours_note,
 )
 from actions.intake import CONTROL_INTENTS, VETO_INTENTS
 from bot import clock
-from bot.db import session_scope
-from bot.phone import mask_phone, normalize_phone
-from bot.schedule import callback_slots, parse_slot_key, slot_is_bookable
-from bot.text import normalize
-from bot.stats import record_stat, session_key
-from bot.tickets import ConsentRequired, TicketDraft, book_callback, record_consent
+from bot.domain.phone import mask_phone, normalize_phone
+from bot.domain.schedule import callback_slots, parse_slot_key, slot_is_bookable
+from bot.language.normaliser import normalize
+from bot.store.db import session_scope
+from bot.store.stats import record_stat, session_key
+from bot.store.tickets import ConsentRequired, TicketDraft, book_callback, record_consent
 
 CALLBACK_FORM = "callback_form"
 ANY_SLOT = "any"
@@ -76,7 +75,8 @@ def match_slot_text(text: str, slots: List[Any], weekdays: str, today: Optional[
     if period is None and day_wanted is None and wd is None and day_of_month is None and tomorrow is None:
         return None
     matches = [
-        s for s in slots
+        s
+        for s in slots
         if (period is None or s.period.key == period)
         and (day_wanted is None or (s.day.month, s.day.day) == day_wanted)
         and (day_of_month is None or s.day.day == day_of_month)
@@ -90,8 +90,9 @@ class ValidateCallbackForm(FormValidationAction):
     def name(self) -> Text:
         return "validate_callback_form"
 
-    async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
-                             tracker: Tracker, domain: DomainDict) -> List[Text]:
+    async def required_slots(
+        self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[Text]:
         if tracker.get_slot("consent") == "no":
             return []
         slots = ["consent", "contact_method"]
@@ -100,8 +101,9 @@ class ValidateCallbackForm(FormValidationAction):
         return [*slots, "preferred_slot", "nickname", "confirm"]
 
     # --- extraction: only from the message answering the question just asked ---
-    async def extract_consent(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                              domain: DomainDict) -> Dict[Text, Any]:
+    async def extract_consent(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
         if not _requested(tracker, "consent"):
             return {}
         intent = latest_intent(tracker)
@@ -112,8 +114,9 @@ class ValidateCallbackForm(FormValidationAction):
             return {"consent": "no", "share_conversation": False}
         return {}
 
-    async def extract_contact_method(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                     domain: DomainDict) -> Dict[Text, Any]:
+    async def extract_contact_method(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
         # The "やっぱりチャットで" button works while the phone is being asked, too.
         contact = next((str(v) for v in entity_values(tracker, "contact")), None)
         if contact in ("chat", "phone") and (_requested(tracker, "contact_method") or _requested(tracker, "phone")):
@@ -135,8 +138,9 @@ class ValidateCallbackForm(FormValidationAction):
             return {"contact_method": "chat"}
         return {}
 
-    async def extract_phone(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                            domain: DomainDict) -> Dict[Text, Any]:
+    async def extract_phone(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
         if not _requested(tracker, "phone"):
             return {}
         intent = latest_intent(tracker)
@@ -154,8 +158,9 @@ class ValidateCallbackForm(FormValidationAction):
             return {"phone": None}
         return {}
 
-    async def extract_preferred_slot(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                     domain: DomainDict) -> Dict[Text, Any]:
+    async def extract_preferred_slot(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
         if not _requested(tracker, "preferred_slot"):
             return {}
         intent = latest_intent(tracker)
@@ -182,8 +187,9 @@ class ValidateCallbackForm(FormValidationAction):
         dispatcher.utter_message(response="utter_slot_invalid")
         return {"preferred_slot": None}
 
-    async def extract_nickname(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                               domain: DomainDict) -> Dict[Text, Any]:
+    async def extract_nickname(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
         if not _requested(tracker, "nickname"):
             return {}
         intent = latest_intent(tracker)
@@ -198,8 +204,9 @@ class ValidateCallbackForm(FormValidationAction):
         name = name.strip()[:MAX_NICKNAME]
         return {"nickname": name or NO_NICKNAME}
 
-    async def extract_confirm(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                              domain: DomainDict) -> Dict[Text, Any]:
+    async def extract_confirm(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
         if not _requested(tracker, "confirm"):
             return {}
         intent = latest_intent(tracker)
@@ -218,12 +225,13 @@ class ActionAskPreferredSlot(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         slots = callback_slots(now(), directory().service)
-        buttons = [
-            {"title": slot_label(s), "payload": f'/choose_slot{{"preferred_slot":"{s.key}"}}'}
-            for s in slots
-        ]
-        buttons.append({"title": response_text(domain, "utter_slot_any"),
-                        "payload": f'/choose_slot{{"preferred_slot":"{ANY_SLOT}"}}'})
+        buttons = [{"title": slot_label(s), "payload": f'/choose_slot{{"preferred_slot":"{s.key}"}}'} for s in slots]
+        buttons.append(
+            {
+                "title": response_text(domain, "utter_slot_any"),
+                "payload": f'/choose_slot{{"preferred_slot":"{ANY_SLOT}"}}',
+            }
+        )
         dispatcher.utter_message(response="utter_ask_preferred_slot", buttons=buttons)
         return []
 
@@ -251,7 +259,9 @@ class ActionAskConfirm(Action):
             response="utter_confirm_summary",
             contact_label=_contact_label(tracker, domain),
             slot_label=_slot_label_for(tracker.get_slot("preferred_slot"), domain),
-            nickname_label=nickname if nickname and nickname != NO_NICKNAME else response_text(domain, "utter_nickname_none"),
+            nickname_label=nickname
+            if nickname and nickname != NO_NICKNAME
+            else response_text(domain, "utter_nickname_none"),
             urgent_label=response_text(domain, "utter_urgent_label") if tracker.get_slot("urgent") else "",
         )
         return []
@@ -259,14 +269,16 @@ class ActionAskConfirm(Action):
 
 def conversation_key(tracker: Tracker) -> str:
     """Stable for one booking: the user message that confirmed it (retries resend the same)."""
-    return str(tracker.latest_message.get("message_id") or tracker.latest_message.get("text") or "") + \
-        f"|{len(tracker.events)}"
+    return (
+        str(tracker.latest_message.get("message_id") or tracker.latest_message.get("text") or "")
+        + f"|{len(tracker.events)}"
+    )
 
 
 class ActionBookCallback(Action):
     """Stores the ticket only after consent, and tells the truth about it.
 
-    If the database cannot take the ticket, the draft goes to the durable outbox (`bot.outbox`)
+    If the database cannot take the ticket, the draft goes to the durable outbox (`bot.services.outbox`)
     and the person hears that it is being saved (never 「受け付けました」). Once the outbox has
     stored it, the outbox worker asks Rasa to run this action again for the conversation
     (`/execute`, outside the form): it then announces the ticket number through the person's
@@ -276,7 +288,7 @@ class ActionBookCallback(Action):
     def __init__(self) -> None:
         # The action server instantiates each action once at start-up: run the outbox retry
         # here, so drafts spooled before a restart are stored without waiting for a booking.
-        from bot import outbox
+        from bot.services import outbox
 
         super().__init__()
         outbox.ensure_worker()
@@ -287,7 +299,7 @@ class ActionBookCallback(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         import logging
 
-        from bot import outbox
+        from bot.services import outbox
 
         if tracker.latest_action_name == "action_listen":
             # Not reached through the callback form: the outbox worker asks us to announce.
@@ -314,11 +326,11 @@ class ActionBookCallback(Action):
         except ConsentRequired:
             dispatcher.utter_message(response="utter_consent_declined")
             return reset
-        except Exception as exc:  # noqa: BLE001 — the database is down: never claim it was stored
+        except Exception as exc:  # the database is down: never claim it was stored
             log = logging.getLogger(__name__)
             try:
                 outbox.spool(draft)  # durable; the worker stores it and then announces the number
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("ticket could not be stored (%s) nor spooled", type(exc).__name__)
             dispatcher.utter_message(response="utter_ticket_stored_later")
             from actions.common import utter_hotlines
@@ -327,9 +339,17 @@ class ActionBookCallback(Action):
             return reset
         outbox.after_stored(ticket, created)
         if created:
-            await asyncio.to_thread(record_stat, "callback", tracker.sender_id, session_key(tracker.events),
-                                    relation=ticket.relation, age_band=ticket.age_band, needs=ticket.needs,
-                                    windows=ticket.windows, at=now())
+            await asyncio.to_thread(
+                record_stat,
+                "callback",
+                tracker.sender_id,
+                session_key(tracker.events),
+                relation=ticket.relation,
+                age_band=ticket.age_band,
+                needs=ticket.needs,
+                windows=ticket.windows,
+                at=now(),
+            )
         self._utter_booked(dispatcher, domain, ticket, _contact_label(tracker, domain))
         return [*reset, SlotSet("ticket_id", float(ticket.id))]
 
@@ -337,12 +357,23 @@ class ActionBookCallback(Action):
     def _utter_booked(dispatcher: CollectingDispatcher, domain: DomainDict, ticket: Any, contact: str) -> None:
         slot = _slot_label_for(ticket.preferred_slot, domain)
         anytime = not ticket.preferred_slot or ticket.preferred_slot == ANY_SLOT
-        dispatcher.utter_message(response="utter_ticket_booked_anytime" if anytime else "utter_ticket_booked",
-                                 ticket_no=f"#{ticket.id}", slot_label=slot, contact_label=contact)
-        dispatcher.utter_message(json_message={"ticket": {
-            "id": ticket.id, "number": f"#{ticket.id}", "slot_label": slot,
-            "contact_label": contact, "urgent": ticket.priority == "urgent",
-        }})
+        dispatcher.utter_message(
+            response="utter_ticket_booked_anytime" if anytime else "utter_ticket_booked",
+            ticket_no=f"#{ticket.id}",
+            slot_label=slot,
+            contact_label=contact,
+        )
+        dispatcher.utter_message(
+            json_message={
+                "ticket": {
+                    "id": ticket.id,
+                    "number": f"#{ticket.id}",
+                    "slot_label": slot,
+                    "contact_label": contact,
+                    "urgent": ticket.priority == "urgent",
+                }
+            }
+        )
         staff_hours_note(dispatcher)
 
     def _announce(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
@@ -350,14 +381,14 @@ class ActionBookCallback(Action):
         「保存に時間がかかっています」. Silent when there is nothing to announce."""
         from rasa_sdk.events import ActionExecuted
 
-        from bot import outbox
-        from bot.tickets import get_ticket
+        from bot.services import outbox
+        from bot.store.tickets import get_ticket
 
         events: List[EventType] = []
         for pending in outbox.announcements_for(tracker.sender_id):
             try:
                 ticket = get_ticket(pending.ticket_id)
-            except Exception:  # noqa: BLE001 — the database went away again: the worker retries
+            except Exception:  # the database went away again: the worker retries
                 break
             if ticket is None or ticket.sender_id != tracker.sender_id:  # erased meanwhile
                 outbox.mark_announced(pending.key)
@@ -369,8 +400,16 @@ class ActionBookCallback(Action):
             self._utter_booked(dispatcher, domain, ticket, contact)
             outbox.mark_announced(pending.key)
             # Counted here: the turn that spooled the draft could not (record_stat never raises).
-            record_stat("callback", tracker.sender_id, session_key(tracker.events), relation=ticket.relation,
-                        age_band=ticket.age_band, needs=ticket.needs, windows=ticket.windows, at=now())
+            record_stat(
+                "callback",
+                tracker.sender_id,
+                session_key(tracker.events),
+                relation=ticket.relation,
+                age_band=ticket.age_band,
+                needs=ticket.needs,
+                windows=ticket.windows,
+                at=now(),
+            )
             events.append(SlotSet("ticket_id", float(ticket.id)))
         # The conversation goes on listening, as after any turn.
         return [*events, ActionExecuted("action_listen")]
@@ -385,7 +424,7 @@ class ActionBookCallback(Action):
                 if agreed:
                     record_consent(session, tracker.sender_id, "share_conversation", share)
             return True
-        except Exception:  # noqa: BLE001 — booking reports the storage failure itself
+        except Exception:  # booking reports the storage failure itself
             return False
 
     @staticmethod

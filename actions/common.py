@@ -3,6 +3,7 @@
 Actions stay thin: decisions live in `bot/`; wording lives in domain.yml (responses) and in
 the directory YAML (`formats`, `reasons`). This module only adapts Rasa's tracker.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -12,24 +13,40 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot import privacy_notice
-from bot.directory import Directory, get_directory
-from bot.routing import Profile, Recommendation
-from bot.schedule import CallbackSlot, as_jst, is_business_time, next_business_opening, now_jst
+from bot.domain import privacy_notice
+from bot.domain.directory import Directory, get_directory
+from bot.domain.routing import Profile, Recommendation
+from bot.domain.schedule import CallbackSlot, is_business_time, next_business_opening, now_jst
 
 DECLINED = "declined"
 UNKNOWN = "unknown"
 KNOWN = "known"
 
 PROFILE_SLOTS = (
-    "relation", "relation_detail", "concerned", "fact_strength", "age_min", "age_max", "age_status",
+    "relation",
+    "relation_detail",
+    "concerned",
+    "fact_strength",
+    "age_min",
+    "age_max",
+    "age_status",
     "duration_years",
-    "status_labels", "situation", "situation_status", "needs", "needs_status",
-    "wants_recommendation", "recommended",
+    "status_labels",
+    "situation",
+    "situation_status",
+    "needs",
+    "needs_status",
+    "wants_recommendation",
+    "recommended",
 )
 CALLBACK_SLOTS = (
-    "consent", "share_conversation", "contact_method", "phone", "preferred_slot",
-    "nickname", "confirm",
+    "consent",
+    "share_conversation",
+    "contact_method",
+    "phone",
+    "preferred_slot",
+    "nickname",
+    "confirm",
 )
 
 
@@ -43,7 +60,7 @@ def now() -> datetime:
 
 
 def privacy_url() -> str:
-    """The link to the privacy notice, or its text when no one could open a link (bot.privacy_notice)."""
+    """The link to the privacy notice, or its text when no one could open a link (bot.domain.privacy_notice)."""
     return privacy_notice.reference()
 
 
@@ -84,8 +101,7 @@ def crisis_signal(tracker: Tracker) -> tuple[List[str], Optional[str]]:
 def hotlines_text() -> str:
     d = directory()
     return "\n".join(
-        d.fmt("hotline", name=h.name, phone=h.phone,
-              hours=d.fmt("hotline_hours", hours=h.hours) if h.hours else "")
+        d.fmt("hotline", name=h.name, phone=h.phone, hours=d.fmt("hotline_hours", hours=h.hours) if h.hours else "")
         for h in d.hotlines
     )
 
@@ -97,22 +113,30 @@ def hotlines_payload() -> List[Dict[str, Any]]:
 def emergency_text(line_ids: List[str]) -> str:
     d = directory()
     return "\n".join(
-        d.fmt("emergency", when=e.when, phone=e.phone, name=e.name)
-        for e in (d.emergency_line(i) for i in line_ids)
+        d.fmt("emergency", when=e.when, phone=e.phone, name=e.name) for e in (d.emergency_line(i) for i in line_ids)
     )
 
 
 def utter_hotlines(dispatcher: CollectingDispatcher, buttons: Optional[List[Dict[str, str]]] = None) -> None:
     """The verified 24-hour lines as one message (LINE allows 5 objects per reply)."""
     dispatcher.utter_message(response="utter_hotlines_header")
-    dispatcher.utter_message(text=hotlines_text(), buttons=buttons or [],
-                             json_message={"hotlines": hotlines_payload(), "text": hotlines_text()})
+    dispatcher.utter_message(
+        text=hotlines_text(),
+        buttons=buttons or [],
+        json_message={"hotlines": hotlines_payload(), "text": hotlines_text()},
+    )
 
 
 def format_moment(moment: datetime) -> str:
     d = directory()
-    return d.fmt("moment", month=moment.month, day=moment.day, weekday=d.weekday(moment.date()),
-                 hour=moment.hour, minute=f"{moment.minute:02d}")
+    return d.fmt(
+        "moment",
+        month=moment.month,
+        day=moment.day,
+        weekday=d.weekday(moment.date()),
+        hour=moment.hour,
+        minute=f"{moment.minute:02d}",
+    )
 
 
 def format_date(day: date) -> str:
@@ -122,8 +146,7 @@ def format_date(day: date) -> str:
 
 def slot_label(slot: CallbackSlot) -> str:
     d = directory()
-    return d.fmt("slot", month=slot.day.month, day=slot.day.day, weekday=d.weekday(slot.day),
-                 period=slot.period.label)
+    return d.fmt("slot", month=slot.day.month, day=slot.day.day, weekday=d.weekday(slot.day), period=slot.period.label)
 
 
 def staff_hours_note(dispatcher: CollectingDispatcher, moment: Optional[datetime] = None) -> bool:
@@ -132,8 +155,9 @@ def staff_hours_note(dispatcher: CollectingDispatcher, moment: Optional[datetime
     service = directory().service
     if is_business_time(m, service):
         return False
-    dispatcher.utter_message(response="utter_staff_will_see",
-                             staff_back=format_moment(next_business_opening(m, service)))
+    dispatcher.utter_message(
+        response="utter_staff_will_see", staff_back=format_moment(next_business_opening(m, service))
+    )
     return True
 
 

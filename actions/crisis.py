@@ -1,4 +1,5 @@
 """Crisis: lines first, on the same turn, in every state; a single 「大丈夫」 does not close it."""
+
 from __future__ import annotations
 
 from typing import List, Text
@@ -8,7 +9,14 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import crisis_signal, emergency_text, hotlines_payload, hotlines_text, staff_hours_note, utter_hotlines
+from actions.common import (
+    crisis_signal,
+    emergency_text,
+    hotlines_payload,
+    hotlines_text,
+    staff_hours_note,
+    utter_hotlines,
+)
 
 POLICE_CATEGORIES = {"violence", "elder_abuse", "child_abuse", "danger_now"}
 CHILD_CATEGORIES = {"child_abuse"}
@@ -23,7 +31,8 @@ def utter_crisis_lines(dispatcher: CollectingDispatcher, categories: List[str]) 
         emergency.append("child_abuse")
     lines = f"{emergency_text(emergency)}\n{hotlines_text()}"
     dispatcher.utter_message(
-        response="utter_crisis_lines", lines=lines,
+        response="utter_crisis_lines",
+        lines=lines,
         json_message={"crisis_lines": {"emergency": emergency, "hotlines": hotlines_payload()}},
     )
 
@@ -68,8 +77,9 @@ class ActionCrisisFollowup(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         checks = int(tracker.get_slot("crisis_checks") or 0)
         if checks < 1:
-            dispatcher.utter_message(text=hotlines_text(), json_message={"hotlines": hotlines_payload(),
-                                                                         "text": hotlines_text()})
+            dispatcher.utter_message(
+                text=hotlines_text(), json_message={"hotlines": hotlines_payload(), "text": hotlines_text()}
+            )
             dispatcher.utter_message(response="utter_crisis_check_again")
             return [SlotSet("crisis_checks", float(checks + 1))]
         dispatcher.utter_message(response="utter_crisis_close")

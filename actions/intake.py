@@ -1,4 +1,5 @@
 """Intake: pick up volunteered information, ask only what is missing, recommend windows."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,37 +13,49 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import (
     DECLINED,
-    crisis_signal,
-    hotlines_payload,
-    hotlines_text,
     KNOWN,
     UNKNOWN,
+    crisis_signal,
     directory,
     entity_values,
     format_date,
     greet_once,
+    hotlines_payload,
+    hotlines_text,
     latest_intent,
     now,
-    privacy_url,
     profile_from,
     staff_hours_note,
     window_text,
 )
-from bot.profile import extract_profile, merge_profile
-from bot.reflect import reflect, understood_from_slots
-from bot.routing import Profile, Recommendation, route_windows
-from bot.schedule import next_occurrences
-from bot.stats import record_stat, session_key
-from bot.steering import STEERING_ACTIONS
+from bot.domain.routing import Profile, Recommendation, route_windows
+from bot.domain.schedule import next_occurrences
+from bot.domain.steering import STEERING_ACTIONS
+from bot.language.profile import extract_profile, merge_profile
+from bot.language.reflect import reflect, understood_from_slots
+from bot.store.stats import record_stat, session_key
 
 INTAKE_FORM = "intake_form"
 CALLBACK_FORM = "callback_form"
 # Intents whose text is never taken as an answer to the question just asked.
-CONTROL_INTENTS = frozenset({
-    "stop", "start_over", "crisis", "faq", "show_hotlines", "delete_data", "request_human",
-    "ibasho_schedule", "thanks", "continue_session", "unfollow", "staff_reply",
-    "reassure", "greet",
-})
+CONTROL_INTENTS = frozenset(
+    {
+        "stop",
+        "start_over",
+        "crisis",
+        "faq",
+        "show_hotlines",
+        "delete_data",
+        "request_human",
+        "ibasho_schedule",
+        "thanks",
+        "continue_session",
+        "unfollow",
+        "staff_reply",
+        "reassure",
+        "greet",
+    }
+)
 # Intents that carry what people volunteer, so a message with information answers questions.
 # A request (callback, windows, a person) is never the answer to the question just asked,
 # though the facts it volunteers (「兄が45歳で…折り返しを」) are still picked up.
@@ -98,8 +111,9 @@ class ActionExtractProfile(Action):
         if severity == "low" and intent != "crisis":
             # Past or mild signals: no alarm, but the lines are in reach on this very turn.
             dispatcher.utter_message(response="utter_crisis_soft")
-            dispatcher.utter_message(text=hotlines_text(), json_message={"hotlines": hotlines_payload(),
-                                                                         "text": hotlines_text()})
+            dispatcher.utter_message(
+                text=hotlines_text(), json_message={"hotlines": hotlines_payload(), "text": hotlines_text()}
+            )
 
         if requested == "recommendation_done":
             if intent in ("request_callback", "affirm"):
@@ -114,7 +128,12 @@ class ActionExtractProfile(Action):
                 changes[slot] = DECLINED
 
         named = {QUESTION_FOR.get(str(t)) for t in entity_values(tracker, "declined")} - {None}
-        if requested in QUESTION_FOR.values() and intent in SKIP_INTENTS and (not named or requested in named):
+        if (
+            requested is not None
+            and requested in QUESTION_FOR.values()
+            and intent in SKIP_INTENTS
+            and (not named or requested in named)
+        ):
             changes[requested] = SKIP_INTENTS[intent]
             return self._events(tracker, changes)
 
@@ -127,13 +146,19 @@ class ActionExtractProfile(Action):
             # right after the question is an answer whatever the classifier thinks.
             answering = True
         known = tracker.get_slot("relation")
-        update = extract_profile(text, entities, requested_slot=requested if answering else None,
-                                 known_relation=known if known in ("self", "family", "other") else None)
+        update = extract_profile(
+            text,
+            entities,
+            requested_slot=requested if answering else None,
+            known_relation=known if known in ("self", "family", "other") else None,
+        )
         answered: List[str] = []
 
         decade = next(iter(entity_values(tracker, "age_decade")), None)
         merged = merge_profile(
-            tracker.current_slot_values(), update, text=text,
+            tracker.current_slot_values(),
+            update,
+            text=text,
             age_button=_age_from_decade(decade) if decade is not None else None,
         )
         changes.update(merged)
@@ -143,8 +168,8 @@ class ActionExtractProfile(Action):
             answered.append("age")
 
         if update.status:
-            merged = list(dict.fromkeys([*(tracker.get_slot("status_labels") or []), *update.status]))
-            changes["status_labels"] = merged
+            status_labels = list(dict.fromkeys([*(tracker.get_slot("status_labels") or []), *update.status]))
+            changes["status_labels"] = status_labels
         if update.duration_years is not None:
             changes["duration_years"] = update.duration_years
         if update.situation_text and (answering or update.status or update.duration_years is not None):
@@ -164,9 +189,15 @@ class ActionExtractProfile(Action):
         # as unknown and the intake moves on: the same question is never asked twice in a row.
         # After a FAQ or a request the question comes back, but never a third time.
         asked = next((item for item, q in QUESTION_FOR.items() if q == requested), None)
-        if (asked and (intent not in NOT_A_REPLY or times_asked(tracker, requested) >= MAX_ASKS)
-                and intent not in VETO_INTENTS and changes.get(requested) is None
-                and asked not in answered and not _known(tracker, asked)):
+        if (
+            asked
+            and requested is not None  # asked is the question requested_slot names
+            and (intent not in NOT_A_REPLY or times_asked(tracker, requested) >= MAX_ASKS)
+            and intent not in VETO_INTENTS
+            and changes.get(requested) is None
+            and asked not in answered
+            and not _known(tracker, asked)
+        ):
             changes[requested] = UNKNOWN
         events = self._events(tracker, changes)
         if events or _first_message_of_session(tracker):
@@ -205,10 +236,14 @@ async def record_consultation(tracker: Tracker, changes: Dict[str, Any]) -> None
     """Anonymous 実態把握 row for this conversation (no text, no id), off the event loop."""
     slots = {**tracker.current_slot_values(), **changes}
     await asyncio.to_thread(
-        record_stat, "consultation", tracker.sender_id, session_key(tracker.events),
+        record_stat,
+        "consultation",
+        tracker.sender_id,
+        session_key(tracker.events),
         relation=slots.get("relation"),
         age_band=directory().age_band(slots.get("age_min"), slots.get("age_max")),
-        needs=tuple(slots.get("needs") or ()), at=now(),
+        needs=tuple(slots.get("needs") or ()),
+        at=now(),
     )
 
 
@@ -235,10 +270,7 @@ class ValidateIntakeForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[Text]:
-        questions = [
-            q for item, q in QUESTION_FOR.items()
-            if tracker.get_slot(q) is None and not _known(tracker, item)
-        ]
+        questions = [q for item, q in QUESTION_FOR.items() if tracker.get_slot(q) is None and not _known(tracker, item)]
         if tracker.get_slot("wants_recommendation"):
             # "Where can I go?" is answered at once, with what is known.
             questions = []
@@ -287,9 +319,12 @@ class ActionAskRecommendation(Action):
         if sentence and tracker.get_slot("reflected") != sentence:
             # What was understood, once, with a way to correct it (button or words).
             dispatcher.utter_message(response="utter_reflect", understood=sentence)
-        elif (latest_intent(tracker) not in WANTS_WINDOWS_INTENTS and tracker.get_slot("recommended")
-              and tracker.get_slot("recommended")
-              == [r.window.id for r in route_windows(profile, directory(), today=now().date())]):
+        elif (
+            latest_intent(tracker) not in WANTS_WINDOWS_INTENTS
+            and tracker.get_slot("recommended")
+            and tracker.get_slot("recommended")
+            == [r.window.id for r in route_windows(profile, directory(), today=now().date())]
+        ):
             # Nothing new since the list was given: the person goes on telling. Take it in, and
             # make the offer only every other time (never the same words again and again).
             offers = times_asked(tracker, "recommendation_done")
@@ -299,9 +334,15 @@ class ActionAskRecommendation(Action):
         dispatcher.utter_message(response="utter_offer_callback")
         staff_hours_note(dispatcher)
         await asyncio.to_thread(
-            record_stat, "recommendation", tracker.sender_id, session_key(tracker.events),
-            relation=profile.relation, age_band=directory().age_band(profile.age_min, profile.age_max),
-            needs=profile.needs, windows=ids, at=now(),
+            record_stat,
+            "recommendation",
+            tracker.sender_id,
+            session_key(tracker.events),
+            relation=profile.relation,
+            age_band=directory().age_band(profile.age_min, profile.age_max),
+            needs=profile.needs,
+            windows=ids,
+            at=now(),
         )
         return [SlotSet("recommended", ids), SlotSet("reflected", sentence)]
 
@@ -325,8 +366,10 @@ class ActionIbashoSchedule(Action):
                 dispatcher.utter_message(response="utter_ibasho_intro")
                 found = True
             dates = next_occurrences(w.schedule, today)
-            reasons = [w.schedule.label, d.reasons["schedule"].format(
-                dates=d.reasons["list_sep"].join(format_date(x) for x in dates))]
+            reasons = [
+                w.schedule.label,
+                d.reasons["schedule"].format(dates=d.reasons["list_sep"].join(format_date(x) for x in dates)),
+            ]
             if not w.age.unrestricted:
                 reasons.append(d.reasons["age"].format(ages=w.age.label(d.reasons)))
             details = [w.what]
@@ -334,8 +377,10 @@ class ActionIbashoSchedule(Action):
             if place:
                 details.append(d.fmt("place", place=place))
             dispatcher.utter_message(
-                response="utter_window", name=w.name,
-                reasons="\n".join(d.fmt("reason", text=r) for r in reasons), details="\n".join(details),
+                response="utter_window",
+                name=w.name,
+                reasons="\n".join(d.fmt("reason", text=r) for r in reasons),
+                details="\n".join(details),
             )
         if not found:
             dispatcher.utter_message(response="utter_ibasho_none")

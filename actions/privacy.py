@@ -1,16 +1,16 @@
 """Erasure on request: confirm, then delete the conversation and personal data."""
+
 from __future__ import annotations
 
 from typing import List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import AllSlotsReset, EventType, FollowupAction, SlotSet
-
-from actions.session import deactivate_loop
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.erasure import ERASE_ACTION, erase_sender, request_tracker_erasure
+from actions.session import deactivate_loop
+from bot.services.erasure import ERASE_ACTION, erase_sender, request_tracker_erasure
 
 
 class ActionAskDelete(Action):
@@ -24,7 +24,7 @@ class ActionAskDelete(Action):
 
 class ActionDeleteData(Action):
     """Erases the tickets' personal fields and the id map now. The conversation itself is erased
-    by the tracker store right after it has saved this turn (bot.tracker_store), which then
+    by the tracker store right after it has saved this turn (bot.rasa_plugins.tracker_store), which then
     marks the request done; until then the request stays pending and the purge completes it."""
 
     def name(self) -> Text:

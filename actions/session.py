@@ -1,4 +1,5 @@
 """Session start, stopping, restarting, fallback and other small turns."""
+
 from __future__ import annotations
 
 from typing import Any, List, Text
@@ -19,7 +20,7 @@ from actions.common import (
 )
 from actions.intake import recommend
 from bot import clock
-from bot.retention import SINCE, event_retention, slot_origins, still_kept
+from bot.domain.retention import SINCE, event_retention, slot_origins, still_kept
 
 # Slots that describe the person: carried into a new session so people can continue.
 CARRIED = (*PROFILE_SLOTS, "relation_status", "urgent", "crisis_categories")
@@ -50,8 +51,11 @@ class ActionSessionStart(Action):
             if still_kept(since, now, retention):
                 carried[k] = (value, since)
         returning = any(k in carried for k in ("relation", "age_min", "situation", "needs"))
-        events += [{**SlotSet(k, v), "metadata": {SINCE: since}}
-                   for k, (v, since) in carried.items() if k not in ("recommended",)]
+        events += [
+            {**SlotSet(k, v), "metadata": {SINCE: since}}
+            for k, (v, since) in carried.items()
+            if k not in ("recommended",)
+        ]
         events += [
             SlotSet("returning", returning),
             SlotSet("greeted", False),

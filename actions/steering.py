@@ -3,6 +3,7 @@
 The SteeringPolicy predicts this right after the message; it hands over to the form that
 serves the request (FollowupAction), so the reply comes on the same turn.
 """
+
 from __future__ import annotations
 
 from typing import List, Text

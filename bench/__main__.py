@@ -10,6 +10,7 @@ bench/results/latest.md (with the change since the previous run of the same kind
 Only 127.0.0.1 is used, on free ports. This is a benchmark, not a timed test: figures depend on
 what else runs on the machine (the load average is recorded with every phase).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,9 @@ def _floats(s: str) -> list[float]:
 
 
 def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="smoke run in seconds (implies --skip-train --skip-nlu)")
     ap.add_argument("--skip-train", action="store_true", help="reuse the last full-training figure")
     ap.add_argument("--skip-nlu", action="store_true", help="no NLU side-by-side comparison")
@@ -51,14 +53,26 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     ap.add_argument("--profile", action="store_true", help="py-spy profile of Rasa during one closed-loop phase")
     ap.add_argument("--profile-users", type=int, default=20)
     ap.add_argument("--model", default=None, help="model to serve (default MADOGUCHI_MODEL or newest)")
-    ap.add_argument("--endpoints", default=None,
-                    help="endpoints file for Rasa (e.g. deploy/endpoints.production.yml with its env vars set); "
-                         "default: SQLite tracker store + in-memory lock store, like make run")
-    ap.add_argument("--endpoints-extra", default=None, metavar="FILE",
-                    help="YAML appended to the generated endpoints.yml (e.g. an event_broker section)")
-    ap.add_argument("--rasa-env", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra environment for Rasa and the action server, for A/B runs "
-                         "(e.g. TF_INTRA_OP_PARALLELISM_THREADS=1); repeatable")
+    ap.add_argument(
+        "--endpoints",
+        default=None,
+        help="endpoints file for Rasa (e.g. deploy/endpoints.production.yml with its env vars set); "
+        "default: SQLite tracker store + in-memory lock store, like make run",
+    )
+    ap.add_argument(
+        "--endpoints-extra",
+        default=None,
+        metavar="FILE",
+        help="YAML appended to the generated endpoints.yml (e.g. an event_broker section)",
+    )
+    ap.add_argument(
+        "--rasa-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for Rasa and the action server, for A/B runs "
+        "(e.g. TF_INTRA_OP_PARALLELISM_THREADS=1); repeatable",
+    )
     ap.add_argument("--nlu-epochs-scale", type=float, default=1.0)
     ap.add_argument("--results-dir", default=str(RESULTS))
     ap.add_argument("--no-history", action="store_true", help="do not append to history.jsonl")
@@ -102,13 +116,31 @@ def summarise_profile(raw: Path, top: int = 25) -> dict[str, Any]:
             inclusive[f] += n
         if frames:
             self_[frames[-1]] += n
-    noise = ("threading.py:", "sanic/", "rasa/__main__.py", "rasa:<module>", "rasa/cli/", "rasa/api.py",
-             "rasa/core/run.py:serve_application", "asyncio/", "uvloop", "dask/", "contextlib.py",
-             "concurrent/futures/")
-    pct = lambda c, skip: [(k, round(100 * v / total, 1)) for k, v in c.most_common(top * 4)  # noqa: E731
-                           if not (skip and k.startswith(noise))][:top] if total else []
-    return {"samples": total, "idle_samples": idle, "top_inclusive": pct(inclusive, True),
-            "top_self": pct(self_, False)}
+    noise = (
+        "threading.py:",
+        "sanic/",
+        "rasa/__main__.py",
+        "rasa:<module>",
+        "rasa/cli/",
+        "rasa/api.py",
+        "rasa/core/run.py:serve_application",
+        "asyncio/",
+        "uvloop",
+        "dask/",
+        "contextlib.py",
+        "concurrent/futures/",
+    )
+    pct = lambda c, skip: (
+        [(k, round(100 * v / total, 1)) for k, v in c.most_common(top * 4) if not (skip and k.startswith(noise))][:top]
+        if total
+        else []
+    )
+    return {
+        "samples": total,
+        "idle_samples": idle,
+        "top_inclusive": pct(inclusive, True),
+        "top_self": pct(self_, False),
+    }
 
 
 def _frame(f: str) -> str:
@@ -127,10 +159,14 @@ async def e2e(args: argparse.Namespace, result: dict[str, Any], workdir: Path) -
     model = Path(args.model) if args.model else newest_model()
     result["model"] = model.name
     extra = dict(kv.split("=", 1) for kv in args.rasa_env)
-    stack = BenchStack(workdir=workdir, model=model, line_api_url=fake.base_url,
-                       endpoints_file=Path(args.endpoints) if args.endpoints else None, extra_env=extra,
-                       endpoints_extra=Path(args.endpoints_extra).read_text(encoding="utf-8")
-                       if args.endpoints_extra else "")
+    stack = BenchStack(
+        workdir=workdir,
+        model=model,
+        line_api_url=fake.base_url,
+        endpoints_file=Path(args.endpoints) if args.endpoints else None,
+        extra_env=extra,
+        endpoints_extra=Path(args.endpoints_extra).read_text(encoding="utf-8") if args.endpoints_extra else "",
+    )
     comp: dict[str, Any] = result.setdefault("components", {})
     try:
         print("[bench] starting action server and Rasa (cold start) …", flush=True)
@@ -139,15 +175,21 @@ async def e2e(args: argparse.Namespace, result: dict[str, Any], workdir: Path) -
         comp["cold_start"] = dict(stack.cold_start)
         pids = {"rasa": stack.pid("rasa"), "actions": stack.pid("actions")}
         texts = all_texts()
-        age_texts = [c["text"] for c in __import__("yaml").safe_load(
-            (ROOT / "tests/data/age_eval.yml").read_text(encoding="utf-8"))["cases"]]
+        age_texts = [
+            c["text"]
+            for c in __import__("yaml").safe_load((ROOT / "tests/data/age_eval.yml").read_text(encoding="utf-8"))[
+                "cases"
+            ]
+        ]
         parse_texts = texts + ([] if args.quick else age_texts)
         print("[bench] NLU parse latency at rest …", flush=True)
-        comp["parse"] = await asyncio.to_thread(components.parse_latency, stack.rasa_url, parse_texts,
-                                                1 if args.quick else 3)
+        comp["parse"] = await asyncio.to_thread(
+            components.parse_latency, stack.rasa_url, parse_texts, 1 if args.quick else 3
+        )
         print("[bench] REST turn latency at rest (whole conversations, one person) …", flush=True)
         comp["rest_turn"] = await asyncio.to_thread(
-            components.rest_turn_latency, stack.rasa_url, [steps for _, _, steps in MIX], 1 if args.quick else 2)
+            components.rest_turn_latency, stack.rasa_url, [steps for _, _, steps in MIX], 1 if args.quick else 2
+        )
         comp["rss_rest_mb"] = {k: rss_mb(p) for k, p in pids.items()}
         e2e_res: dict[str, Any] = {"closed_loop": [], "open_loop": []}
         result["e2e"] = e2e_res
@@ -166,13 +208,17 @@ async def e2e(args: argparse.Namespace, result: dict[str, Any], workdir: Path) -
                         prof = summarise_profile(raw)
                         prof["phase"] = f"closed loop, {users} users, {args.phase_seconds:.0f} s"
                         result["profile"] = prof
-                        with open(raw, "rb") as src, gzip.open(
-                                Path(args.results_dir) / f"profile-{result['timestamp']}.txt.gz", "wb") as dst:
+                        with (
+                            open(raw, "rb") as src,
+                            gzip.open(Path(args.results_dir) / f"profile-{result['timestamp']}.txt.gz", "wb") as dst,
+                        ):
                             shutil.copyfileobj(src, dst)
                 e2e_res["closed_loop"].append(r)
                 peak = {k: max(peak[k], r["rss_peak_mb"].get(k, 0)) for k in peak}
-                print(f"        {r['throughput_tps']} turns/s, p95 {r['latency']['p95_ms']} ms, check {r['check']}",
-                      flush=True)
+                print(
+                    f"        {r['throughput_tps']} turns/s, p95 {r['latency']['p95_ms']} ms, check {r['check']}",
+                    flush=True,
+                )
             capacity = max((c["throughput_tps"] or 0) for c in e2e_res["closed_loop"]) if e2e_res["closed_loop"] else 0
             for rate in args.rates:
                 seconds = args.phase_seconds
@@ -183,15 +229,18 @@ async def e2e(args: argparse.Namespace, result: dict[str, Any], workdir: Path) -
                 r["over_capacity"] = bool(capacity and rate > capacity)
                 e2e_res["open_loop"].append(r)
                 peak = {k: max(peak[k], r["rss_peak_mb"].get(k, 0)) for k in peak}
-                print(f"        p50 {r['latency']['p50_ms']} / p95 {r['latency']['p95_ms']} / p99 "
-                      f"{r['latency']['p99_ms']} ms, achieved {r['achieved_tps']} turns/s, check {r['check']}",
-                      flush=True)
+                print(
+                    f"        p50 {r['latency']['p50_ms']} / p95 {r['latency']['p95_ms']} / p99 "
+                    f"{r['latency']['p99_ms']} ms, achieved {r['achieved_tps']} turns/s, check {r['check']}",
+                    flush=True,
+                )
             comp["rss_load_mb"] = peak
             # Action server latency: replay the calls Rasa made in some finished conversations.
             print("[bench] action server latency (recorded tracker payloads) …", flush=True)
             senders = _finished_senders(client, stack.sender_key, 6 if args.quick else 25)
-            calls = await asyncio.to_thread(components.recorded_action_calls, stack.rasa_url, senders,
-                                            40 if args.quick else 300)
+            calls = await asyncio.to_thread(
+                components.recorded_action_calls, stack.rasa_url, senders, 40 if args.quick else 300
+            )
             comp["actions"] = await asyncio.to_thread(components.action_latency, stack.actions_url, calls)
         result["stack_log_tail"] = _tail(workdir / "rasa.log", 20) if not _all_ok(result) else None
     finally:
@@ -225,8 +274,25 @@ def _start_profile(pid: int, seconds: float, out: Path) -> Optional[subprocess.P
     if not Path(spy).exists():
         print("[bench] py-spy not installed (pip install py-spy): no profile", flush=True)
         return None
-    return subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "50", "-f", "raw",
-                             "-o", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(int(seconds)),
+            "-r",
+            "50",
+            "-f",
+            "raw",
+            "-o",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def training(args: argparse.Namespace, result: dict[str, Any], workdir: Path) -> None:
@@ -275,13 +341,20 @@ def nlu(args: argparse.Namespace, result: dict[str, Any], workdir: Path) -> None
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    result: dict[str, Any] = {"timestamp": stamp, "git": git_rev(), "quick": args.quick,
-                              "host": {**machine(), "loadavg_start": loadavg()},
-                              "settings": {"users": args.users, "rates": args.rates,
-                                           "phase_seconds": args.phase_seconds,
-                                           "endpoints": args.endpoints or "sqlite + in_memory lock",
-                                           "rasa_env": args.rasa_env,
-                                           "endpoints_extra": args.endpoints_extra}}
+    result: dict[str, Any] = {
+        "timestamp": stamp,
+        "git": git_rev(),
+        "quick": args.quick,
+        "host": {**machine(), "loadavg_start": loadavg()},
+        "settings": {
+            "users": args.users,
+            "rates": args.rates,
+            "phase_seconds": args.phase_seconds,
+            "endpoints": args.endpoints or "sqlite + in_memory lock",
+            "rasa_env": args.rasa_env,
+            "endpoints_extra": args.endpoints_extra,
+        },
+    }
     Path(args.results_dir).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     started = time.monotonic()
@@ -304,8 +377,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not rows:
         print("[bench] no earlier run of this kind to compare with")
     if not _all_ok(result):
-        print("[bench] some turns were not answered exactly once (see the tables: over capacity, LINE's "
-              "25 s reply-token window and webhook time-outs are expected; a doubled reply never is)")
+        print(
+            "[bench] some turns were not answered exactly once (see the tables: over capacity, LINE's "
+            "25 s reply-token window and webhook time-outs are expected; a doubled reply never is)"
+        )
     return 0 if _no_doubles(result) else 1
 
 

@@ -11,6 +11,7 @@ Each child gets its own process group (so it can be stopped with everything it s
 The death signal is bound to the *thread* that forked, so it is set only when the child is
 started from the main thread; children started from worker threads rely on the hooks.
 """
+
 from __future__ import annotations
 
 import atexit

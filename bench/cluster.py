@@ -4,6 +4,7 @@ database and Redis key prefix, with a fake LINE API: used by tests/production an
     with two_instances(model) as cluster:   # creates madoguchi_test_<random>, drops it after
         cluster.lb_url, cluster.internal_url, cluster.rasa_urls, cluster.query("select …"), cluster.fake
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -48,7 +49,7 @@ def pg_admin() -> tuple[Any, str]:
                 conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=user, dbname=db, connect_timeout=3)
                 conn.autocommit = True
                 return conn, user
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 last = exc
     raise ServicesMissing(f"PostgreSQL on {PG_HOST}:{PG_PORT} not reachable ({last}); run scripts/services.sh")
 
@@ -59,8 +60,10 @@ def redis_client() -> Any:
     r = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, socket_timeout=3)
     try:
         r.ping()
-    except Exception as exc:  # noqa: BLE001
-        raise ServicesMissing(f"Redis on {REDIS_HOST}:{REDIS_PORT} not reachable ({exc}); run scripts/services.sh")
+    except Exception as exc:
+        raise ServicesMissing(
+            f"Redis on {REDIS_HOST}:{REDIS_PORT} not reachable ({exc}); run scripts/services.sh"
+        ) from exc
     return r
 
 
@@ -131,13 +134,12 @@ class Cluster:
             conn.close()
 
     def events(self, sender_id: str) -> list[dict[str, Any]]:
-        """The conversation's stored events, decrypted (bot/tracker_store.py encrypts `data`),
+        """The conversation's stored events, decrypted (bot/rasa_plugins/tracker_store.py encrypts `data`),
         each with its `_type` and `_action` columns."""
         from cryptography.fernet import Fernet, MultiFernet
 
         keys = MultiFernet([Fernet(k) for k in self.env["MADOGUCHI_FERNET_KEYS"].split(",") if k])
-        rows = self.query("SELECT type_name, action_name, data FROM events WHERE sender_id = %s ORDER BY id",
-                          sender_id)
+        rows = self.query("SELECT type_name, action_name, data FROM events WHERE sender_id = %s ORDER BY id", sender_id)
         return [dict(json.loads(keys.decrypt(d.encode())), _type=t, _action=a) for t, a, d in rows]
 
     def logs(self, pattern: str) -> list[str]:
@@ -147,23 +149,37 @@ class Cluster:
         return hits
 
     def start(self, model: Path, timeout: float = 900) -> None:
-        env = dict(self.env, RUN_DIR=str(self.run_dir), LB_PORT=str(self.lb_port),
-                   LB_INTERNAL_PORT=str(self.lb_internal_port),
-                   RASA1_PORT=str(self.rasa_ports[0]), RASA2_PORT=str(self.rasa_ports[1]),
-                   ACTIONS_PORT=str(self.actions_port), STAFF_PORT=str(self.staff_port))
+        env = dict(
+            self.env,
+            RUN_DIR=str(self.run_dir),
+            LB_PORT=str(self.lb_port),
+            LB_INTERNAL_PORT=str(self.lb_internal_port),
+            RASA1_PORT=str(self.rasa_ports[0]),
+            RASA2_PORT=str(self.rasa_ports[1]),
+            ACTIONS_PORT=str(self.actions_port),
+            STAFF_PORT=str(self.staff_port),
+        )
         # The staff app's preflight wants it; an address on this machine: the bot shows the
-        # privacy notice's text instead of a link (bot/privacy_notice.py).
+        # privacy notice's text instead of a link (bot/domain/privacy_notice.py).
         env.setdefault("MADOGUCHI_PUBLIC_URL", self.lb_url)
         log = open(self.run_dir / "run_two_instances.log", "ab")
         t0 = time.monotonic()
         # SIGTERM when this process dies: the script then stops everything it started.
-        self.proc = spawn(["bash", str(ROOT / "deploy" / "run_two_instances.sh"), str(model)],
-                          cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, death_signal=signal.SIGTERM)
+        self.proc = spawn(
+            ["bash", str(ROOT / "deploy" / "run_two_instances.sh"), str(model)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            death_signal=signal.SIGTERM,
+        )
         deadline = time.monotonic() + timeout
         while not (self.run_dir / "ready").exists():
             if self.proc.poll() is not None:
-                raise RuntimeError("run_two_instances.sh exited:\n" +
-                                   (self.run_dir / "run_two_instances.log").read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    "run_two_instances.sh exited:\n"
+                    + (self.run_dir / "run_two_instances.log").read_text(errors="replace")[-3000:]
+                )
             if time.monotonic() > deadline:
                 raise TimeoutError("the two-instance setup did not come up")
             time.sleep(0.5)
@@ -176,8 +192,14 @@ class Cluster:
 
 
 @contextmanager
-def two_instances(model: Path, *, routing: str = "sticky", endpoints: Optional[Path] = None,
-                  run_dir: Optional[Path] = None, extra_env: Optional[dict[str, str]] = None) -> Iterator[Cluster]:
+def two_instances(
+    model: Path,
+    *,
+    routing: str = "sticky",
+    endpoints: Optional[Path] = None,
+    run_dir: Optional[Path] = None,
+    extra_env: Optional[dict[str, str]] = None,
+) -> Iterator[Cluster]:
     """Start the setup on a fresh database ``madoguchi_test_<random>``; drop it afterwards."""
     if not nginx_available():
         raise ServicesMissing("nginx not installed (apt-get install -y nginx)")
@@ -192,30 +214,43 @@ def two_instances(model: Path, *, routing: str = "sticky", endpoints: Optional[P
         cur.execute(f'CREATE DATABASE "{db_name}"')
     url = f"postgresql+psycopg2://{user}@{PG_HOST}:{PG_PORT}/{db_name}"
     env = dict(os.environ)
-    env.update({
-        "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false",
-        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-        "MADOGUCHI_ENV": "production",
-        "MADOGUCHI_REDIS_HOST": REDIS_HOST, "MADOGUCHI_REDIS_PORT": str(REDIS_PORT),
-        "MADOGUCHI_REDIS_DB": str(REDIS_DB), "MADOGUCHI_REDIS_PREFIX": prefix,
-        "MADOGUCHI_DB_URL": url, "MADOGUCHI_TRACKER_DB_URL": url,
-        "MADOGUCHI_VAR_DIR": str(run_dir / "var"),
-        "MADOGUCHI_SENDER_KEY": uuid.uuid4().hex, "MADOGUCHI_FERNET_KEYS": Fernet.generate_key().decode(),
-        "MADOGUCHI_STATS_KEY": uuid.uuid4().hex, "MADOGUCHI_STAFF_SECRET": uuid.uuid4().hex,
-        "RASA_API_TOKEN": uuid.uuid4().hex,  # production refuses to start without it (deploy/preflight.py)
-        "MADOGUCHI_NOW": PINNED_NOW,
-        "LINE_CHANNEL_SECRET": LINE_SECRET, "LINE_CHANNEL_ACCESS_TOKEN": "production-test-token",
-        "TELEGRAM_BOT_TOKEN": "", "TELEGRAM_SECRET_TOKEN": "", "TELEGRAM_API_BASE_URL": "",
-        "LB_ROUTING": routing,
-    })
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "RASA_TELEMETRY_ENABLED": "false",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "MADOGUCHI_ENV": "production",
+            "MADOGUCHI_REDIS_HOST": REDIS_HOST,
+            "MADOGUCHI_REDIS_PORT": str(REDIS_PORT),
+            "MADOGUCHI_REDIS_DB": str(REDIS_DB),
+            "MADOGUCHI_REDIS_PREFIX": prefix,
+            "MADOGUCHI_DB_URL": url,
+            "MADOGUCHI_TRACKER_DB_URL": url,
+            "MADOGUCHI_VAR_DIR": str(run_dir / "var"),
+            "MADOGUCHI_SENDER_KEY": uuid.uuid4().hex,
+            "MADOGUCHI_FERNET_KEYS": Fernet.generate_key().decode(),
+            "MADOGUCHI_STATS_KEY": uuid.uuid4().hex,
+            "MADOGUCHI_STAFF_SECRET": uuid.uuid4().hex,
+            "RASA_API_TOKEN": uuid.uuid4().hex,  # production refuses to start without it (deploy/preflight.py)
+            "MADOGUCHI_NOW": PINNED_NOW,
+            "LINE_CHANNEL_SECRET": LINE_SECRET,
+            "LINE_CHANNEL_ACCESS_TOKEN": "production-test-token",
+            "TELEGRAM_BOT_TOKEN": "",
+            "TELEGRAM_SECRET_TOKEN": "",
+            "TELEGRAM_API_BASE_URL": "",
+            "LB_ROUTING": routing,
+        }
+    )
     if endpoints is not None:
         env["RASA_ENDPOINTS"] = str(endpoints)
     env.update(extra_env or {})
     loop = LoopThread()
     fake = loop.run(FakeLine().start())
     env["LINE_API_BASE_URL"] = fake.base_url
-    cluster = Cluster(run_dir=run_dir, env=env, db_name=db_name, pg_user=user, redis_prefix=prefix,
-                      fake=fake, loop=loop)
+    cluster = Cluster(
+        run_dir=run_dir, env=env, db_name=db_name, pg_user=user, redis_prefix=prefix, fake=fake, loop=loop
+    )
     try:
         cluster.start(model)
         yield cluster

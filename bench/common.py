@@ -1,4 +1,5 @@
 """Shared helpers for `python -m bench`: processes (RSS/CPU from /proc), ports, percentiles."""
+
 from __future__ import annotations
 
 import json
@@ -33,13 +34,15 @@ def free_port() -> int:
 def base_env(**overrides: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(serving_env(os.environ))
-    env.update({
-        "PYTHONPATH": str(ROOT),
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "RASA_TELEMETRY_ENABLED": "false",
-        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-        "SANIC_HOST": "127.0.0.1",
-    })
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "RASA_TELEMETRY_ENABLED": "false",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "SANIC_HOST": "127.0.0.1",
+        }
+    )
     env.update(overrides)
     return env
 
@@ -83,7 +86,7 @@ def process_tree(pid: int) -> list[int]:
 def rss_mb(pid: int, tree: bool = True) -> float:
     """VmRSS in MB (of the process and its children)."""
     total = 0
-    for p in (process_tree(pid) if tree else [pid]):
+    for p in process_tree(pid) if tree else [pid]:
         try:
             with open(f"/proc/{p}/status") as fh:
                 for line in fh:
@@ -98,7 +101,7 @@ def rss_mb(pid: int, tree: bool = True) -> float:
 def cpu_seconds(pid: int, tree: bool = True) -> float:
     """utime + stime of the process (and its live children), in seconds."""
     total = 0
-    for p in (process_tree(pid) if tree else [pid]):
+    for p in process_tree(pid) if tree else [pid]:
         try:
             with open(f"/proc/{p}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
@@ -119,10 +122,12 @@ def machine() -> dict[str, Any]:
 
 def git_rev() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -150,8 +155,9 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, st
 
 
 def post_json(url: str, payload: Any, timeout: float = 30.0) -> Any:
-    req = urllib.request.Request(url, data=json.dumps(payload).encode("utf-8"),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=json.dumps(payload).encode("utf-8"), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read() or b"null")
 
@@ -177,7 +183,12 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def latency_summary(ms: Iterable[float]) -> dict[str, Any]:
     xs = list(ms)
-    r = lambda v: None if v is None else round(v, 1)  # noqa: E731
-    return {"n": len(xs), "p50_ms": r(percentile(xs, 50)), "p95_ms": r(percentile(xs, 95)),
-            "p99_ms": r(percentile(xs, 99)), "max_ms": r(max(xs) if xs else None),
-            "mean_ms": r(sum(xs) / len(xs) if xs else None)}
+    r = lambda v: None if v is None else round(v, 1)
+    return {
+        "n": len(xs),
+        "p50_ms": r(percentile(xs, 50)),
+        "p95_ms": r(percentile(xs, 95)),
+        "p99_ms": r(percentile(xs, 99)),
+        "max_ms": r(max(xs) if xs else None),
+        "mean_ms": r(sum(xs) / len(xs) if xs else None),
+    }

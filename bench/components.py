@@ -1,4 +1,5 @@
 """Component figures: NLU parse latency, action server latency per action, full training time."""
+
 from __future__ import annotations
 
 import json
@@ -65,8 +66,15 @@ def recorded_action_calls(rasa_url: str, sender_ids: list[str], limit: int = 400
 
     def add(name: str, sid: str, events: list[dict[str, Any]]) -> None:
         tracker = DialogueStateTracker.from_dict(sid, events, domain.slots)
-        calls.append({"next_action": name, "sender_id": sid, "tracker": tracker.current_state(EventVerbosity.ALL),
-                      "domain": domain_dict, "version": "3.6.21"})
+        calls.append(
+            {
+                "next_action": name,
+                "sender_id": sid,
+                "tracker": tracker.current_state(EventVerbosity.ALL),
+                "domain": domain_dict,
+                "version": "3.6.21",
+            }
+        )
 
     for sid in sender_ids:
         state = get_json(f"{rasa_url}/conversations/{sid}/tracker?include_events=ALL")
@@ -97,11 +105,12 @@ def action_latency(actions_url: str, calls: list[dict[str, Any]], rounds: int = 
             sizes.append(len(body))
             t0 = time.perf_counter()
             try:
-                req = urllib.request.Request(f"{actions_url}/webhook", data=body,
-                                             headers={"Content-Type": "application/json"})
+                req = urllib.request.Request(
+                    f"{actions_url}/webhook", data=body, headers={"Content-Type": "application/json"}
+                )
                 with urllib.request.urlopen(req, timeout=30) as resp:
                     resp.read()
-            except Exception:  # noqa: BLE001 (a rejected call is counted, not fatal)
+            except Exception:  # a rejected call is counted, not fatal
                 errors += 1
                 continue
             ms = (time.perf_counter() - t0) * 1000
@@ -116,12 +125,13 @@ def action_latency(actions_url: str, calls: list[dict[str, Any]], rounds: int = 
         body = json.dumps(slim).encode("utf-8")
         t0 = time.perf_counter()
         try:
-            req = urllib.request.Request(f"{actions_url}/webhook", data=body,
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                f"{actions_url}/webhook", data=body, headers={"Content-Type": "application/json"}
+            )
             with urllib.request.urlopen(req, timeout=30) as resp:
                 resp.read()
             without_domain.append((time.perf_counter() - t0) * 1000)
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
     return {
         "calls": len(calls) * rounds,
@@ -141,14 +151,21 @@ def _children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def timed(cmd: list[str], *, cwd: Path = ROOT, log: Optional[Path] = None, timeout: float = 3600,
-          env: Optional[dict[str, str]] = None) -> dict[str, Any]:
+def timed(
+    cmd: list[str],
+    *,
+    cwd: Path = ROOT,
+    log: Optional[Path] = None,
+    timeout: float = 3600,
+    env: Optional[dict[str, str]] = None,
+) -> dict[str, Any]:
     """Run a command; wall and CPU seconds (children rusage), return code."""
     cpu0, t0 = _children_cpu(), time.monotonic()
     out = open(log, "ab") if log else subprocess.DEVNULL
     try:
-        proc = subprocess.run(cmd, cwd=cwd, env=env or base_env(), stdout=out, stderr=subprocess.STDOUT,
-                              timeout=timeout)
+        proc = subprocess.run(
+            cmd, cwd=cwd, env=env or base_env(), stdout=out, stderr=subprocess.STDOUT, timeout=timeout
+        )
         rc = proc.returncode
     finally:
         if log:
@@ -161,9 +178,26 @@ def full_training(log: Path) -> dict[str, Any]:
     cache (RASA_CACHE_DIRECTORY), so no component is reused from an earlier run."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
     try:
-        result = timed(env=base_env(RASA_CACHE_DIRECTORY=str(tmp / "cache")), cmd=[str(VENV_BIN / "rasa"), "train", "--config", "config.yml", "--domain", "domain.yml",
-                        "--data", "data", "--out", str(tmp), "--fixed-model-name", "bench", "--force",
-                        "--quiet"], log=log)
+        result = timed(
+            env=base_env(RASA_CACHE_DIRECTORY=str(tmp / "cache")),
+            cmd=[
+                str(VENV_BIN / "rasa"),
+                "train",
+                "--config",
+                "config.yml",
+                "--domain",
+                "domain.yml",
+                "--data",
+                "data",
+                "--out",
+                str(tmp),
+                "--fixed-model-name",
+                "bench",
+                "--force",
+                "--quiet",
+            ],
+            log=log,
+        )
         model = tmp / "bench.tar.gz"
         result["model_mb"] = round(model.stat().st_size / 2**20, 1) if model.exists() else None
         return result

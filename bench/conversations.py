@@ -4,6 +4,7 @@ A step is either a text the user types or ``{"button": "<intent>"}``: tap the qu
 postback of that intent from the bot's last reply (as a person on LINE would), falling back to
 ``{"text": ...}`` when the reply had no such button.
 """
+
 from __future__ import annotations
 
 import random
@@ -13,17 +14,34 @@ Step = Union[str, dict[str, Any]]
 
 # greeting → relation → age → situation → needs → recommendation → callback booking
 FAMILY_BOOKING: list[Step] = [
-    "こんばんは", "母です", "４５歳です", "大学を中退してから二十年近く部屋から出てきません", "居場所",
-    "お願いします", "はい", "電話で", "０９０ー１２３４ー５６７８",
-    {"button": "choose_slot", "text": "いつでもいいです"}, {"button": "skip", "text": "なしで"}, "はい",
+    "こんばんは",
+    "母です",
+    "４５歳です",
+    "大学を中退してから二十年近く部屋から出てきません",
+    "居場所",
+    "お願いします",
+    "はい",
+    "電話で",
+    "０９０ー１２３４ー５６７８",
+    {"button": "choose_slot", "text": "いつでもいいです"},
+    {"button": "skip", "text": "なしで"},
+    "はい",
 ]
 # greeting → relation → age → situation → needs → recommendation, then thanks
 FAMILY_RECOMMENDATION: list[Step] = [
-    "こんにちは", "父です", "息子は三十代後半です", "仕事をやめてから五年くらい家から出ません",
-    "親だけで相談できるところ", "ありがとうございました",
+    "こんにちは",
+    "父です",
+    "息子は三十代後半です",
+    "仕事をやめてから五年くらい家から出ません",
+    "親だけで相談できるところ",
+    "ありがとうございました",
 ]
 SELF_RECOMMENDATION: list[Step] = [
-    "こんにちは", "自分のことです", "29歳です", "人と話すのがこわくて外に出られません", "居場所",
+    "こんにちは",
+    "自分のことです",
+    "29歳です",
+    "人と話すのがこわくて外に出られません",
+    "居場所",
 ]
 ONE_LONG_MESSAGE: list[Step] = [
     "夜分にすみません ７８歳の母です 息子が４５歳で仕事をやめてから十年 家から出られません "

@@ -10,6 +10,7 @@ twice — as is, and with spaCy's components excluded — parses the same messag
 age set, crisis and calm suites) and reports: ms per message each way, how many parse results
 differ (intent, confidence to 1e-6, entities), and spaCy alone per message.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,9 +27,9 @@ import yaml
 from bench.common import ROOT, newest_model, percentile
 from bench.conversations import all_texts
 
-# The "as is" side loads ja_ginza as Rasa ships it, so bot.nlu must not apply its fix on import.
+# The "as is" side loads ja_ginza as Rasa ships it, so bot.rasa_plugins must not apply its fix on import.
 os.environ["MADOGUCHI_RASA_FIXES"] = "0"
-from bot.nlu.runtime import GINZA_UNUSED  # noqa: E402
+from bot.rasa_plugins.runtime import GINZA_UNUSED
 
 EXCLUDE = list(GINZA_UNUSED)
 
@@ -70,7 +71,7 @@ def run(model: str) -> dict[str, Any]:
     import spacy
     from rasa.nlu.utils.spacy_utils import SpacyNLP
 
-    from bot.nlu.runtime import lean_ginza_loader
+    from bot.rasa_plugins.runtime import lean_ginza_loader
 
     items = texts()
     full, full_ms = asyncio.run(_parse(model, items))
@@ -92,12 +93,21 @@ def run(model: str) -> dict[str, Any]:
             nlp(t)
         spacy_ms[name] = round((time.perf_counter() - t0) * 1000 / len(items), 2)
     diff = [i for i, (a, b) in enumerate(zip(full, lite)) if not _same(a, b)]
-    r = lambda xs: {"mean": round(sum(xs) / len(xs), 2), "p50": round(percentile(xs, 50) or 0, 2),  # noqa: E731
-                    "p95": round(percentile(xs, 95) or 0, 2)}
-    return {"model": Path(model).name, "messages": len(items), "parse_ms_as_is": r(full_ms),
-            "parse_ms_without_ginza_components": r(lite_ms), "spacy_ms_per_message": spacy_ms,
-            "different_results": len(diff), "examples_of_differences": [items[i] for i in diff[:5]],
-            "excluded": EXCLUDE}
+    r = lambda xs: {
+        "mean": round(sum(xs) / len(xs), 2),
+        "p50": round(percentile(xs, 50) or 0, 2),
+        "p95": round(percentile(xs, 95) or 0, 2),
+    }
+    return {
+        "model": Path(model).name,
+        "messages": len(items),
+        "parse_ms_as_is": r(full_ms),
+        "parse_ms_without_ginza_components": r(lite_ms),
+        "spacy_ms_per_message": spacy_ms,
+        "different_results": len(diff),
+        "examples_of_differences": [items[i] for i in diff[:5]],
+        "excluded": EXCLUDE,
+    }
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -12,6 +12,7 @@ at the fake LINE API (both measured with the same monotonic clock, in this proce
 After each phase every turn is checked: exactly one reply call for its reply token
 (a push to the user counts when the token had gone stale), none missing, none doubled.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,7 +23,7 @@ import json
 import random
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import aiohttp
@@ -141,8 +142,9 @@ def new_user_id(rng: random.Random) -> str:
     return "U" + "".join(rng.choice("0123456789abcdef") for _ in range(32))
 
 
-def line_event(user_id: str, token: str, event_id: str, *, text: Optional[str] = None,
-               postback: Optional[str] = None) -> dict[str, Any]:
+def line_event(
+    user_id: str, token: str, event_id: str, *, text: Optional[str] = None, postback: Optional[str] = None
+) -> dict[str, Any]:
     """A webhook event in LINE's real shape (message:text or postback)."""
     event: dict[str, Any] = {
         "replyToken": token,
@@ -155,8 +157,15 @@ def line_event(user_id: str, token: str, event_id: str, *, text: Optional[str] =
     if postback is not None:
         event.update(type="postback", postback={"data": postback})
     else:
-        event.update(type="message", message={"id": str(random.randrange(10**17, 10**18)), "type": "text",
-                                              "text": text or "", "quoteToken": uuid.uuid4().hex})
+        event.update(
+            type="message",
+            message={
+                "id": str(random.randrange(10**17, 10**18)),
+                "type": "text",
+                "text": text or "",
+                "quoteToken": uuid.uuid4().hex,
+            },
+        )
     return event
 
 
@@ -174,8 +183,15 @@ def quick_postbacks(messages: list[dict[str, Any]]) -> list[str]:
 class Client:
     """Posts signed webhook events to one or more Rasa base URLs and waits for the reply."""
 
-    def __init__(self, fake: FakeLine, rasa_urls: list[str], secret: str, *, turn_timeout: float = 60.0,
-                 pick_url: Optional[Callable[[str, int], str]] = None) -> None:
+    def __init__(
+        self,
+        fake: FakeLine,
+        rasa_urls: list[str],
+        secret: str,
+        *,
+        turn_timeout: float = 60.0,
+        pick_url: Optional[Callable[[str, int], str]] = None,
+    ) -> None:
         self.fake = fake
         self.urls = rasa_urls
         self.secret = secret
@@ -185,8 +201,9 @@ class Client:
         self.turns: list[Turn] = []
 
     async def __aenter__(self) -> "Client":
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=500),
-                                             timeout=aiohttp.ClientTimeout(total=30))
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=500), timeout=aiohttp.ClientTimeout(total=30)
+        )
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -206,9 +223,13 @@ class Client:
             text = step
         token = uuid.uuid4().hex
         event_id = uuid.uuid4().hex[:26].upper()
-        body = json.dumps({"destination": DESTINATION,
-                           "events": [line_event(user_id, token, event_id, text=text, postback=postback)]},
-                          ensure_ascii=False).encode("utf-8")
+        body = json.dumps(
+            {
+                "destination": DESTINATION,
+                "events": [line_event(user_id, token, event_id, text=text, postback=postback)],
+            },
+            ensure_ascii=False,
+        ).encode("utf-8")
         headers = {"Content-Type": "application/json", "X-Line-Signature": sign(self.secret, body)}
         fut = self.fake.expect(token, user_id)
         turn = Turn(user_id, token, event_id, text or postback or "", time.perf_counter())
@@ -249,9 +270,15 @@ def check_turns(fake: FakeLine, turns: list[Turn]) -> dict[str, Any]:
     doubled = sum(1 for r, p in counts if r + p > 1)
     missing = sum(1 for t, (r, p) in zip(turns, counts) if r + p == 0 and t.status == 200)
     rejected = sum(1 for t in turns if t.status != 200)
-    return {"turns": len(turns), "one_reply": one_reply, "doubled": doubled, "pushed_instead": pushed,
-            "missing": missing, "http_errors": rejected,
-            "ok": doubled == 0 and missing == 0 and rejected == 0}
+    return {
+        "turns": len(turns),
+        "one_reply": one_reply,
+        "doubled": doubled,
+        "pushed_instead": pushed,
+        "missing": missing,
+        "http_errors": rejected,
+        "ok": doubled == 0 and missing == 0 and rejected == 0,
+    }
 
 
 async def drain(fake: FakeLine, turns: list[Turn], max_wait: float) -> float:
@@ -293,8 +320,16 @@ def _cpu(pids: dict[str, int]) -> dict[str, float]:
     return {k: cpu_seconds(p) for k, p in pids.items()}
 
 
-def _phase_result(turns: list[Turn], fake: FakeLine, window: tuple[float, float], cpu0: dict[str, float],
-                  cpu1: dict[str, float], sampler: Sampler, load0: float, drained_s: float) -> dict[str, Any]:
+def _phase_result(
+    turns: list[Turn],
+    fake: FakeLine,
+    window: tuple[float, float],
+    cpu0: dict[str, float],
+    cpu1: dict[str, float],
+    sampler: Sampler,
+    load0: float,
+    drained_s: float,
+) -> dict[str, Any]:
     lat = [t.latency_ms for t in turns if t.latency_ms is not None]
     in_window = [t for t in turns if t.done is not None and window[0] <= t.done <= window[1]]
     seconds = window[1] - window[0]
@@ -315,8 +350,16 @@ def _phase_result(turns: list[Turn], fake: FakeLine, window: tuple[float, float]
 
 
 # --- phases ------------------------------------------------------------------------------------------
-async def closed_loop(client: Client, users: int, seconds: float, pids: dict[str, int], *,
-                      seed: int = 1, warmup: float = 2.0, max_drain: float = 90.0) -> dict[str, Any]:
+async def closed_loop(
+    client: Client,
+    users: int,
+    seconds: float,
+    pids: dict[str, int],
+    *,
+    seed: int = 1,
+    warmup: float = 2.0,
+    max_drain: float = 90.0,
+) -> dict[str, Any]:
     """N users without think time for ``seconds``: saturated turns/s."""
     rng = random.Random(seed)
     fake = client.fake
@@ -344,14 +387,23 @@ async def closed_loop(client: Client, users: int, seconds: float, pids: dict[str
         turns = client.turns[first:]
         drained = await drain(fake, turns, max_drain)
     cpu1 = _cpu(pids)
-    result = _phase_result(turns, fake, (start + min(warmup, seconds / 4), deadline), cpu0, cpu1, sampler,
-                           load0, drained)
+    result = _phase_result(
+        turns, fake, (start + min(warmup, seconds / 4), deadline), cpu0, cpu1, sampler, load0, drained
+    )
     result.update(users=users, seconds=seconds)
     return result
 
 
-async def open_loop(client: Client, rate: float, seconds: float, pids: dict[str, int], *,
-                    seed: int = 3, pool: Optional[int] = None, max_drain: float = 120.0) -> dict[str, Any]:
+async def open_loop(
+    client: Client,
+    rate: float,
+    seconds: float,
+    pids: dict[str, int],
+    *,
+    seed: int = 3,
+    pool: Optional[int] = None,
+    max_drain: float = 120.0,
+) -> dict[str, Any]:
     """Poisson arrivals at ``rate`` turns/s over a pool of conversations (each arrival is the next
     turn of an idle conversation; finished conversations are replaced by new users).
     The arrival process has its own seeded generator, independent of the conversation draws."""
@@ -413,7 +465,13 @@ async def open_loop(client: Client, rate: float, seconds: float, pids: dict[str,
     # Offered vs achieved: turns answered per second over the whole phase incl. drain.
     done_at = [t.done for t in turns if t.done is not None]
     span = (max(done_at) - start) if done_at else seconds
-    result.update(rate=rate, seconds=seconds, offered=len(turns), offered_tps=round(len(turns) / seconds, 2),
-                  conversations=conversations_started,
-                  arrivals_dropped=skipped, achieved_tps=round(len(done_at) / max(span, seconds), 2))
+    result.update(
+        rate=rate,
+        seconds=seconds,
+        offered=len(turns),
+        offered_tps=round(len(turns) / seconds, 2),
+        conversations=conversations_started,
+        arrivals_dropped=skipped,
+        achieved_tps=round(len(done_at) / max(span, seconds), 2),
+    )
     return result

@@ -11,6 +11,7 @@
    evaluation set (tests/data/age_eval.yml), the crisis suite (→ intent crisis) and the calm
    look-alikes (false positives); parse ms per message.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,23 @@ SEED = 42
 
 def split(workdir: Path) -> Path:
     out = workdir / "split"
-    res = timed([str(VENV_BIN / "rasa"), "data", "split", "nlu", "-u", "data/nlu", "--training-fraction", "0.8",
-                 "--random-seed", str(SEED), "--out", str(out)], log=workdir / "split.log")
+    res = timed(
+        [
+            str(VENV_BIN / "rasa"),
+            "data",
+            "split",
+            "nlu",
+            "-u",
+            "data/nlu",
+            "--training-fraction",
+            "0.8",
+            "--random-seed",
+            str(SEED),
+            "--out",
+            str(out),
+        ],
+        log=workdir / "split.log",
+    )
     if res["rc"] != 0 or not (out / "test_data.yml").exists():
         raise SystemExit(f"rasa data split failed; see {workdir / 'split.log'}")
     return out
@@ -62,9 +78,26 @@ def _scaled_config(src: Path, dst: Path, epochs_scale: float) -> Path:
 def train(name: str, config: Path, split_dir: Path, workdir: Path, epochs_scale: float) -> dict[str, Any]:
     cfg = _scaled_config(ROOT / config, workdir / f"{name}.yml", epochs_scale)
     cache = workdir / f"cache-{name}"
-    res = timed([str(VENV_BIN / "rasa"), "train", "nlu", "-c", str(cfg), "--nlu", str(split_dir / "training_data.yml"),
-                 "-d", "domain.yml", "--out", str(workdir / "models"), "--fixed-model-name", name, "--quiet"],
-                log=workdir / f"train-{name}.log", env=base_env(RASA_CACHE_DIRECTORY=str(cache)))
+    res = timed(
+        [
+            str(VENV_BIN / "rasa"),
+            "train",
+            "nlu",
+            "-c",
+            str(cfg),
+            "--nlu",
+            str(split_dir / "training_data.yml"),
+            "-d",
+            "domain.yml",
+            "--out",
+            str(workdir / "models"),
+            "--fixed-model-name",
+            name,
+            "--quiet",
+        ],
+        log=workdir / f"train-{name}.log",
+        env=base_env(RASA_CACHE_DIRECTORY=str(cache)),
+    )
     shutil.rmtree(cache, ignore_errors=True)
     res["model"] = str(workdir / "models" / f"{name}.tar.gz")
     if res["rc"] != 0:
@@ -89,8 +122,14 @@ def _test_examples(split_dir: Path) -> list[dict[str, Any]]:
     out = []
     for ex in data.intent_examples:
         ents = [(e["entity"], str(e.get("value"))) for e in ex.get("entities") or [] if e["entity"] in ENTITY_TYPES]
-        out.append({"text": ex.get("text"), "intent": ex.get("intent"),
-                    "response_key": ex.get("intent_response_key"), "entities": ents})
+        out.append(
+            {
+                "text": ex.get("text"),
+                "intent": ex.get("intent"),
+                "response_key": ex.get("intent_response_key"),
+                "entities": ents,
+            }
+        )
     return out
 
 
@@ -128,7 +167,9 @@ def evaluate(model: str, tests: list[dict[str, Any]]) -> dict[str, Any]:
     from sklearn.metrics import f1_score
 
     age, crisis, calm = _suites()
-    texts = [t["text"] for t in tests] + [c["text"] for c in age] + [c["text"] for c in crisis] + [c["text"] for c in calm]
+    texts = (
+        [t["text"] for t in tests] + [c["text"] for c in age] + [c["text"] for c in crisis] + [c["text"] for c in calm]
+    )
     parsed, ms, load_s = asyncio.run(_parse_all(model, texts))
     n1, n2, n3 = len(tests), len(tests) + len(age), len(tests) + len(age) + len(crisis)
     gold = [t["intent"] for t in tests]
@@ -142,7 +183,9 @@ def evaluate(model: str, tests: list[dict[str, Any]]) -> dict[str, Any]:
     for t, p in zip(tests, parsed[:n1]):
         if t["response_key"]:
             faq_total += 1
-            got = (((p.get("response_selector") or {}).get("faq") or {}).get("response") or {}).get("intent_response_key")
+            got = (((p.get("response_selector") or {}).get("faq") or {}).get("response") or {}).get(
+                "intent_response_key"
+            )
             faq_ok += int(got == t["response_key"])
     # entities: (type, value) multisets per message
     ent: dict[str, dict[str, int]] = {k: {"tp": 0, "fp": 0, "fn": 0} for k in ENTITY_TYPES}
@@ -178,19 +221,25 @@ def evaluate(model: str, tests: list[dict[str, Any]]) -> dict[str, Any]:
         "parse_ms_p50": round(percentile(ms, 50) or 0, 2),
         "parse_ms_p95": round(percentile(ms, 95) or 0, 2),
         "model_load_s": round(load_s, 1),
-        "n_test": n1, "n_age": len(age), "n_crisis": len(crisis), "n_calm": len(calm),
+        "n_test": n1,
+        "n_age": len(age),
+        "n_crisis": len(crisis),
+        "n_calm": len(calm),
     }
 
 
 def model_rss_mb(model: str) -> float | None:
     """RSS of a fresh process that loaded the model and parsed one message."""
-    code = ("import asyncio,sys\nfrom rasa.core.agent import Agent\n"
-            "a=Agent.load(sys.argv[1]);asyncio.run(a.parse_message('こんにちは'))\n"
-            "print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])")
+    code = (
+        "import asyncio,sys\nfrom rasa.core.agent import Agent\n"
+        "a=Agent.load(sys.argv[1]);asyncio.run(a.parse_message('こんにちは'))\n"
+        "print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])"
+    )
     import subprocess
 
-    proc = subprocess.run([sys.executable, "-c", code, model], cwd=ROOT, env=base_env(), capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, model], cwd=ROOT, env=base_env(), capture_output=True, text=True, timeout=600
+    )
     try:
         return round(int(proc.stdout.strip().splitlines()[-1]) / 1024, 1)
     except (ValueError, IndexError):
@@ -200,8 +249,11 @@ def model_rss_mb(model: str) -> float | None:
 def run(names: list[str], workdir: Path, epochs_scale: float = 1.0, measure_rss: bool = True) -> dict[str, Any]:
     split_dir = split(workdir)
     tests = _test_examples(split_dir)
-    result: dict[str, Any] = {"split": {"seed": SEED, "train_fraction": 0.8, "n_test": len(tests),
-                                        "n_train": None}, "epochs_scale": epochs_scale, "pipelines": {}}
+    result: dict[str, Any] = {
+        "split": {"seed": SEED, "train_fraction": 0.8, "n_test": len(tests), "n_train": None},
+        "epochs_scale": epochs_scale,
+        "pipelines": {},
+    }
     from rasa.shared.nlu.training_data.loading import load_data
 
     result["split"]["n_train"] = len(load_data(str(split_dir / "training_data.yml")).intent_examples)
@@ -219,12 +271,16 @@ def run(names: list[str], workdir: Path, epochs_scale: float = 1.0, measure_rss:
         if measure_rss:
             entry["process_rss_mb"] = model_rss_mb(tr["model"])
         result["pipelines"][name] = entry
-        print(f"[nlu] {name}: intent macro-F1 {entry['intent_macro_f1']}, entity F1 {entry['entity_f1']}, "
-              f"parse {entry['parse_ms_mean']} ms, train {entry['train_wall_s']} s", flush=True)
+        print(
+            f"[nlu] {name}: intent macro-F1 {entry['intent_macro_f1']}, entity F1 {entry['entity_f1']}, "
+            f"parse {entry['parse_ms_mean']} ms, train {entry['train_wall_s']} s",
+            flush=True,
+        )
     p = result["pipelines"]
     if "project" in p and "rasa_default" in p and p["rasa_default"].get("intent_macro_f1"):
         result["headline_ratio_project_over_default"] = round(
-            p["project"]["intent_macro_f1"] / p["rasa_default"]["intent_macro_f1"], 3)
+            p["project"]["intent_macro_f1"] / p["rasa_default"]["intent_macro_f1"], 3
+        )
     return result
 
 

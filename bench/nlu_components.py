@@ -5,6 +5,7 @@ tokenizer emits each non-space character as a token, so the char-n-gram pipeline
 tag entities and needs no dictionary and no spaCy. It is a comparison baseline, not a
 production component.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
@@ -23,12 +24,21 @@ class CharacterTokenizer(Tokenizer):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"intent_tokenization_flag": False, "intent_split_symbol": "_",
-                "token_pattern": None, "prefix_separator_symbol": None}
+        return {
+            "intent_tokenization_flag": False,
+            "intent_split_symbol": "_",
+            "token_pattern": None,
+            "prefix_separator_symbol": None,
+        }
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "CharacterTokenizer":
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "CharacterTokenizer":
         return cls(config)
 
     def tokenize(self, message: Message, attribute: Text) -> List[Token]:

@@ -18,6 +18,7 @@ tracker is read back per person:
 
 ``stock`` is Rasa's RedisLockStore (type: redis), ``atomic`` deploy.lock_store.AtomicRedisLockStore.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,16 @@ import aiohttp
 from bench.cluster import Cluster, two_instances
 from bench.common import RESULTS, ROOT, newest_model
 
-SCRIPT = ["こんにちは", "母です", "４５歳です", "大学を中退してから二十年近く部屋から出てきません", "居場所",
-          "ありがとうございました", "やめます", "最初から"]
+SCRIPT = [
+    "こんにちは",
+    "母です",
+    "４５歳です",
+    "大学を中退してから二十年近く部屋から出てきません",
+    "居場所",
+    "ありがとうございました",
+    "やめます",
+    "最初から",
+]
 
 
 def endpoints_for(kind: str, out: Path) -> Path:
@@ -59,8 +68,11 @@ def sender_id(cluster: Cluster, channel: str, platform_id: str) -> str:
 
 def anomalies(events: list[dict[str, Any]], sent: list[str]) -> dict[str, int]:
     users = [e.get("text") for e in events if e["_type"] == "user"]
-    dup = sum(n - 1 for n in Counter((e["_type"], e.get("timestamp"), e.get("name"), e.get("text"))
-                                     for e in events).values() if n > 1)
+    dup = sum(
+        n - 1
+        for n in Counter((e["_type"], e.get("timestamp"), e.get("name"), e.get("text")) for e in events).values()
+        if n > 1
+    )
     interleaved = 0
     last_action: Optional[str] = None
     seen_user = False
@@ -93,13 +105,15 @@ async def burst(cluster: Cluster, tag: str, users: int, messages: int, gap: floa
             await asyncio.sleep(n * gap)
             t0 = time.perf_counter()
             try:
-                async with session.post(f"{cluster.rasa_urls[n % 2]}/webhooks/rest/webhook",
-                                        json={"sender": f"{tag}-{i}", "message": text}) as resp:
+                async with session.post(
+                    f"{cluster.rasa_urls[n % 2]}/webhooks/rest/webhook", json={"sender": f"{tag}-{i}", "message": text}
+                ) as resp:
                     await resp.read()
                     statuses[resp.status] += 1
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 statuses["error"] += 1
             lat.append((time.perf_counter() - t0) * 1000)
+
         await asyncio.gather(*(send(n, t) for n, t in enumerate(texts)))
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
@@ -111,9 +125,16 @@ async def burst(cluster: Cluster, tag: str, users: int, messages: int, gap: floa
         totals.update(a)
         affected += int(a["lost"] or a["doubled"] or a["interleaved"])
     lat.sort()
-    return {"users": users, "messages": messages, "gap_s": gap, "http": dict(statuses), **dict(totals),
-            "people_affected": affected, "p50_ms": round(lat[len(lat) // 2], 1) if lat else None,
-            "max_ms": round(lat[-1], 1) if lat else None}
+    return {
+        "users": users,
+        "messages": messages,
+        "gap_s": gap,
+        "http": dict(statuses),
+        **dict(totals),
+        "people_affected": affected,
+        "p50_ms": round(lat[len(lat) // 2], 1) if lat else None,
+        "max_ms": round(lat[-1], 1) if lat else None,
+    }
 
 
 def run(kind: str, users: int, messages: int, rounds: int, gap: float) -> dict[str, Any]:
@@ -147,11 +168,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     for kind in [k for k in args.lock_stores.split(",") if k]:
         try:
             results.append(run(kind, args.users, args.messages, args.rounds, args.gap))
-        except Exception as exc:  # noqa: BLE001 (keep what was measured so far)
-            results.append({"lock_store": kind, "error": f"{type(exc).__name__}: {str(exc)[:500]}", "rounds": [],
-                            "lock_errors": None})
+        except Exception as exc:  # keep what was measured so far
+            results.append(
+                {
+                    "lock_store": kind,
+                    "error": f"{type(exc).__name__}: {str(exc)[:500]}",
+                    "rounds": [],
+                    "lock_errors": None,
+                }
+            )
         path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
-    print("\n| lock store | messages | lost | doubled | interleaved | reordered | people affected | lock errors | HTTP |")
+    print(
+        "\n| lock store | messages | lost | doubled | interleaved | reordered | people affected | lock errors | HTTP |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         if r.get("error"):
@@ -164,8 +193,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         http = Counter()
         for rd in r["rounds"]:
             http.update(rd["http"])
-        print(f"| {r['lock_store']} | {n} | {t['lost']} | {t['doubled']} | {t['interleaved']} | {t['reordered']} | "
-              f"{t['people_affected']} | {r['lock_errors']} | {dict(http)} |")
+        print(
+            f"| {r['lock_store']} | {n} | {t['lost']} | {t['doubled']} | {t['interleaved']} | {t['reordered']} | "
+            f"{t['people_affected']} | {r['lock_errors']} | {dict(http)} |"
+        )
     print(f"\n[race] wrote {path}")
     return 0
 

@@ -1,4 +1,5 @@
 """Results: bench/results/<timestamp>.json, history.jsonl (one line per run) and latest.md."""
+
 from __future__ import annotations
 
 import json
@@ -113,60 +114,90 @@ def _target_rows(m: dict[str, float]) -> list[str]:
 def markdown(r: dict[str, Any], metrics: dict[str, float], delta_rows: list[tuple[str, float, float, str]]) -> str:
     out = [f"# madoguchi bench — {r['timestamp']}", ""]
     host = r.get("host") or {}
-    out.append(f"git `{r.get('git')}` · model `{r.get('model')}` · {'quick smoke' if r.get('quick') else 'full run'} · "
-               f"{host.get('cpus')} CPUs · load average {host.get('loadavg_start')} → {host.get('loadavg_end')} "
-               f"(other jobs share this machine: CPU-normalised figures are in the e2e table)")
+    out.append(
+        f"git `{r.get('git')}` · model `{r.get('model')}` · {'quick smoke' if r.get('quick') else 'full run'} · "
+        f"{host.get('cpus')} CPUs · load average {host.get('loadavg_start')} → {host.get('loadavg_end')} "
+        f"(other jobs share this machine: CPU-normalised figures are in the e2e table)"
+    )
     out += ["", "## Targets (one Rasa + one action server)", ""] + _target_rows(metrics)
     parse50 = metrics.get("parse_p50_ms")
     if metrics.get("p95_ms_at_20") and parse50:
-        out.append(f"\np95 at 20 turns/s is {metrics['p95_ms_at_20'] / parse50:.1f}× a bare `/model/parse` (p50 {parse50:.1f} ms).")
+        out.append(
+            f"\np95 at 20 turns/s is {metrics['p95_ms_at_20'] / parse50:.1f}× a bare `/model/parse` (p50 {parse50:.1f} ms)."
+        )
     e2e = r.get("e2e") or {}
     if e2e.get("closed_loop"):
-        out += ["", "## End to end over LINE — capacity (closed loop, no think time)", "",
-                "| users | turns/s | p50 ms | p95 ms | p99 ms | turns | 1 reply each | Rasa CPU ms/turn | actions CPU ms/turn | CPU-bound turns/s per core | load avg |",
-                "|---|---|---|---|---|---|---|---|---|---|---|"]
+        out += [
+            "",
+            "## End to end over LINE — capacity (closed loop, no think time)",
+            "",
+            "| users | turns/s | p50 ms | p95 ms | p99 ms | turns | 1 reply each | Rasa CPU ms/turn | actions CPU ms/turn | CPU-bound turns/s per core | load avg |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for c in e2e["closed_loop"]:
             lat, chk, cpu = c["latency"], c["check"], c.get("cpu_ms_per_turn") or {}
-            out.append(f"| {c['users']} | {_f(c['throughput_tps'])} | {_f(lat['p50_ms'])} | {_f(lat['p95_ms'])} | "
-                       f"{_f(lat['p99_ms'])} | {chk['turns']} | {'yes' if chk['ok'] else 'NO ' + json.dumps(chk)} | "
-                       f"{_f(cpu.get('rasa'))} | {_f(cpu.get('actions'))} | {_f(c.get('cpu_bound_tps_per_core'))} | "
-                       f"{c['loadavg_1m'][0]:.1f}→{c['loadavg_1m'][1]:.1f} |")
+            out.append(
+                f"| {c['users']} | {_f(c['throughput_tps'])} | {_f(lat['p50_ms'])} | {_f(lat['p95_ms'])} | "
+                f"{_f(lat['p99_ms'])} | {chk['turns']} | {'yes' if chk['ok'] else 'NO ' + json.dumps(chk)} | "
+                f"{_f(cpu.get('rasa'))} | {_f(cpu.get('actions'))} | {_f(c.get('cpu_bound_tps_per_core'))} | "
+                f"{c['loadavg_1m'][0]:.1f}→{c['loadavg_1m'][1]:.1f} |"
+            )
     if e2e.get("open_loop"):
-        out += ["", "## End to end over LINE — latency at offered load (open loop, Poisson arrivals)", "",
-                "| offered turns/s | turns | conversations | achieved turns/s | p50 ms | p95 ms | p99 ms | max ms | 1 reply each | load avg |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
+        out += [
+            "",
+            "## End to end over LINE — latency at offered load (open loop, Poisson arrivals)",
+            "",
+            "| offered turns/s | turns | conversations | achieved turns/s | p50 ms | p95 ms | p99 ms | max ms | 1 reply each | load avg |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for o in e2e["open_loop"]:
             lat, chk = o["latency"], o["check"]
-            out.append(f"| {_f(o['rate'], 0)} | {o['offered']} | {o['conversations']} | {_f(o['achieved_tps'])} | "
-                       f"{_f(lat['p50_ms'])} | {_f(lat['p95_ms'])} | {_f(lat['p99_ms'])} | {_f(lat['max_ms'])} | "
-                       f"{'yes' if chk['ok'] else 'NO ' + json.dumps(chk)} | "
-                       f"{o['loadavg_1m'][0]:.1f}→{o['loadavg_1m'][1]:.1f} |")
+            out.append(
+                f"| {_f(o['rate'], 0)} | {o['offered']} | {o['conversations']} | {_f(o['achieved_tps'])} | "
+                f"{_f(lat['p50_ms'])} | {_f(lat['p95_ms'])} | {_f(lat['p99_ms'])} | {_f(lat['max_ms'])} | "
+                f"{'yes' if chk['ok'] else 'NO ' + json.dumps(chk)} | "
+                f"{o['loadavg_1m'][0]:.1f}→{o['loadavg_1m'][1]:.1f} |"
+            )
     comp = r.get("components") or {}
     if comp:
         out += ["", "## Components", "", "| figure | value |", "|---|---|"]
         if comp.get("parse"):
             p = comp["parse"]
-            out.append(f"| NLU `/model/parse` at rest (n={p['n']}) | p50 {_f(p['p50_ms'])} ms, p95 {_f(p['p95_ms'])} ms |")
+            out.append(
+                f"| NLU `/model/parse` at rest (n={p['n']}) | p50 {_f(p['p50_ms'])} ms, p95 {_f(p['p95_ms'])} ms |"
+            )
         if comp.get("rest_turn"):
             p = comp["rest_turn"]
-            out.append(f"| whole REST turn at rest, one person (n={p['n']}) | p50 {_f(p['p50_ms'])} ms, p95 {_f(p['p95_ms'])} ms |")
+            out.append(
+                f"| whole REST turn at rest, one person (n={p['n']}) | p50 {_f(p['p50_ms'])} ms, p95 {_f(p['p95_ms'])} ms |"
+            )
         acts = comp.get("actions") or {}
         if acts.get("all"):
-            out.append(f"| action server /webhook, all actions (n={acts['all']['n']}) | p50 {_f(acts['all']['p50_ms'])} ms, "
-                       f"p95 {_f(acts['all']['p95_ms'])} ms; payload {_f(acts.get('payload_kb_mean'))} kB of which domain "
-                       f"{_f(acts.get('domain_kb'))} kB |")
+            out.append(
+                f"| action server /webhook, all actions (n={acts['all']['n']}) | p50 {_f(acts['all']['p50_ms'])} ms, "
+                f"p95 {_f(acts['all']['p95_ms'])} ms; payload {_f(acts.get('payload_kb_mean'))} kB of which domain "
+                f"{_f(acts.get('domain_kb'))} kB |"
+            )
             w, wo = acts.get("extract_profile_with_domain") or {}, acts.get("extract_profile_without_domain") or {}
-            out.append(f"| action_extract_profile with / without the domain in the payload | p50 {_f(w.get('p50_ms'))} / "
-                       f"{_f(wo.get('p50_ms'))} ms |")
+            out.append(
+                f"| action_extract_profile with / without the domain in the payload | p50 {_f(w.get('p50_ms'))} / "
+                f"{_f(wo.get('p50_ms'))} ms |"
+            )
         for name in ("rasa", "actions"):
-            out.append(f"| RSS {name}: at rest / peak under load | {_f(_get(comp, 'rss_rest_mb', name))} / "
-                       f"{_f(_get(comp, 'rss_load_mb', name))} MB |")
+            out.append(
+                f"| RSS {name}: at rest / peak under load | {_f(_get(comp, 'rss_rest_mb', name))} / "
+                f"{_f(_get(comp, 'rss_load_mb', name))} MB |"
+            )
         cs = comp.get("cold_start") or {}
-        out.append(f"| cold start to ready: Rasa / action server | {_f(cs.get('rasa_s'))} / {_f(cs.get('actions_s'))} s |")
+        out.append(
+            f"| cold start to ready: Rasa / action server | {_f(cs.get('rasa_s'))} / {_f(cs.get('actions_s'))} s |"
+        )
         tr = comp.get("training") or {}
         if tr:
             src = " (reused from an earlier run)" if tr.get("reused_from") else ""
-            out.append(f"| full `rasa train` from scratch | {_f(tr.get('wall_s'))} s wall, {_f(tr.get('cpu_s'))} s CPU{src} |")
+            out.append(
+                f"| full `rasa train` from scratch | {_f(tr.get('wall_s'))} s wall, {_f(tr.get('cpu_s'))} s CPU{src} |"
+            )
         if acts.get("per_action"):
             out += ["", "| action | n | p50 ms | p95 ms |", "|---|---|---|---|"]
             for name, s in acts["per_action"].items():
@@ -174,34 +205,52 @@ def markdown(r: dict[str, Any], metrics: dict[str, float], delta_rows: list[tupl
     nlu = r.get("nlu") or {}
     if nlu.get("pipelines"):
         sp = nlu.get("split") or {}
-        out += ["", f"## NLU side by side (seeded stratified split: {sp.get('n_train')} train / {sp.get('n_test')} test, "
-                f"seed {sp.get('seed')}; epochs × {nlu.get('epochs_scale')})", "",
-                "| pipeline | intent macro-F1 | accuracy | fallback | faq response | entity F1 relation / need | age acc. | crisis recall | calm FP | train s (wall / CPU) | parse ms/msg | RSS MB |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        out += [
+            "",
+            f"## NLU side by side (seeded stratified split: {sp.get('n_train')} train / {sp.get('n_test')} test, "
+            f"seed {sp.get('seed')}; epochs × {nlu.get('epochs_scale')})",
+            "",
+            "| pipeline | intent macro-F1 | accuracy | fallback | faq response | entity F1 relation / need | age acc. | crisis recall | calm FP | train s (wall / CPU) | parse ms/msg | RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for name, p in nlu["pipelines"].items():
             if p.get("error"):
                 out.append(f"| {name} | training failed | | | | | | | | {_f(p.get('train_wall_s'))} | | |")
                 continue
             ef = p.get("entity_f1") or {}
-            out.append(f"| {name} | {_f(p['intent_macro_f1'], 3)} | {_f(p['intent_accuracy'], 3)} | {_f(p['fallback_rate'], 3)} | "
-                       f"{_f(p.get('faq_response_accuracy'), 3)} | {_f(ef.get('relation'), 3)} / {_f(ef.get('need'), 3)} | "
-                       f"{_f(p['age_accuracy'], 3)} | {_f(p['crisis_recall'], 3)} | {p['calm_false_positives']}/{p['n_calm']} | "
-                       f"{_f(p['train_wall_s'])} / {_f(p['train_cpu_s'])} | {_f(p['parse_ms_mean'], 2)} | {_f(p.get('process_rss_mb'))} |")
+            out.append(
+                f"| {name} | {_f(p['intent_macro_f1'], 3)} | {_f(p['intent_accuracy'], 3)} | {_f(p['fallback_rate'], 3)} | "
+                f"{_f(p.get('faq_response_accuracy'), 3)} | {_f(ef.get('relation'), 3)} / {_f(ef.get('need'), 3)} | "
+                f"{_f(p['age_accuracy'], 3)} | {_f(p['crisis_recall'], 3)} | {p['calm_false_positives']}/{p['n_calm']} | "
+                f"{_f(p['train_wall_s'])} / {_f(p['train_cpu_s'])} | {_f(p['parse_ms_mean'], 2)} | {_f(p.get('process_rss_mb'))} |"
+            )
         if nlu.get("headline_ratio_project_over_default") is not None:
-            out.append(f"\n**Headline: intent macro-F1 project / Rasa default = {nlu['headline_ratio_project_over_default']:.3f}**")
+            out.append(
+                f"\n**Headline: intent macro-F1 project / Rasa default = {nlu['headline_ratio_project_over_default']:.3f}**"
+            )
     prof = r.get("profile") or {}
     if prof.get("top_inclusive"):
-        out += ["", f"## Profile of Rasa under load (py-spy, {prof.get('samples')} busy samples of all threads, "
-                f"{prof.get('phase')}; server/thread plumbing frames left out)", "",
-                "| function (inclusive) | % of busy samples |", "|---|---|"]
+        out += [
+            "",
+            f"## Profile of Rasa under load (py-spy, {prof.get('samples')} busy samples of all threads, "
+            f"{prof.get('phase')}; server/thread plumbing frames left out)",
+            "",
+            "| function (inclusive) | % of busy samples |",
+            "|---|---|",
+        ]
         for name, pct in prof["top_inclusive"][:15]:
             out.append(f"| `{name}` | {pct:.1f} |")
         out += ["", "| function (self) | % of busy samples |", "|---|---|"]
         for name, pct in prof.get("top_self", [])[:10]:
             out.append(f"| `{name}` | {pct:.1f} |")
     if delta_rows:
-        out += ["", "## Change since the previous run of this kind", "", "| figure | previous | now | change |",
-                "|---|---|---|---|"]
+        out += [
+            "",
+            "## Change since the previous run of this kind",
+            "",
+            "| figure | previous | now | change |",
+            "|---|---|---|---|",
+        ]
         for k, p, v, pct in delta_rows:
             out.append(f"| {k} | {_f(p)} | {_f(v)} | {pct} |")
     return "\n".join(out) + "\n"
@@ -220,7 +269,17 @@ def write(r: dict[str, Any], results_dir: Path, history: bool = True) -> tuple[P
     (results_dir / "latest.md").write_text(md, encoding="utf-8")
     if history:
         with hist.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"timestamp": r["timestamp"], "git": r.get("git"), "quick": bool(r.get("quick")),
-                                 "loadavg": (r.get("host") or {}).get("loadavg_start"), "metrics": metrics},
-                                ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "timestamp": r["timestamp"],
+                        "git": r.get("git"),
+                        "quick": bool(r.get("quick")),
+                        "loadavg": (r.get("host") or {}).get("loadavg_start"),
+                        "metrics": metrics,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     return path, md, rows

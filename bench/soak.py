@@ -24,6 +24,7 @@ Checked at the end, and the exit status says whether all of it held:
 
 Prints the figures and writes bench/results/soak-<timestamp>.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,16 +53,28 @@ class SoakStack(BenchStack):
     """The bench stack with more patience at start-up (the machine is shared) and the outbox
     pointed at this Rasa."""
 
-    def start_rasa(self) -> float:  # noqa: D102
+    def start_rasa(self) -> float:
         import subprocess
 
         from bench.children import spawn
-        from bench.common import VENV_BIN, ROOT
+        from bench.common import ROOT, VENV_BIN
 
         log = open(self.workdir / "rasa.log", "ab")
-        cmd = [str(VENV_BIN / "rasa"), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(self.rasa_port),
-               "-m", str(self.model), "--endpoints", str(self.endpoints()),
-               "--credentials", str(ROOT / "credentials.yml")]
+        cmd = [
+            str(VENV_BIN / "rasa"),
+            "run",
+            "--enable-api",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(self.rasa_port),
+            "-m",
+            str(self.model),
+            "--endpoints",
+            str(self.endpoints()),
+            "--credentials",
+            str(ROOT / "credentials.yml"),
+        ]
         t0 = time.monotonic()
         self.procs["rasa"] = spawn(cmd, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         wait_http(f"{self.rasa_url}/", RASA_START_TIMEOUT, self.procs["rasa"])
@@ -124,8 +137,13 @@ class MemorySampler:
             await asyncio.sleep(self.every)
 
     def sample(self) -> None:
-        self.samples.append({"t": round(time.monotonic() - self.t0, 1), "turns": self.progress(),
-                             **{name: rss_mb(pid) for name, pid in self.pids.items()}})
+        self.samples.append(
+            {
+                "t": round(time.monotonic() - self.t0, 1),
+                "turns": self.progress(),
+                **{name: rss_mb(pid) for name, pid in self.pids.items()},
+            }
+        )
 
     def __enter__(self) -> "MemorySampler":
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -137,8 +155,9 @@ class MemorySampler:
         self.sample()
 
 
-def memory_verdict(samples: List[Dict[str, Any]], names: List[str], warm_turns: int,
-                   max_drift: float) -> Dict[str, Any]:
+def memory_verdict(
+    samples: List[Dict[str, Any]], names: List[str], warm_turns: int, max_drift: float
+) -> Dict[str, Any]:
     """Compare memory after warm-up: baseline = median of the first 3 samples after warm-up,
     end = median of the last 3 samples, peak = max after warm-up."""
     after = [s for s in samples if s["turns"] >= warm_turns]
@@ -155,9 +174,15 @@ def memory_verdict(samples: List[Dict[str, Any]], names: List[str], warm_turns: 
         peak_drift = (peak - base) / base if base else 0.0
         flat = abs(drift) <= max_drift and peak_drift <= max_drift
         ok = ok and flat
-        out[name] = {"start_mb": samples[0][name], "baseline_mb": round(base, 1), "end_mb": round(end, 1),
-                     "peak_mb": round(peak, 1), "drift_pct": round(100 * drift, 2),
-                     "peak_over_baseline_pct": round(100 * peak_drift, 2), "flat": flat}
+        out[name] = {
+            "start_mb": samples[0][name],
+            "baseline_mb": round(base, 1),
+            "end_mb": round(end, 1),
+            "peak_mb": round(peak, 1),
+            "drift_pct": round(100 * drift, 2),
+            "peak_over_baseline_pct": round(100 * peak_drift, 2),
+            "flat": flat,
+        }
     out["ok"] = ok
     return out
 
@@ -165,12 +190,23 @@ def memory_verdict(samples: List[Dict[str, Any]], names: List[str], warm_turns: 
 def log_problems(path: Path) -> List[str]:
     if not path.exists():
         return []
-    return [line[:300] for line in path.read_text("utf-8", "replace").splitlines()
-            if " ERROR " in line or line.startswith("Traceback") or " CRITICAL " in line]
+    return [
+        line[:300]
+        for line in path.read_text("utf-8", "replace").splitlines()
+        if " ERROR " in line or line.startswith("Traceback") or " CRITICAL " in line
+    ]
 
 
-async def run_users(client: Client, users: int, turns: int, rate: float, seed: int,
-                    report_every: float, max_inflight: int, budget: Dict[str, int]) -> Dict[str, Any]:
+async def run_users(
+    client: Client,
+    users: int,
+    turns: int,
+    rate: float,
+    seed: int,
+    report_every: float,
+    max_inflight: int,
+    budget: Dict[str, int],
+) -> Dict[str, Any]:
     """``users`` simulated people, ``turns`` turns in all, at about ``rate`` turns/s offered and
     at most ``max_inflight`` turns in the stack at once (beyond that a person waits before
     sending, as the stack would make them wait anyway). ``budget["left"] = 0`` stops early."""
@@ -183,6 +219,7 @@ async def run_users(client: Client, users: int, turns: int, rate: float, seed: i
             await asyncio.wait_for(finished.wait(), seconds)
         except asyncio.TimeoutError:
             pass
+
     think_mean = users / rate  # each user's mean pause, so that the users together offer `rate`
     rng = random.Random(seed)
     started = time.monotonic()
@@ -216,8 +253,11 @@ async def run_users(client: Client, users: int, turns: int, rate: float, seed: i
             await asyncio.sleep(report_every)
             done = sum(1 for t in client.turns if t.done is not None)
             elapsed = time.monotonic() - started
-            print(f"  {elapsed:6.0f} s  {len(client.turns):6d} sent  {done:6d} answered  "
-                  f"{len(client.turns) / elapsed:5.2f} turns/s  load {loadavg():.1f}", flush=True)
+            print(
+                f"  {elapsed:6.0f} s  {len(client.turns):6d} sent  {done:6d} answered  "
+                f"{len(client.turns) / elapsed:5.2f} turns/s  load {loadavg():.1f}",
+                flush=True,
+            )
 
     reporter = asyncio.get_running_loop().create_task(progress())
     try:
@@ -230,33 +270,51 @@ async def run_users(client: Client, users: int, turns: int, rate: float, seed: i
 async def soak(args: argparse.Namespace) -> Dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="madoguchi-soak-"))
     fake = await FaithfulFakeLine().start()
-    stack = SoakStack(workdir=workdir, model=Path(args.model) if args.model else newest_model(),
-                      line_api_url=fake.base_url)
+    stack = SoakStack(
+        workdir=workdir, model=Path(args.model) if args.model else newest_model(), line_api_url=fake.base_url
+    )
     stack.extra_env.update(MADOGUCHI_RASA_URL=stack.rasa_url, PYTHONUNBUFFERED="1")
     stack.extra_env.update(dict(kv.split("=", 1) for kv in args.env))
-    result: Dict[str, Any] = {"kind": "soak", "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                              "git": git_rev(), "machine": machine(), "model": stack.model.name,
-                              "params": {"turns": args.turns, "users": args.users, "rate": args.rate,
-                                         "max_inflight": args.max_inflight, "sample_every_s": args.sample_every,
-                                         "warmup": args.warmup, "max_drift": args.max_drift, "seed": args.seed,
-                                         "env": args.env}}
+    result: Dict[str, Any] = {
+        "kind": "soak",
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git": git_rev(),
+        "machine": machine(),
+        "model": stack.model.name,
+        "params": {
+            "turns": args.turns,
+            "users": args.users,
+            "rate": args.rate,
+            "max_inflight": args.max_inflight,
+            "sample_every_s": args.sample_every,
+            "warmup": args.warmup,
+            "max_drift": args.max_drift,
+            "seed": args.seed,
+            "env": args.env,
+        },
+    }
     try:
         print(f"starting the stack in {workdir} …", flush=True)
         await asyncio.to_thread(stack.start_actions)
         await asyncio.to_thread(stack.start_rasa)
         result["cold_start_s"] = dict(stack.cold_start)
         pids = {"rasa": stack.pid("rasa"), "actions": stack.pid("actions")}
-        print(f"up (Rasa {stack.cold_start.get('rasa_s')} s); {args.turns} turns from {args.users} users "
-              f"at ~{args.rate} turns/s", flush=True)
+        print(
+            f"up (Rasa {stack.cold_start.get('rasa_s')} s); {args.turns} turns from {args.users} users "
+            f"at ~{args.rate} turns/s",
+            flush=True,
+        )
         async with Client(fake, [stack.rasa_url], LINE_SECRET, turn_timeout=args.turn_timeout) as client:
             budget: Dict[str, int] = {}
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C: stop sending, check what was sent
-                loop.add_signal_handler(sig, lambda: (budget.__setitem__("left", 0),
-                                                      print("stopping early …", flush=True)))
+                loop.add_signal_handler(
+                    sig, lambda: (budget.__setitem__("left", 0), print("stopping early …", flush=True))
+                )
             with MemorySampler(pids, args.sample_every, lambda: len(client.turns)) as sampler:
-                result["run"] = await run_users(client, args.users, args.turns, args.rate, args.seed,
-                                                args.report_every, args.max_inflight, budget)
+                result["run"] = await run_users(
+                    client, args.users, args.turns, args.rate, args.seed, args.report_every, args.max_inflight, budget
+                )
                 result["drain_s"] = round(await drain(fake, client.turns, 180), 1)
             turns: List[Turn] = client.turns
         result["turns"] = check_turns(fake, turns)
@@ -273,8 +331,12 @@ async def soak(args: argparse.Namespace) -> Dict[str, Any]:
         problems = {name: log_problems(workdir / name) for name in ("rasa.log", "actions.log")}
         result["log_errors"] = {name: len(lines) for name, lines in problems.items()}
         result["log_error_examples"] = {name: lines[:5] for name, lines in problems.items() if lines}
-        result["ok"] = bool("turns" in result and result["turns"]["ok"] and result["memory"]["ok"]
-                            and not any(result["log_errors"].values()))
+        result["ok"] = bool(
+            "turns" in result
+            and result["turns"]["ok"]
+            and result["memory"]["ok"]
+            and not any(result["log_errors"].values())
+        )
         if args.keep:
             result["workdir"] = str(workdir)
         else:
@@ -285,19 +347,25 @@ async def soak(args: argparse.Namespace) -> Dict[str, Any]:
 def print_figures(r: Dict[str, Any]) -> None:
     t, m, lat = r["turns"], r["memory"], r["latency"]
     print("\n== soak")
-    print(f"turns: {t['turns']} sent, {t['one_reply']} replied once, {t['pushed_instead']} pushed once "
-          f"(token stale), {t['doubled']} doubled, {t['missing']} missing, {t['http_errors']} webhook errors "
-          f"({t['reply_token_reused']} retried replies and {t['retry_key_repeated']} repeated pushes refused, "
-          f"as LINE would)")
-    print(f"throughput {r['throughput_tps']} turns/s over {r['run']['seconds']} s; latency p50 {lat['p50_ms']} ms, "
-          f"p95 {lat['p95_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms")
+    print(
+        f"turns: {t['turns']} sent, {t['one_reply']} replied once, {t['pushed_instead']} pushed once "
+        f"(token stale), {t['doubled']} doubled, {t['missing']} missing, {t['http_errors']} webhook errors "
+        f"({t['reply_token_reused']} retried replies and {t['retry_key_repeated']} repeated pushes refused, "
+        f"as LINE would)"
+    )
+    print(
+        f"throughput {r['throughput_tps']} turns/s over {r['run']['seconds']} s; latency p50 {lat['p50_ms']} ms, "
+        f"p95 {lat['p95_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms"
+    )
     print(f"conversations: {r['run']['conversations']}")
     for name in ("rasa", "actions"):
         v = m.get(name, {})
         if "baseline_mb" in v:
-            print(f"RSS {name:8s} start {v['start_mb']} MB, after warm-up {v['baseline_mb']} MB, end {v['end_mb']} MB, "
-                  f"peak {v['peak_mb']} MB: drift {v['drift_pct']:+.2f} %, peak {v['peak_over_baseline_pct']:+.2f} % "
-                  f"→ {'flat' if v['flat'] else 'NOT FLAT'}")
+            print(
+                f"RSS {name:8s} start {v['start_mb']} MB, after warm-up {v['baseline_mb']} MB, end {v['end_mb']} MB, "
+                f"peak {v['peak_mb']} MB: drift {v['drift_pct']:+.2f} %, peak {v['peak_over_baseline_pct']:+.2f} % "
+                f"→ {'flat' if v['flat'] else 'NOT FLAT'}"
+            )
         else:
             print(f"RSS {name}: {v.get('note')}")
     print(f"log ERROR/traceback lines: {r['log_errors']}")
@@ -312,16 +380,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--turns", type=int, default=10_000)
     p.add_argument("--users", type=int, default=200)
     p.add_argument("--rate", type=float, default=3.0, help="offered load, turns/s (default 3)")
-    p.add_argument("--max-inflight", type=int, default=8,
-                   help="turns in the stack at once at most (default 8; keeps latency below LINE's 25 s token)")
+    p.add_argument(
+        "--max-inflight",
+        type=int,
+        default=8,
+        help="turns in the stack at once at most (default 8; keeps latency below LINE's 25 s token)",
+    )
     p.add_argument("--sample-every", type=float, default=5.0, help="seconds between RSS samples")
     p.add_argument("--warmup", type=float, default=0.2, help="share of the turns counted as warm-up")
     p.add_argument("--max-drift", type=float, default=0.10, help="allowed RSS change after warm-up (0.10 = 10 %%)")
     p.add_argument("--turn-timeout", type=float, default=90.0, help="seconds a user waits for an answer")
     p.add_argument("--report-every", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra environment for both processes (repeatable), e.g. SANIC_KEEP_ALIVE_TIMEOUT=75")
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for both processes (repeatable), e.g. SANIC_KEEP_ALIVE_TIMEOUT=75",
+    )
     p.add_argument("--model", default="")
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     p.add_argument("--out", default="", help="result file (default bench/results/soak-<timestamp>.json)")

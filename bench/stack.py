@@ -3,6 +3,7 @@
 Like tests/stack.py, but it times the cold start (process start → first answer of GET /)
 and keeps the pids for RSS/CPU sampling and profiling.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -56,7 +57,9 @@ class BenchStack:
             LINE_CHANNEL_SECRET=LINE_SECRET,
             LINE_CHANNEL_ACCESS_TOKEN=LINE_TOKEN,
             LINE_API_BASE_URL=self.line_api_url,
-            TELEGRAM_BOT_TOKEN="", TELEGRAM_SECRET_TOKEN="", TELEGRAM_API_BASE_URL="",
+            TELEGRAM_BOT_TOKEN="",
+            TELEGRAM_SECRET_TOKEN="",
+            TELEGRAM_API_BASE_URL="",
             ACTIONS_URL=f"http://127.0.0.1:{self.actions_port}/webhook",
             MADOGUCHI_ACTIONS_URL=f"http://127.0.0.1:{self.actions_port}/webhook",
         )
@@ -70,7 +73,7 @@ class BenchStack:
         path.write_text(
             f"action_endpoint:\n  url: http://127.0.0.1:{self.actions_port}/webhook\n"
             # The shipped store (encrypted), on MADOGUCHI_TRACKER_DB_URL as set above.
-            "tracker_store:\n  type: bot.tracker_store.EncryptedSQLTrackerStore\n"
+            "tracker_store:\n  type: bot.rasa_plugins.tracker_store.EncryptedSQLTrackerStore\n"
             f"lock_store:\n  type: in_memory\n{self.endpoints_extra}",
             encoding="utf-8",
         )
@@ -81,7 +84,11 @@ class BenchStack:
         t0 = time.monotonic()
         proc = spawn(
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.actions_port)],
-            cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.procs["actions"] = proc
         wait_http(f"{self.actions_url}/health", 120, proc)
         self.cold_start["actions_s"] = round(time.monotonic() - t0, 2)
@@ -89,9 +96,21 @@ class BenchStack:
 
     def start_rasa(self) -> float:
         log = open(self.workdir / "rasa.log", "ab")
-        cmd = [str(VENV_BIN / "rasa"), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(self.rasa_port),
-               "-m", str(self.model), "--endpoints", str(self.endpoints()),
-               "--credentials", str(ROOT / "credentials.yml")]
+        cmd = [
+            str(VENV_BIN / "rasa"),
+            "run",
+            "--enable-api",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(self.rasa_port),
+            "-m",
+            str(self.model),
+            "--endpoints",
+            str(self.endpoints()),
+            "--credentials",
+            str(ROOT / "credentials.yml"),
+        ]
         t0 = time.monotonic()
         proc = spawn(cmd, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         self.procs["rasa"] = proc

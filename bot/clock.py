@@ -11,8 +11,9 @@ Pinning, for demos and tests:
 * `pin(moment)` freezes the clock in this process (tests); `advance(delta)` moves a frozen clock.
 
 A time without an offset is Japan time everywhere in madoguchi; a naive value read back from a
-database column is UTC (SQLite drops offsets; `bot.models.UTCDateTime` writes UTC).
+database column is UTC (SQLite drops offsets; `bot.store.models.UTCDateTime` writes UTC).
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """deploy/serving.env as a dict, for the Python launchers (tests, bench)."""
+
 from __future__ import annotations
 
 from pathlib import Path

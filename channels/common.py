@@ -10,6 +10,7 @@
 * logging helpers: log lines carry event kinds, statuses and a shortened *pseudonymous* id,
   never message text or raw platform ids.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,20 +21,33 @@ import re
 import weakref
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Text, Tuple, TypeVar, Union
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Text,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
-import yaml
 from rasa.core.channels.channel import OutputChannel
 
-from bot import postback
+from bot.domain import postback
+from channels.fallback import unavailable_text
+from channels.wording import load_texts
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Mapping[str, Any])
 
-TEXTS_PATH = Path(__file__).resolve().parent / "texts.yml"
 
 # --- platform limits -------------------------------------------------------------------------
 MAX_WEBHOOK_BODY = 1_000_000  # bytes; both platforms send far less
@@ -55,8 +69,9 @@ FAILURES: Counter = Counter()
 _UNEXPANDED = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 
 
-def setting(credentials: Optional[Mapping[str, Any]], key: Union[str, Tuple[str, ...]], env_name: str,
-            default: str = "") -> str:
+def setting(
+    credentials: Optional[Mapping[str, Any]], key: Union[str, Tuple[str, ...]], env_name: str, default: str = ""
+) -> str:
     """A setting from credentials.yml (first non-empty of ``key``), else the environment, else
     ``default``.
 
@@ -80,25 +95,13 @@ def float_setting(credentials: Optional[Mapping[str, Any]], key: str, env_name: 
 
 
 # --- texts -----------------------------------------------------------------------------------
-@lru_cache(maxsize=4)
-def load_texts(path: str = str(TEXTS_PATH)) -> Dict[str, Any]:
-    """The connector texts (``channels/texts.yml``), read once."""
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
-    missing = {"non_text", "group_only", "unknown_postback", "unknown_command", "error", "cards"} - set(data)
-    if missing:
-        raise ValueError(f"{path}: missing keys {sorted(missing)}")
-    return data
-
-
 def failure_text() -> str:
     """What a person sees when a turn produced nothing: the shared fallback (apology plus the
     verified 24-hour lines, ``channels.fallback``), or the plain apology if even that fails."""
-    from channels.fallback import unavailable_text  # imported late: fallback imports this module
 
     try:
         return unavailable_text()
-    except Exception:  # noqa: BLE001 (a broken directory must not silence the apology)
+    except Exception:  # a broken directory must not silence the apology
         logger.exception("fallback text unavailable")
         return load_texts()["error"]
 
@@ -136,7 +139,7 @@ def split_text(text: str, limit: int, length: Callable[[str], int] = len) -> Lis
         cut = _last_fit(text, sep, limit, length)
         if cut > 0:
             head = text[:cut] + (sep if sep == "。" else "")
-            return [head.strip(), *split_text(text[cut + len(sep):], limit, length)]
+            return [head.strip(), *split_text(text[cut + len(sep) :], limit, length)]
     # No separator fits: cut hard at the largest prefix that fits.
     lo, hi = 1, len(text)
     while lo < hi:
@@ -165,19 +168,19 @@ def _last_fit(text: str, sep: str, limit: int, length: Callable[[str], int]) -> 
 
 def neutralize_user_text(text: str) -> str:
     """Typed text must not act as a Rasa intent payload (``/delete_data``…): only buttons,
-    whose keys are validated by ``bot.postback``, may do that. A leading ``/`` becomes ``／``.
+    whose keys are validated by ``bot.domain.postback``, may do that. A leading ``/`` becomes ``／``.
 
     Every connector passes typed text through here. The check strips leading whitespace the
     way Rasa does (``UserMessage`` calls ``str.strip``), so " /x" or "\u3000/x" cannot slip
     through; zero-width characters and a full-width 「／」 are not commands to Rasa, and the
-    NLU normaliser (``bot.text.normalize``) keeps them from becoming one after folding."""
+    NLU normaliser (``bot.language.normaliser.normalize``) keeps them from becoming one after folding."""
     stripped = text.lstrip()
     return "／" + stripped[1:] if stripped.startswith("/") else text
 
 
 def button_or_typed(text: str) -> str:
     """For channels where a button press arrives as the message itself (REST, like Rasa's
-    own clients): a payload passes only in the form ``bot.postback`` can encode and decode
+    own clients): a payload passes only in the form ``bot.domain.postback`` can encode and decode
     back unchanged (``/intent`` or ``/intent{"entity":"value"}`` with a short safe value),
     exactly what LINE and Telegram accept from a postback; anything else is typed text."""
     try:
@@ -206,7 +209,7 @@ class RetryPolicy:
     max_retry_after: float = 30.0
 
     def backoff(self, attempt: int) -> float:
-        return random.uniform(0, min(self.cap, self.base * (2 ** attempt)))
+        return random.uniform(0, min(self.cap, self.base * (2**attempt)))
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,7 @@ async def with_retries(
             return await call()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 (classified below)
+        except Exception as exc:  # classified below
             verdict = classify(exc)
             attempt += 1
             if not verdict.retry or attempt >= policy.attempts:
@@ -247,8 +250,7 @@ async def with_retries(
                 delay = verdict.retry_after + random.uniform(0, min(1.0, policy.base))
             else:
                 delay = policy.backoff(attempt - 1)
-            logger.info("%s: attempt %d failed (%s); retrying in %.2fs", what, attempt,
-                        type(exc).__name__, delay)
+            logger.info("%s: attempt %d failed (%s); retrying in %.2fs", what, attempt, type(exc).__name__, delay)
             await sleep(delay)
 
 
@@ -277,8 +279,9 @@ class TurnGate:
 
     def __init__(self, limit: Optional[int] = None) -> None:
         self._limit = limit
-        self._semaphores: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = \
+        self._semaphores: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = (
             weakref.WeakKeyDictionary()
+        )
         self.waiting = 0
 
     @property
@@ -335,7 +338,7 @@ class SenderQueue:
                 await self._gate.run(job)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.exception("background job failed (key %s)", short_id(key))
 
         task = asyncio.get_running_loop().create_task(run())
@@ -374,14 +377,15 @@ def normalize_message(message: Mapping[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def drop_superseded(messages: List[Dict[str, Any]], texts: Mapping[str, Any]) -> List[Dict[str, Any]]:
+def drop_superseded(messages: Sequence[M], texts: Mapping[str, Any]) -> List[M]:
     """Drop plain texts that only spell out this turn's window cards (``superseded_by_windows``
     in texts.yml): they are there for text-only channels."""
     if not any(windows_of(m.get("custom")) for m in messages):
         return list(messages)
     names = set(texts.get("superseded_by_windows") or ())
-    return [m for m in messages
-            if not (m.get("utter_action") in names and not m.get("custom") and not m.get("buttons"))]
+    return [
+        m for m in messages if not (m.get("utter_action") in names and not m.get("custom") and not m.get("buttons"))
+    ]
 
 
 class TurnBuffer(OutputChannel):
@@ -402,8 +406,9 @@ class TurnBuffer(OutputChannel):
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         await self.send_response(recipient_id, {"text": text})
 
-    async def send_text_with_buttons(self, recipient_id: Text, text: Text,
-                                     buttons: List[Dict[Text, Any]], **kwargs: Any) -> None:
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
         await self.send_response(recipient_id, {"text": text, "buttons": buttons})
 
     async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
@@ -421,7 +426,7 @@ class NullOutput(TurnBuffer):
         return "null"
 
 
-def windows_of(custom: Any) -> List[Dict[str, Any]]:
+def windows_of(custom: Any) -> List[Mapping[str, Any]]:
     """The ``{"windows": [...]}`` custom payload's window dicts (``Recommendation.to_payload``)."""
     if isinstance(custom, Mapping) and isinstance(custom.get("windows"), list):
         return [w for w in custom["windows"] if isinstance(w, Mapping) and w.get("name")]

@@ -15,6 +15,7 @@ Settings (credentials.yml keys, else environment): ``channel_secret`` / LINE_CHA
 With the secret or the token empty the channel is off: its webhook answers 503 and it offers no
 output channel, so Rasa starts without LINE.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,7 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Text
 from urllib.parse import quote
 
 import aiohttp
@@ -36,9 +37,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import clock, postback
-from bot.channel_state import claim_event, forget_identity, platform_id_for, purge_processed, remember_identity
-from bot.pseudonym import pseudonymize
+from bot import clock
+from bot.domain import postback
+from bot.security.pseudonym import pseudonymize
+from bot.store.channel_state import claim_event, forget_identity, platform_id_for, purge_processed, remember_identity
 from channels import common
 from channels.common import (
     LINE_MAX_ALT_TEXT,
@@ -103,8 +105,9 @@ class LineConfig:
         return cls(
             channel_secret=common.setting(credentials, "channel_secret", "LINE_CHANNEL_SECRET"),
             access_token=common.setting(credentials, "access_token", "LINE_CHANNEL_ACCESS_TOKEN"),
-            api_base_url=common.setting(credentials, "api_base_url", "LINE_API_BASE_URL",
-                                        DEFAULT_API_BASE_URL).rstrip("/"),
+            api_base_url=common.setting(credentials, "api_base_url", "LINE_API_BASE_URL", DEFAULT_API_BASE_URL).rstrip(
+                "/"
+            ),
             timeout=common.float_setting(credentials, "timeout", "LINE_HTTP_TIMEOUT", 10.0),
         )
 
@@ -156,16 +159,16 @@ class _TolerantResponse(AiohttpAsyncHttpResponse):
 class TolerantHttpClient(AiohttpAsyncHttpClient):
     """``AiohttpAsyncHttpClient`` whose error bodies always parse (see ``_TolerantResponse``)."""
 
-    async def get(self, url, headers=None, params=None, timeout=None):  # type: ignore[no-untyped-def]
+    async def get(self, url, headers=None, params=None, timeout=None):
         return _TolerantResponse((await super().get(url, headers, params, timeout)).response)
 
-    async def post(self, url, headers=None, data=None, timeout=None):  # type: ignore[no-untyped-def]
+    async def post(self, url, headers=None, data=None, timeout=None):
         return _TolerantResponse((await super().post(url, headers, data, timeout)).response)
 
-    async def delete(self, url, headers=None, data=None, timeout=None):  # type: ignore[no-untyped-def]
+    async def delete(self, url, headers=None, data=None, timeout=None):
         return _TolerantResponse((await super().delete(url, headers, data, timeout)).response)
 
-    async def put(self, url, headers=None, data=None, timeout=None):  # type: ignore[no-untyped-def]
+    async def put(self, url, headers=None, data=None, timeout=None):
         return _TolerantResponse((await super().put(url, headers, data, timeout)).response)
 
 
@@ -250,8 +253,12 @@ class LineApi:
             return classify_line_error(exc)
 
         try:
-            await common.with_retries(lambda: api.reply_message(reply_token, [_Raw(m) for m in messages]),
-                                      classify, self.config.retry, what="line reply")
+            await common.with_retries(
+                lambda: api.reply_message(reply_token, [_Raw(m) for m in messages]),
+                classify,
+                self.config.retry,
+                what="line reply",
+            )
         except LineBotApiError as exc:
             if _is_invalid_reply_token(exc):
                 raise InvalidReplyToken(maybe_used=ambiguous) from exc
@@ -277,8 +284,9 @@ class LineApi:
         seconds = min(60, max(5, int(seconds) // 5 * 5))
         url = f"{self.config.api_base_url}/v2/bot/chat/loading/start"
         headers = {"Authorization": f"Bearer {self.config.access_token}"}
-        async with self.session().post(url, json={"chatId": chat_id, "loadingSeconds": seconds},
-                                      headers=headers) as resp:
+        async with self.session().post(
+            url, json={"chatId": chat_id, "loadingSeconds": seconds}, headers=headers
+        ) as resp:
             if resp.status >= 300:
                 logger.debug("line loading animation: HTTP %s", resp.status)
 
@@ -290,14 +298,18 @@ def _label(title: str, limit: int = LINE_MAX_LABEL) -> str:
 
 
 def _postback_action(title: str, payload: str, limit: int = LINE_MAX_LABEL) -> Dict[str, Any]:
-    return {"type": "postback", "label": _label(title, limit), "data": postback.encode(payload),
-            "displayText": str(title)[:LINE_MAX_DISPLAY_TEXT]}
+    return {
+        "type": "postback",
+        "label": _label(title, limit),
+        "data": postback.encode(payload),
+        "displayText": str(title)[:LINE_MAX_DISPLAY_TEXT],
+    }
 
 
-def quick_reply(buttons: List[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+def quick_reply(buttons: Sequence[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
     """Rasa buttons → a LINE quickReply (≤13 items, labels ≤20 chars).
 
-    Intent payloads become postbacks carrying a ``bot.postback`` key; plain-text payloads
+    Intent payloads become postbacks carrying a ``bot.domain.postback`` key; plain-text payloads
     become message actions that send that text.
     """
     items = []
@@ -344,17 +356,41 @@ def window_bubble(window: Mapping[str, Any], cards: Mapping[str, Any]) -> Dict[s
         body.extend(_text(line, size="sm", color="#333333") for line in details)
     buttons: List[Dict[str, Any]] = []
     if window.get("phone"):  # only verified numbers are ever in the payload
-        buttons.append({"type": "button", "style": "primary", "height": "sm",
-                        "action": {"type": "uri", "label": cards["call"], "uri": _tel_uri(str(window["phone"]))}})
+        buttons.append(
+            {
+                "type": "button",
+                "style": "primary",
+                "height": "sm",
+                "action": {"type": "uri", "label": cards["call"], "uri": _tel_uri(str(window["phone"]))},
+            }
+        )
     if common.is_web_url(window.get("url")):
-        buttons.append({"type": "button", "style": "secondary", "height": "sm",
-                        "action": {"type": "uri", "label": cards["website"], "uri": window["url"]}})
+        buttons.append(
+            {
+                "type": "button",
+                "style": "secondary",
+                "height": "sm",
+                "action": {"type": "uri", "label": cards["website"], "uri": window["url"]},
+            }
+        )
     else:
-        buttons.append({"type": "button", "style": "secondary", "height": "sm",
-                        "action": _postback_action(cards["request_callback"], "/request_callback", 40)})
+        buttons.append(
+            {
+                "type": "button",
+                "style": "secondary",
+                "height": "sm",
+                "action": _postback_action(cards["request_callback"], "/request_callback", 40),
+            }
+        )
     if common.is_web_url(window.get("map_url")):
-        buttons.append({"type": "button", "style": "link", "height": "sm",
-                        "action": {"type": "uri", "label": cards["map"], "uri": window["map_url"]}})
+        buttons.append(
+            {
+                "type": "button",
+                "style": "link",
+                "height": "sm",
+                "action": {"type": "uri", "label": cards["map"], "uri": window["map_url"]},
+            }
+        )
     return {
         "type": "bubble",
         "body": {"type": "box", "layout": "vertical", "spacing": "sm", "contents": body},
@@ -362,24 +398,29 @@ def window_bubble(window: Mapping[str, Any], cards: Mapping[str, Any]) -> Dict[s
     }
 
 
-def windows_carousel(windows: List[Mapping[str, Any]], alt_text: Optional[str],
-                     cards: Mapping[str, Any]) -> Dict[str, Any]:
+def windows_carousel(
+    windows: Sequence[Mapping[str, Any]], alt_text: Optional[str], cards: Mapping[str, Any]
+) -> Dict[str, Any]:
     """``{"windows": [...]}`` → a Flex carousel message (one bubble per window)."""
     return {
         "type": "flex",
         "altText": _alt(alt_text or cards["windows_alt"]),
-        "contents": {"type": "carousel",
-                     "contents": [window_bubble(w, cards) for w in windows[:LINE_MAX_BUBBLES]]},
+        "contents": {"type": "carousel", "contents": [window_bubble(w, cards) for w in windows[:LINE_MAX_BUBBLES]]},
     }
 
 
 def ticket_bubble(ticket: Mapping[str, Any], alt_text: Optional[str], cards: Mapping[str, Any]) -> Dict[str, Any]:
     """``{"ticket": {...}}`` → a Flex confirmation bubble."""
     rows = [
-        {"type": "box", "layout": "horizontal", "spacing": "md", "contents": [
-            _text(label, size="sm", color="#888888", flex=2),
-            _text(value, size="sm", weight="bold", flex=3),
-        ]}
+        {
+            "type": "box",
+            "layout": "horizontal",
+            "spacing": "md",
+            "contents": [
+                _text(label, size="sm", color="#888888", flex=2),
+                _text(value, size="sm", weight="bold", flex=3),
+            ],
+        }
         for label, value in common.ticket_lines(ticket, cards)
     ]
     return {
@@ -387,10 +428,17 @@ def ticket_bubble(ticket: Mapping[str, Any], alt_text: Optional[str], cards: Map
         "altText": _alt(alt_text or cards["ticket_title"]),
         "contents": {
             "type": "bubble",
-            "header": {"type": "box", "layout": "vertical",
-                       "contents": [_text(cards["ticket_title"], weight="bold", size="lg")]},
-            "body": {"type": "box", "layout": "vertical", "spacing": "sm",
-                     "contents": rows or [_text(cards["ticket_title"], size="sm")]},
+            "header": {
+                "type": "box",
+                "layout": "vertical",
+                "contents": [_text(cards["ticket_title"], weight="bold", size="lg")],
+            },
+            "body": {
+                "type": "box",
+                "layout": "vertical",
+                "spacing": "sm",
+                "contents": rows or [_text(cards["ticket_title"], size="sm")],
+            },
         },
     }
 
@@ -419,7 +467,7 @@ def _merge_texts(objects: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return objects
 
 
-def render_turn(messages: List[Mapping[str, Any]], texts: Mapping[str, Any]) -> List[Dict[str, Any]]:
+def render_turn(messages: Sequence[Mapping[str, Any]], texts: Mapping[str, Any]) -> List[Dict[str, Any]]:
     """A turn's bot messages → LINE message objects (to be sent in batches of ≤5).
 
     Texts are split at 5000 characters and merged when a turn has more than 5 objects; a custom
@@ -439,7 +487,9 @@ def render_turn(messages: List[Mapping[str, Any]], texts: Mapping[str, Any]) -> 
         elif ticket is not None:
             objects.append(ticket_bubble(ticket, m.get("text"), cards))
         elif m.get("text"):
-            objects.extend({"type": "text", "text": chunk} for chunk in common.split_text(str(m["text"]), LINE_MAX_TEXT))
+            objects.extend(
+                {"type": "text", "text": chunk} for chunk in common.split_text(str(m["text"]), LINE_MAX_TEXT)
+            )
         elif custom:
             logger.debug("line: dropping an unknown custom payload")
         image = m.get("image")
@@ -483,8 +533,8 @@ class LineOutput(TurnBuffer):
         key = str(uuid.uuid4())  # one key per message, reused by its retries
         for i in range(0, len(objects), LINE_MAX_MESSAGES):
             try:
-                await self.api.push(target[1], objects[i:i + LINE_MAX_MESSAGES], retry_key_for(key, i))
-            except Exception as exc:  # noqa: BLE001
+                await self.api.push(target[1], objects[i : i + LINE_MAX_MESSAGES], retry_key_for(key, i))
+            except Exception as exc:
                 common.record_failure(CHANNEL, "push", type(exc).__name__)
                 return
 
@@ -592,7 +642,11 @@ class LineInput(InputChannel):
         for event in events:
             if isinstance(event, dict):
                 key = self._order_key(event)
-                self.queue.submit(key, lambda e=event: self.handle_event(e, on_new_message, received))
+
+                def job(e: Mapping[str, Any] = event) -> Awaitable[None]:
+                    return self.handle_event(e, on_new_message, received)
+
+                self.queue.submit(key, job)
         self._maybe_purge()
         return response.json({"status": "ok"})
 
@@ -620,8 +674,12 @@ class LineInput(InputChannel):
         await self.queue.drain()
 
     # -- events ------------------------------------------------------------------------------------
-    async def handle_event(self, event: Mapping[str, Any], on_new_message: Callable[[UserMessage], Awaitable[Any]],
-                           received: Optional[float] = None) -> None:
+    async def handle_event(
+        self,
+        event: Mapping[str, Any],
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        received: Optional[float] = None,
+    ) -> None:
         """Handle one webhook event (already signature-checked)."""
         etype = str(event.get("type") or "")
         event_id = event.get("webhookEventId")
@@ -686,20 +744,33 @@ class LineInput(InputChannel):
         else:
             logger.info("line: %s event ignored", etype)
 
-    async def _rasa(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], text: str,
-                    output: TurnBuffer, sender_id: str, metadata: Dict[str, Any],
-                    event_id: Optional[str]) -> bool:
+    async def _rasa(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        text: str,
+        output: TurnBuffer,
+        sender_id: str,
+        metadata: Dict[str, Any],
+        event_id: Optional[str],
+    ) -> bool:
         try:
-            await on_new_message(UserMessage(text, output, sender_id, input_channel=CHANNEL,
-                                             message_id=event_id, metadata=metadata))
+            await on_new_message(
+                UserMessage(text, output, sender_id, input_channel=CHANNEL, message_id=event_id, metadata=metadata)
+            )
             return True
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             logger.error("line: Rasa failed on a turn of %s: %s", short_id(sender_id), type(exc).__name__)
             logger.debug("line: Rasa failure", exc_info=True)
             return False
 
-    async def turn(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], text: str,
-                   sender_id: str, ctx: ReplyContext, metadata: Dict[str, Any]) -> None:
+    async def turn(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        text: str,
+        sender_id: str,
+        ctx: ReplyContext,
+        metadata: Dict[str, Any],
+    ) -> None:
         """One Rasa turn: collect the bot's messages, then answer in one call."""
         output = LineOutput(self.api)
         loading = asyncio.get_running_loop().create_task(self._loading_later(ctx.push_to))
@@ -711,8 +782,12 @@ class LineInput(InputChannel):
         # A turn that produced nothing (Rasa error, action server down) still gets an answer.
         messages = output.messages or [{"text": common.failure_text()}]
         objects = render_turn(messages, self.texts)
-        logger.info("line: turn of %s took %.2fs, %d message object(s)", short_id(sender_id),
-                    time.monotonic() - started, len(objects))
+        logger.info(
+            "line: turn of %s took %.2fs, %d message object(s)",
+            short_id(sender_id),
+            time.monotonic() - started,
+            len(objects),
+        )
         await self.deliver(ctx, objects)
 
     async def _loading_later(self, chat_id: Optional[str]) -> None:
@@ -721,14 +796,14 @@ class LineInput(InputChannel):
         await asyncio.sleep(self.config.loading_after)
         try:
             await self.api.start_loading(chat_id, self.config.loading_seconds)
-        except Exception as exc:  # noqa: BLE001 (cosmetic: never fail a turn over it)
+        except Exception as exc:  # cosmetic: never fail a turn over it
             logger.debug("line loading animation failed: %s", type(exc).__name__)
 
     async def deliver(self, ctx: ReplyContext, objects: List[Dict[str, Any]]) -> None:
         """Reply with the first ≤5 objects while the token is fresh, else push; push the rest."""
         if not objects:
             return
-        batches = [objects[i:i + LINE_MAX_MESSAGES] for i in range(0, len(objects), LINE_MAX_MESSAGES)]
+        batches = [objects[i : i + LINE_MAX_MESSAGES] for i in range(0, len(objects), LINE_MAX_MESSAGES)]
         start = 0
         if ctx.token_fresh(self.config.reply_token_ttl):
             try:
@@ -740,7 +815,7 @@ class LineInput(InputChannel):
                     start = 1
                 else:
                     logger.info("line: reply token rejected; pushing instead")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 common.record_failure(CHANNEL, "reply", type(exc).__name__)
                 return
         elif ctx.reply_token:
@@ -753,7 +828,7 @@ class LineInput(InputChannel):
         for i in range(start, len(batches)):
             try:
                 await self.api.push(ctx.push_to, batches[i], retry_key_for(ctx.event_id, i))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 common.record_failure(CHANNEL, "push", type(exc).__name__)
                 return
 

@@ -16,6 +16,7 @@ Same wire format as Rasa's built-in `rest` channel (POST /webhooks/rest/webhook 
     (MADOGUCHI_REST_RATE_SENDER / MADOGUCHI_REST_RATE_ADDRESS, "per-minute/burst"): 429 with
     Retry-After. This machine (the tests, the bench, an operator's curl) is not limited.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -32,9 +33,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.netaddr import is_loopback
-from bot.pseudonym import pseudonymize
-from bot.ratelimit import Rate, RateLimiter, parse_rate
+from bot.security.netaddr import is_loopback
+from bot.security.pseudonym import pseudonymize
+from bot.security.ratelimit import Rate, RateLimiter, parse_rate
 from channels.common import TURN_GATE, button_or_typed, load_texts
 from channels.fallback import unavailable_reply
 
@@ -185,13 +186,20 @@ class PseudonymousRestInput(InputChannel):
             text = button_or_typed(body["message"][:MAX_MESSAGE_CHARS])
             collector = CollectingOutputChannel()
             try:
-                await TURN_GATE.run(lambda: on_new_message(UserMessage(
-                    text, collector, sender_id, input_channel=self.name(),
-                    metadata=body.get("metadata") if isinstance(body.get("metadata"), dict) else None,
-                )))
+                await TURN_GATE.run(
+                    lambda: on_new_message(
+                        UserMessage(
+                            text,
+                            collector,
+                            sender_id,
+                            input_channel=self.name(),
+                            metadata=body.get("metadata") if isinstance(body.get("metadata"), dict) else None,
+                        )
+                    )
+                )
             except CancelledError:
                 log.error("rest turn timed out (sender %s)", sender_id[:12])
-            except Exception:  # noqa: BLE001 — answer the person anyway; details stay in debug
+            except Exception:  # answer the person anyway; details stay in debug
                 log.error("rest turn failed (sender %s)", sender_id[:12], exc_info=log.isEnabledFor(logging.DEBUG))
             messages = collector.messages or [{"recipient_id": sender_id, **m} for m in unavailable_reply()]
             return response.json(self.mailbox.take(sender_id) + messages)

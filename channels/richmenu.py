@@ -4,7 +4,7 @@
     python -m channels.richmenu --dry-run    # print the rich menu JSON, call nothing
     python -m channels.richmenu --draw       # redraw channels/richmenu.png (needs a CJK font)
 
-Each area is a postback whose data is a ``bot.postback`` key (``i=greet``…), decoded by the
+Each area is a postback whose data is a ``bot.domain.postback`` key (``i=greet``…), decoded by the
 LINE connector like any button. After the new menu is the default, older menus with the same
 name are deleted, so re-running the command replaces the menu.
 
@@ -13,6 +13,7 @@ LINE_API_DATA_BASE_URL for the image upload (default https://api-data.line.me, o
 LINE_API_BASE_URL when that is set to something else, e.g. a local fake).
 Drawing needs a Japanese font: MADOGUCHI_CJK_FONT, or Debian's fonts-noto-cjk.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ import aiohttp
 from linebot import AsyncLineBotApi
 from linebot.models import PostbackAction, RichMenu, RichMenuArea, RichMenuBounds, RichMenuSize
 
-from bot import postback
+from bot.domain import postback
 from channels.line import TolerantHttpClient
 
 IMAGE_PATH = Path(__file__).resolve().parent / "richmenu.png"
@@ -46,7 +47,7 @@ FONT_CANDIDATES = (
 
 @dataclass(frozen=True)
 class Area:
-    """One tappable area: label, postback key (``bot.postback.RICH_MENU_KEYS``), bounds, colour."""
+    """One tappable area: label, postback key (``bot.domain.postback.RICH_MENU_KEYS``), bounds, colour."""
 
     label: str
     key: str
@@ -113,7 +114,10 @@ def _jp_face(path: str, size: int) -> Any:
             font = ImageFont.truetype(path, size, index=index)
         except OSError:
             break
-        if "JP" in " ".join(font.getname()):
+        family, style = font.getname()
+        if family is None or style is None:  # as str.join would, fail on a face without names
+            raise TypeError(f"{path}: face {index} has no family or style name")
+        if "JP" in f"{family} {style}":
             return font
     return ImageFont.truetype(path, size)
 
@@ -147,8 +151,14 @@ def draw(path: Path = IMAGE_PATH, font_path: Optional[str] = None) -> Path:
 
 
 # --- API ---------------------------------------------------------------------------------------
-async def create(token: str, api_base: str = DEFAULT_API, image: Path = IMAGE_PATH, *,
-                 data_base: Optional[str] = None, timeout: float = 30.0) -> str:
+async def create(
+    token: str,
+    api_base: str = DEFAULT_API,
+    image: Path = IMAGE_PATH,
+    *,
+    data_base: Optional[str] = None,
+    timeout: float = 30.0,
+) -> str:
     """Create the menu, upload its image, make it the default, delete older copies.
 
     Returns:
@@ -156,8 +166,12 @@ async def create(token: str, api_base: str = DEFAULT_API, image: Path = IMAGE_PA
     """
     content = image.read_bytes()
     async with aiohttp.ClientSession() as session:
-        api = AsyncLineBotApi(token, TolerantHttpClient(session, timeout=timeout),
-                              endpoint=api_base, data_endpoint=data_base or data_api_base(api_base))
+        api = AsyncLineBotApi(
+            token,
+            TolerantHttpClient(session, timeout=timeout),
+            endpoint=api_base,
+            data_endpoint=data_base or data_api_base(api_base),
+        )
         menu_id = await api.create_rich_menu(rich_menu())
         await api.set_rich_menu_image(menu_id, "image/png", content)
         await api.set_default_rich_menu(menu_id)

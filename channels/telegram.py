@@ -12,6 +12,7 @@ https://api.telegram.org), ``timeout`` / TELEGRAM_HTTP_TIMEOUT (seconds, default
 is off (webhook 503, no output channel) unless both the token and the secret are set: a webhook
 without a secret would accept forged updates.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +24,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Text, TypeVar
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Text, TypeVar
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
@@ -33,9 +34,9 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
-from bot import postback
-from bot.channel_state import claim_event, forget_identity, platform_id_for, purge_processed, remember_identity
-from bot.pseudonym import pseudonymize
+from bot.domain import postback
+from bot.security.pseudonym import pseudonymize
+from bot.store.channel_state import claim_event, forget_identity, platform_id_for, purge_processed, remember_identity
 from channels import common
 from channels.common import (
     MAX_WEBHOOK_BODY,
@@ -93,8 +94,9 @@ class TelegramConfig:
         return cls(
             bot_token=common.setting(credentials, ("bot_token", "access_token"), "TELEGRAM_BOT_TOKEN"),
             secret_token=common.setting(credentials, "secret_token", "TELEGRAM_SECRET_TOKEN"),
-            api_base_url=common.setting(credentials, "api_base_url", "TELEGRAM_API_BASE_URL",
-                                        DEFAULT_API_BASE_URL).rstrip("/"),
+            api_base_url=common.setting(
+                credentials, "api_base_url", "TELEGRAM_API_BASE_URL", DEFAULT_API_BASE_URL
+            ).rstrip("/"),
             timeout=common.float_setting(credentials, "timeout", "TELEGRAM_HTTP_TIMEOUT", 10.0),
         )
 
@@ -129,11 +131,16 @@ class TelegramApi:
         t = config.timeout
         self._request = HTTPXRequest(connect_timeout=t, read_timeout=t, write_timeout=t, pool_timeout=t)
         # getUpdates long-polls: its read timeout must outlast the poll.
-        self._updates_request = HTTPXRequest(connect_timeout=t, read_timeout=t + poll_timeout,
-                                             write_timeout=t, pool_timeout=t)
-        self.bot = Bot(config.bot_token, base_url=f"{config.api_base_url}/bot",
-                       base_file_url=f"{config.api_base_url}/file/bot",
-                       request=self._request, get_updates_request=self._updates_request)
+        self._updates_request = HTTPXRequest(
+            connect_timeout=t, read_timeout=t + poll_timeout, write_timeout=t, pool_timeout=t
+        )
+        self.bot = Bot(
+            config.bot_token,
+            base_url=f"{config.api_base_url}/bot",
+            base_file_url=f"{config.api_base_url}/file/bot",
+            request=self._request,
+            get_updates_request=self._updates_request,
+        )
 
     async def close(self) -> None:
         await asyncio.gather(self._request.shutdown(), self._updates_request.shutdown())
@@ -148,7 +155,7 @@ class TelegramApi:
         await self.call("sendMessage", lambda: self.bot.send_message(chat_id=chat_id, text=text, reply_markup=markup))
 
 
-def _markup(keyboard: Optional[List[List[Dict[str, str]]]]) -> Optional[InlineKeyboardMarkup]:
+def _markup(keyboard: Optional[Sequence[Sequence[Mapping[str, Any]]]]) -> Optional[InlineKeyboardMarkup]:
     if not keyboard:
         return None
     return InlineKeyboardMarkup([[InlineKeyboardButton(**button) for button in row] for row in keyboard])
@@ -257,8 +264,14 @@ class TelegramOutput(TurnBuffer):
     looking the chat up from the pseudonymous recipient id.
     """
 
-    def __init__(self, api: TelegramApi, chat_id: Optional[int] = None,
-                 texts: Optional[Mapping[str, Any]] = None, *, push: bool = False) -> None:
+    def __init__(
+        self,
+        api: TelegramApi,
+        chat_id: Optional[int] = None,
+        texts: Optional[Mapping[str, Any]] = None,
+        *,
+        push: bool = False,
+    ) -> None:
         super().__init__()
         self.api = api
         self.chat_id = chat_id
@@ -466,14 +479,16 @@ class TelegramInput(InputChannel):
             await self.turn(on_new_message, payload, sender_id, msg.chat.id, metadata, update.update_id)
             return
         # Not a command: typed text, neutralised like LINE's (" /delete_data" is not a payload).
-        await self.turn(on_new_message, common.neutralize_user_text(text), sender_id, msg.chat.id, metadata,
-                        update.update_id)
+        await self.turn(
+            on_new_message, common.neutralize_user_text(text), sender_id, msg.chat.id, metadata, update.update_id
+        )
 
     async def _callback(self, update: Update, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
         cq = update.callback_query
-        assert cq is not None and self.api is not None
+        api = self.api
+        assert cq is not None and api is not None
         try:  # stop the button's spinner first; failure here must not lose the turn
-            await self.api.call("answerCallbackQuery", lambda: self.api.bot.answer_callback_query(cq.id))
+            await api.call("answerCallbackQuery", lambda: api.bot.answer_callback_query(cq.id))
         except TelegramError as exc:
             logger.info("telegram: answerCallbackQuery failed (%s)", type(exc).__name__)
         chat = cq.message.chat if cq.message is not None else None
@@ -487,8 +502,14 @@ class TelegramInput(InputChannel):
             logger.info("telegram: undecodable callback data from %s", short_id(sender_id))
             await self._say(chat_id, "unknown_postback")
             return
-        await self.turn(on_new_message, payload, sender_id, chat_id,
-                        {"channel": CHANNEL, "event": "callback_query"}, update.update_id)
+        await self.turn(
+            on_new_message,
+            payload,
+            sender_id,
+            chat_id,
+            {"channel": CHANNEL, "event": "callback_query"},
+            update.update_id,
+        )
 
     async def _chat_member(self, update: Update, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
         member = update.my_chat_member
@@ -499,27 +520,50 @@ class TelegramInput(InputChannel):
         sender_id = pseudonymize(CHANNEL, str(member.from_user.id))
         await asyncio.to_thread(forget_identity, sender_id)
         logger.info("telegram: %s blocked the bot", short_id(sender_id))
-        await self._rasa(on_new_message, "/unfollow", NullOutput(), sender_id,
-                         {"channel": CHANNEL, "event": "blocked"}, update.update_id)
+        await self._rasa(
+            on_new_message,
+            "/unfollow",
+            NullOutput(),
+            sender_id,
+            {"channel": CHANNEL, "event": "blocked"},
+            update.update_id,
+        )
 
     async def _remember(self, user_id: int) -> str:
         sender_id = pseudonymize(CHANNEL, str(user_id))
         await asyncio.to_thread(remember_identity, sender_id, CHANNEL, str(user_id))
         return sender_id
 
-    async def _rasa(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], text: str,
-                    output: OutputChannel, sender_id: str, metadata: Dict[str, Any], update_id: int) -> bool:
+    async def _rasa(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        text: str,
+        output: OutputChannel,
+        sender_id: str,
+        metadata: Dict[str, Any],
+        update_id: int,
+    ) -> bool:
         try:
-            await on_new_message(UserMessage(text, output, sender_id, input_channel=CHANNEL,
-                                             message_id=f"tg-{update_id}", metadata=metadata))
+            await on_new_message(
+                UserMessage(
+                    text, output, sender_id, input_channel=CHANNEL, message_id=f"tg-{update_id}", metadata=metadata
+                )
+            )
             return True
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             logger.error("telegram: Rasa failed on a turn of %s: %s", short_id(sender_id), type(exc).__name__)
             logger.debug("telegram: Rasa failure", exc_info=True)
             return False
 
-    async def turn(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], text: str, sender_id: str,
-                   chat_id: int, metadata: Dict[str, Any], update_id: int) -> None:
+    async def turn(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        text: str,
+        sender_id: str,
+        chat_id: int,
+        metadata: Dict[str, Any],
+        update_id: int,
+    ) -> None:
         """One Rasa turn: collect the bot's messages, then send them in order."""
         assert self.api is not None
         output = TelegramOutput(self.api, chat_id=chat_id, texts=self.texts)

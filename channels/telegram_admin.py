@@ -16,6 +16,7 @@ accepted an update (2xx); while Rasa is down the update is retried with backoff.
 
 Environment: TELEGRAM_BOT_TOKEN, TELEGRAM_SECRET_TOKEN, TELEGRAM_API_BASE_URL, RASA_URL.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,10 @@ import logging
 import os
 import random
 import sys
-from typing import List, Optional
+from typing import Awaitable, List, Optional
 
 import aiohttp
+from telegram import Update
 
 from channels.telegram import ALLOWED_UPDATES, TelegramApi, TelegramConfig
 
@@ -57,8 +59,10 @@ async def set_webhook(url: str, config: Optional[TelegramConfig] = None) -> bool
         raise AdminError("Telegram only delivers webhooks to https:// URLs")
     api = TelegramApi(config)
     try:
-        return await api.call("setWebhook", lambda: api.bot.set_webhook(
-            url=url, secret_token=config.secret_token, allowed_updates=ALLOWED_UPDATES))
+        return await api.call(
+            "setWebhook",
+            lambda: api.bot.set_webhook(url=url, secret_token=config.secret_token, allowed_updates=ALLOWED_UPDATES),
+        )
     finally:
         await api.close()
 
@@ -77,13 +81,16 @@ async def _forward(http: aiohttp.ClientSession, url: str, secret: str, body: str
     delay = 0.5
     for attempt in range(attempts):
         try:
-            async with http.post(url, data=body.encode("utf-8"),
-                                 headers={"Content-Type": "application/json", SECRET_HEADER: secret}) as resp:
+            async with http.post(
+                url, data=body.encode("utf-8"), headers={"Content-Type": "application/json", SECRET_HEADER: secret}
+            ) as resp:
                 if resp.status < 300:
                     return
                 if resp.status < 500:
-                    raise AdminError(f"Rasa answered HTTP {resp.status}: is the telegram channel configured "
-                                     "with the same TELEGRAM_SECRET_TOKEN?")
+                    raise AdminError(
+                        f"Rasa answered HTTP {resp.status}: is the telegram channel configured "
+                        "with the same TELEGRAM_SECRET_TOKEN?"
+                    )
                 logger.warning("Rasa answered HTTP %s; retrying", resp.status)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             logger.warning("Rasa not reachable (%s); retrying", type(exc).__name__)
@@ -93,8 +100,13 @@ async def _forward(http: aiohttp.ClientSession, url: str, secret: str, body: str
     raise AdminError("Rasa did not accept the update; is it running at RASA_URL?")
 
 
-async def poll(rasa_url: str = DEFAULT_RASA_URL, *, config: Optional[TelegramConfig] = None,
-               once: bool = False, poll_timeout: int = 30) -> int:
+async def poll(
+    rasa_url: str = DEFAULT_RASA_URL,
+    *,
+    config: Optional[TelegramConfig] = None,
+    once: bool = False,
+    poll_timeout: int = 30,
+) -> int:
     """Long-poll getUpdates and forward each update to Rasa's webhook.
 
     Args:
@@ -115,8 +127,13 @@ async def poll(rasa_url: str = DEFAULT_RASA_URL, *, config: Optional[TelegramCon
         logger.info("polling Telegram; forwarding to %s", target)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=config.timeout)) as http:
             while True:
-                updates = await api.call("getUpdates", lambda: api.bot.get_updates(
-                    offset=offset, timeout=0 if once else poll_timeout, allowed_updates=ALLOWED_UPDATES))
+
+                def get_updates(offset: Optional[int] = offset) -> Awaitable[tuple[Update, ...]]:
+                    return api.bot.get_updates(
+                        offset=offset, timeout=0 if once else poll_timeout, allowed_updates=ALLOWED_UPDATES
+                    )
+
+                updates = await api.call("getUpdates", get_updates)
                 for update in updates:
                     await _forward(http, target, config.secret_token, update.to_json())
                     offset = update.update_id + 1

@@ -11,9 +11,10 @@ database of each URL when it does not exist (for local runs; in production the D
 With MADOGUCHI_ENV=production it first refuses (exit 2) when a key is missing, so the stack
 stops here rather than at the first message.
 
-It then upgrades what an older version left (bot/schema_upgrade.py: plaintext that tells a
+It then upgrades what an older version left (bot/store/schema_upgrade.py: plaintext that tells a
 story is encrypted, columns widened); run it again after every update, before the replicas.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,7 @@ def create_database_if_missing(url: str) -> None:
     admin = create_engine(parsed.set(database="postgres"), future=True, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"),
-                                  {"d": parsed.database}).first()
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": parsed.database}).first()
             if not exists:
                 quoted = conn.dialect.identifier_preparer.quote(parsed.database)
                 conn.execute(text(f"CREATE DATABASE {quoted}"))
@@ -41,7 +41,7 @@ def create_database_if_missing(url: str) -> None:
 
 
 def main() -> int:
-    from bot.keys import check_production_secrets
+    from bot.security.keys import check_production_secrets
 
     missing = check_production_secrets()
     if missing:
@@ -55,14 +55,14 @@ def main() -> int:
     if "--create-database" in sys.argv[1:]:
         for url in dict.fromkeys((tracker_url, db_url)):
             create_database_if_missing(url)
-    from bot.schema_upgrade import upgrade_events, upgrade_madoguchi
-    from bot.tracker_store import EncryptedSQLTrackerStore
+    from bot.rasa_plugins.tracker_store import EncryptedSQLTrackerStore
+    from bot.store.schema_upgrade import upgrade_events, upgrade_madoguchi
 
     engine = create_engine(tracker_url, future=True)
     EncryptedSQLTrackerStore.Base.metadata.create_all(engine)
     upgraded = upgrade_events(engine)
     engine.dispose()
-    from bot.db import get_engine
+    from bot.store.db import get_engine
 
     upgraded += upgrade_madoguchi(get_engine(db_url))  # get_engine creates the madoguchi tables
     print(f"tables ready (upgraded: {upgraded})")

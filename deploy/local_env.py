@@ -6,6 +6,7 @@ of an existing file: a real deployment's keys must not change, or pseudonyms and
 become unreadable. A file written by an older version gets only the variables it lacks appended
 (new keys generated), since production refuses to start without them.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,8 +38,9 @@ def render(example: str) -> str:
 
 def _names(text: str) -> dict[str, str]:
     """Variable → its line, in order."""
-    return {line.split("=", 1)[0]: line for line in text.splitlines()
-            if "=" in line and not line.lstrip().startswith("#")}
+    return {
+        line.split("=", 1)[0]: line for line in text.splitlines() if "=" in line and not line.lstrip().startswith("#")
+    }
 
 
 def missing_lines(existing: str, rendered: str) -> list[str]:
@@ -54,7 +56,7 @@ def main(argv: list[str]) -> int:
         if lines:
             with path.open("a", encoding="utf-8") as fh:
                 fh.write("# added by deploy.local_env (variables this file lacked)\n" + "\n".join(lines) + "\n")
-            print(f"{path} exists; kept every value, added {', '.join(l.split('=', 1)[0] for l in lines)}")
+            print(f"{path} exists; kept every value, added {', '.join(line.split('=', 1)[0] for line in lines)}")
         else:
             print(f"{path} exists; keeping it")
         return 0

@@ -55,6 +55,7 @@ endpoints.yml::
       poll_interval: 0.02
       max_wait: 75            # seconds (default lifetime + 15); env MADOGUCHI_LOCK_MAX_WAIT
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -105,14 +106,25 @@ MAX_WAIT_MARGIN = 15.0
 class AtomicRedisLockStore(LockStore):
     """Per-conversation FIFO locks in Redis, race-free across processes."""
 
-    def __init__(self, endpoint_config: Optional[EndpointConfig] = None, *, host: str = "localhost",
-                 port: int = 6379, db: int = 1, password: Optional[str] = None, key_prefix: Optional[str] = None,
-                 poll_interval: float = 0.02, socket_timeout: float = 10.0, use_ssl: bool = False,
-                 username: Optional[str] = None, max_wait: Optional[float] = None) -> None:
+    def __init__(
+        self,
+        endpoint_config: Optional[EndpointConfig] = None,
+        *,
+        host: str = "localhost",
+        port: int = 6379,
+        db: int = 1,
+        password: Optional[str] = None,
+        key_prefix: Optional[str] = None,
+        poll_interval: float = 0.02,
+        socket_timeout: float = 10.0,
+        use_ssl: bool = False,
+        username: Optional[str] = None,
+        max_wait: Optional[float] = None,
+    ) -> None:
         import redis.asyncio as aioredis
 
         kw: dict[str, Any] = dict(endpoint_config.kwargs) if endpoint_config is not None else {}
-        host = (endpoint_config.url if endpoint_config is not None and endpoint_config.url else host)
+        host = endpoint_config.url if endpoint_config is not None and endpoint_config.url else host
         port = int(kw.get("port", port))
         db = int(kw.get("db", db))
         password = kw.get("password", password) or None
@@ -122,9 +134,16 @@ class AtomicRedisLockStore(LockStore):
         wait = kw.get("max_wait", os.environ.get("MADOGUCHI_LOCK_MAX_WAIT") or max_wait)
         self.max_wait: Optional[float] = float(wait) if wait not in (None, "") else None
         timeout = float(kw.get("socket_timeout", socket_timeout))
-        self.red = aioredis.Redis(host=host, port=port, db=db, username=username, password=password,
-                                  ssl=bool(kw.get("use_ssl", use_ssl)),
-                                  socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.red = aioredis.Redis(
+            host=host,
+            port=port,
+            db=db,
+            username=username,
+            password=password,
+            ssl=bool(kw.get("use_ssl", use_ssl)),
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
         # Tickets from this process are issued one at a time, so that two messages of one
         # person arriving here together keep their arrival order (asyncio.Lock is FIFO).
         self._issuing = asyncio.Lock()
@@ -150,12 +169,12 @@ class AtomicRedisLockStore(LockStore):
 
     # -- the lock --------------------------------------------------------------------------------
     @asynccontextmanager
-    async def lock(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME,
-                   wait_time_in_seconds: float = 1) -> AsyncGenerator[TicketLock, None]:
+    async def lock(
+        self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME, wait_time_in_seconds: float = 1
+    ) -> AsyncGenerator[TicketLock, None]:
         ticket = await self._issue(conversation_id, lock_lifetime)
         stop = asyncio.Event()
-        beat = asyncio.get_running_loop().create_task(
-            self._heartbeat(conversation_id, ticket, lock_lifetime, stop))
+        beat = asyncio.get_running_loop().create_task(self._heartbeat(conversation_id, ticket, lock_lifetime, stop))
         try:
             await self._wait_for_turn(conversation_id, ticket, lock_lifetime)
             yield TicketLock(conversation_id)
@@ -183,7 +202,7 @@ class AtomicRedisLockStore(LockStore):
                     pipe.set(self._alive(cid, ticket), 1, px=ttl_ms)
                     pipe.pexpire(self._queue(cid), ttl_ms * 2)
                     await pipe.execute()
-            except Exception:  # noqa: BLE001 (next beat retries; the key lives `lifetime`)
+            except Exception:  # next beat retries; the key lives `lifetime`
                 logger.warning("lock: heartbeat for ticket %s failed", ticket)
 
     async def _issue(self, cid: Text, lifetime: float) -> int:
@@ -193,9 +212,10 @@ class AtomicRedisLockStore(LockStore):
                 # The bookkeeping keys disappear on their own once a conversation is quiet.
                 ticket = await self._issue_script(
                     keys=[self._seq(cid), self._queue(cid)],
-                    args=[f"{self.key_prefix}{cid}:t:", ttl_ms, ttl_ms * 2, max(ttl_ms * 2, 24 * 3600 * 1000)])
+                    args=[f"{self.key_prefix}{cid}:t:", ttl_ms, ttl_ms * 2, max(ttl_ms * 2, 24 * 3600 * 1000)],
+                )
             return int(ticket)
-        except Exception as exc:  # noqa: BLE001 (Rasa expects LockError)
+        except Exception as exc:  # Rasa expects LockError
             raise LockError(f"Error while issuing a lock ticket: {exc}") from exc
 
     async def _wait_for_turn(self, cid: Text, ticket: int, lifetime: float) -> None:
@@ -207,7 +227,7 @@ class AtomicRedisLockStore(LockStore):
         while True:
             try:
                 state = int(await self._poll_script(keys=[self._queue(cid)], args=[prefix, ticket]))
-            except Exception as exc:  # noqa: BLE001 (Rasa expects LockError)
+            except Exception as exc:  # Rasa expects LockError
                 raise LockError(f"Error while waiting for the lock of '{cid}': {exc}") from exc
             if state == 1:
                 return
@@ -224,7 +244,7 @@ class AtomicRedisLockStore(LockStore):
                 pipe.zrem(self._queue(cid), str(ticket))
                 pipe.delete(self._alive(cid, ticket))
                 await pipe.execute()
-        except Exception:  # noqa: BLE001 (the liveness key expires anyway)
+        except Exception:  # the liveness key expires anyway
             logger.exception("lock: could not release ticket %s", ticket)
 
     # -- LockStore's synchronous API (not used by the message path) -------------------------------

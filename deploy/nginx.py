@@ -10,6 +10,7 @@ environment deploy/run_two_instances.sh runs in (the tests render it with ``rend
 
 The flood limits of the public listener (issue 21, M-10) are the constants below.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -19,8 +20,17 @@ import sys
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-__all__ = ["TEMPLATE", "WEBHOOK_RATE_PER_S", "WEBHOOK_BURST", "CONNS_PER_CLIENT", "DEFAULT_INTERNAL_PORT",
-           "trusted_proxies", "render", "values_from_env", "main"]
+__all__ = [
+    "TEMPLATE",
+    "WEBHOOK_RATE_PER_S",
+    "WEBHOOK_BURST",
+    "CONNS_PER_CLIENT",
+    "DEFAULT_INTERNAL_PORT",
+    "trusted_proxies",
+    "render",
+    "values_from_env",
+    "main",
+]
 
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
 #: Requests a second per client address on the public routes, and the burst served at once.
@@ -54,9 +64,13 @@ def trusted_proxies(raw: str) -> list[str]:
 
 def render(values: Mapping[str, str], trusted: Sequence[str] = ()) -> str:
     """The template with ``values`` (every @NAME@ of it) and a set_real_ip_from per trusted proxy."""
-    full = {"WEBHOOK_RATE": str(WEBHOOK_RATE_PER_S), "WEBHOOK_BURST": str(WEBHOOK_BURST),
-            "WEBHOOK_CONN": str(CONNS_PER_CLIENT), **values,
-            "SET_REAL_IP_FROM": "\n".join(f"  set_real_ip_from {net};" for net in trusted)}
+    full = {
+        "WEBHOOK_RATE": str(WEBHOOK_RATE_PER_S),
+        "WEBHOOK_BURST": str(WEBHOOK_BURST),
+        "WEBHOOK_CONN": str(CONNS_PER_CLIENT),
+        **values,
+        "SET_REAL_IP_FROM": "\n".join(f"  set_real_ip_from {net};" for net in trusted),
+    }
     text = TEMPLATE.read_text(encoding="utf-8")
     for name, value in full.items():
         text = text.replace(f"@{name}@", value)
@@ -70,11 +84,17 @@ def values_from_env(env: Mapping[str, str]) -> dict[str, str]:
     routing = env.get("LB_ROUTING") or "sticky"
     if routing not in UPSTREAMS:
         raise ValueError("LB_ROUTING must be sticky or round_robin")
-    return {"RUN_DIR": env["RUN_DIR"], "LB_HOST": env.get("LB_HOST") or "127.0.0.1",
-            "LB_PORT": env.get("LB_PORT") or "8080",
-            "LB_INTERNAL_PORT": env.get("LB_INTERNAL_PORT") or str(DEFAULT_INTERNAL_PORT),
-            "RASA1_PORT": env["RASA1_PORT"], "RASA2_PORT": env["RASA2_PORT"], "STAFF_PORT": env["STAFF_PORT"],
-            "WEBHOOK_UPSTREAM": UPSTREAMS[routing], "REST_PUBLIC": "1" if env.get("MADOGUCHI_REST_PUBLIC") == "1" else "0"}
+    return {
+        "RUN_DIR": env["RUN_DIR"],
+        "LB_HOST": env.get("LB_HOST") or "127.0.0.1",
+        "LB_PORT": env.get("LB_PORT") or "8080",
+        "LB_INTERNAL_PORT": env.get("LB_INTERNAL_PORT") or str(DEFAULT_INTERNAL_PORT),
+        "RASA1_PORT": env["RASA1_PORT"],
+        "RASA2_PORT": env["RASA2_PORT"],
+        "STAFF_PORT": env["STAFF_PORT"],
+        "WEBHOOK_UPSTREAM": UPSTREAMS[routing],
+        "REST_PUBLIC": "1" if env.get("MADOGUCHI_REST_PUBLIC") == "1" else "0",
+    }
 
 
 def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:

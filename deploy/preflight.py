@@ -21,13 +21,14 @@ and exit 2. The start scripts call it before starting anything. The rules (docs/
 * Internal callers (outbox, staff app) send the token in the query string: MADOGUCHI_RASA_URL
   must not send it over plain HTTP to another machine.
 """
+
 from __future__ import annotations
 
 import sys
 from typing import Mapping, Optional
 from urllib.parse import urlsplit
 
-from bot.netaddr import is_loopback
+from bot.security.netaddr import is_loopback
 
 __all__ = ["MIN_TOKEN_CHARS", "local_problems", "production_problems", "missing_problems", "main"]
 
@@ -40,8 +41,10 @@ def _token_problem(env: Mapping[str, str], name: str, why: str, otherwise: str =
     if not value:
         return f"{name} is not set: {why}. Set it to a random secret ({_MAKE_TOKEN}){otherwise}."
     if len(value) < MIN_TOKEN_CHARS:
-        return (f"{name} is shorter than {MIN_TOKEN_CHARS} characters: {why}. "
-                f"Use a random secret ({_MAKE_TOKEN}){otherwise}.")
+        return (
+            f"{name} is shorter than {MIN_TOKEN_CHARS} characters: {why}. "
+            f"Use a random secret ({_MAKE_TOKEN}){otherwise}."
+        )
     return None
 
 
@@ -51,8 +54,10 @@ def _rasa_url_problem(env: Mapping[str, str]) -> Optional[str]:
         return None
     parts = urlsplit(url)
     if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
-        return (f"MADOGUCHI_RASA_URL={url} would send RASA_API_TOKEN in clear to another machine: "
-                "point it at a replica on 127.0.0.1, or use https.")
+        return (
+            f"MADOGUCHI_RASA_URL={url} would send RASA_API_TOKEN in clear to another machine: "
+            "point it at a replica on 127.0.0.1, or use https."
+        )
     return None
 
 
@@ -61,37 +66,57 @@ def local_problems(env: Mapping[str, str]) -> list[str]:
     host = (env.get("HOST") or "127.0.0.1").strip()
     problems = []
     if not is_loopback(host):
-        why = (f"HOST={host} makes Rasa's HTTP API (--enable-api) reachable from other machines, "
-               "where anyone could delete the model or read conversations")
-        problems += [p for p in (
-            _token_problem(env, "RASA_API_TOKEN", why, ", or leave HOST at 127.0.0.1"),
-            _token_problem(env, "MADOGUCHI_REST_TOKEN",
-                           f"HOST={host} also publishes the REST channel, which can book callbacks",
-                           ", or leave HOST at 127.0.0.1"),
-        ) if p]
+        why = (
+            f"HOST={host} makes Rasa's HTTP API (--enable-api) reachable from other machines, "
+            "where anyone could delete the model or read conversations"
+        )
+        problems += [
+            p
+            for p in (
+                _token_problem(env, "RASA_API_TOKEN", why, ", or leave HOST at 127.0.0.1"),
+                _token_problem(
+                    env,
+                    "MADOGUCHI_REST_TOKEN",
+                    f"HOST={host} also publishes the REST channel, which can book callbacks",
+                    ", or leave HOST at 127.0.0.1",
+                ),
+            )
+            if p
+        ]
     problems += [p for p in (_rasa_url_problem(env),) if p]
     return problems
 
 
 def production_problems(env: Mapping[str, str]) -> list[str]:
     """``make run-production``: the balancer is public, so Rasa's API always needs the token."""
-    problems = [p for p in (
-        _token_problem(env, "RASA_API_TOKEN",
-                       "production requires a token on Rasa's HTTP API (the outbox and the staff app send it)"),
-        _rasa_url_problem(env),
-    ) if p]
+    problems = [
+        p
+        for p in (
+            _token_problem(
+                env,
+                "RASA_API_TOKEN",
+                "production requires a token on Rasa's HTTP API (the outbox and the staff app send it)",
+            ),
+            _rasa_url_problem(env),
+        )
+        if p
+    ]
     sanic_host = (env.get("SANIC_HOST") or "127.0.0.1").strip()
     if not is_loopback(sanic_host):
         # The env file wins over the units' Environment=: it must not move the action server.
-        problems.append(f"SANIC_HOST={sanic_host} would publish the action server, which has no "
-                        "authentication: leave it at 127.0.0.1.")
+        problems.append(
+            f"SANIC_HOST={sanic_host} would publish the action server, which has no "
+            "authentication: leave it at 127.0.0.1."
+        )
     public_rest = (env.get("MADOGUCHI_REST_PUBLIC") or "0").strip()
     if public_rest not in ("0", "1"):
-        problems.append(f"MADOGUCHI_REST_PUBLIC must be 0 (default: REST only from this machine) or 1, "
-                        f"not {public_rest!r}.")
+        problems.append(
+            f"MADOGUCHI_REST_PUBLIC must be 0 (default: REST only from this machine) or 1, not {public_rest!r}."
+        )
     elif public_rest == "1":
-        problem = _token_problem(env, "MADOGUCHI_REST_TOKEN",
-                                 "MADOGUCHI_REST_PUBLIC=1 publishes the REST channel, which then needs a token")
+        problem = _token_problem(
+            env, "MADOGUCHI_REST_TOKEN", "MADOGUCHI_REST_PUBLIC=1 publishes the REST channel, which then needs a token"
+        )
         if problem:
             problems.append(problem)
     return problems

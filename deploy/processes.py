@@ -13,29 +13,56 @@ preflight (deploy/preflight.py) runs before it, and the umask. No secret is ever
 Rasa's API token reaches Rasa through deploy/rasa_serve.py, which reads it from the environment
 (or RASA_API_TOKEN_FILE), so ``ps`` and ``/proc/*/cmdline`` never show it.
 """
+
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, replace
 from typing import Mapping, Optional, Sequence
 
-__all__ = ["Ports", "Place", "Process", "PROCESSES", "UMASK", "STAFF_WORKERS", "STAFF_THREADS", "SECRET_NAMES", "process", "argv",
-           "shared_env", "main"]
+__all__ = [
+    "Ports",
+    "Place",
+    "Process",
+    "PROCESSES",
+    "UMASK",
+    "STAFF_WORKERS",
+    "STAFF_THREADS",
+    "SECRET_NAMES",
+    "process",
+    "argv",
+    "shared_env",
+    "main",
+]
 
 #: Every file a process creates is its user's only (docs/security.md).
 UMASK = "0077"
 #: The staff app's gunicorn: one worker process (restarted by gunicorn if it dies or hangs), with
 #: threads. One, because the per-address login limit and the bounded argon2 pool live in the
-#: process (bot/ratelimit.py, bot/staff/accounts.py): two workers would each allow the limit.
+#: process (bot/security/ratelimit.py, staff/accounts.py): two workers would each allow the limit.
 STAFF_WORKERS = 1
 STAFF_THREADS = 8
 #: Values that must never appear on a command line.
-SECRET_NAMES = ("RASA_API_TOKEN", "MADOGUCHI_REST_TOKEN", "MADOGUCHI_SENDER_KEY", "MADOGUCHI_FERNET_KEYS",
-                "MADOGUCHI_STATS_KEY", "MADOGUCHI_STAFF_SECRET", "LINE_CHANNEL_SECRET",
-                "LINE_CHANNEL_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN", "TELEGRAM_SECRET_TOKEN")
+SECRET_NAMES = (
+    "RASA_API_TOKEN",
+    "MADOGUCHI_REST_TOKEN",
+    "MADOGUCHI_SENDER_KEY",
+    "MADOGUCHI_FERNET_KEYS",
+    "MADOGUCHI_STATS_KEY",
+    "MADOGUCHI_STAFF_SECRET",
+    "LINE_CHANNEL_SECRET",
+    "LINE_CHANNEL_ACCESS_TOKEN",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_SECRET_TOKEN",
+)
 #: What every serving process reads from the env file (deploy/production.env.example).
-_STORES = ("MADOGUCHI_ENV", "MADOGUCHI_DB_URL", "MADOGUCHI_TRACKER_DB_URL", "MADOGUCHI_SENDER_KEY",
-           "MADOGUCHI_FERNET_KEYS")
+_STORES = (
+    "MADOGUCHI_ENV",
+    "MADOGUCHI_DB_URL",
+    "MADOGUCHI_TRACKER_DB_URL",
+    "MADOGUCHI_SENDER_KEY",
+    "MADOGUCHI_FERNET_KEYS",
+)
 _REDIS = ("MADOGUCHI_REDIS_HOST", "MADOGUCHI_REDIS_PORT", "MADOGUCHI_REDIS_DB", "MADOGUCHI_REDIS_PREFIX")
 
 
@@ -51,8 +78,9 @@ class Ports:
     def from_env(cls, env: Mapping[str, str]) -> "Ports":
         d = cls()
         rasa = tuple(int(env.get(f"RASA{n}_PORT") or p) for n, p in enumerate(d.rasa, start=1))
-        return cls(rasa=rasa, actions=int(env.get("ACTIONS_PORT") or d.actions),
-                   staff=int(env.get("STAFF_PORT") or d.staff))
+        return cls(
+            rasa=rasa, actions=int(env.get("ACTIONS_PORT") or d.actions), staff=int(env.get("STAFF_PORT") or d.staff)
+        )
 
 
 @dataclass(frozen=True)
@@ -101,28 +129,66 @@ class Process:
 
 PROCESSES: tuple[Process, ...] = (
     Process(
-        name="actions", description="madoguchi action server (rasa_sdk)",
+        name="actions",
+        description="madoguchi action server (rasa_sdk)",
         command=("{python}", "-m", "rasa_sdk", "--actions", "actions", "-p", "{port}"),
-        needs=_STORES, port="actions"),
+        needs=_STORES,
+        port="actions",
+    ),
     Process(
-        name="rasa", description="madoguchi Rasa replica",
+        name="rasa",
+        description="madoguchi Rasa replica",
         # deploy/rasa_serve.py passes RASA_API_TOKEN to Rasa in-process: never an argument.
-        command=("{python}", "-m", "deploy.rasa_serve", "run", "--enable-api", "-i", "127.0.0.1", "-p", "{port}",
-                 "-m", "{model}", "--credentials", "{credentials}", "--endpoints", "{endpoints}"),
-        needs=_STORES + _REDIS + ("RASA_API_TOKEN",), port="rasa",
+        command=(
+            "{python}",
+            "-m",
+            "deploy.rasa_serve",
+            "run",
+            "--enable-api",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "{port}",
+            "-m",
+            "{model}",
+            "--credentials",
+            "{credentials}",
+            "--endpoints",
+            "{endpoints}",
+        ),
+        needs=_STORES + _REDIS + ("RASA_API_TOKEN",),
+        port="rasa",
         after=("network-online.target", "postgresql.service", "redis-server.service", "madoguchi-actions.service"),
-        start_timeout_s=900),
+        start_timeout_s=900,
+    ),
     Process(
-        name="staff", description="madoguchi staff app and privacy notice",
+        name="staff",
+        description="madoguchi staff app and privacy notice",
         # gunicorn (issue 21, M-4), a fixed number of workers, loopback only; ProxyFix in the app.
-        command=("{python}", "-m", "gunicorn", "--config", "python:bot.staff.gunicorn_conf",
-                 "--bind", "127.0.0.1:{port}", "--workers", str(STAFF_WORKERS), "--threads", str(STAFF_THREADS),
-                 "bot.staff:create_app()"),
-        needs=_STORES + ("MADOGUCHI_STAFF_SECRET", "MADOGUCHI_PUBLIC_URL", "RASA_API_TOKEN"), port="staff"),
+        command=(
+            "{python}",
+            "-m",
+            "gunicorn",
+            "--config",
+            "python:staff.gunicorn_conf",
+            "--bind",
+            "127.0.0.1:{port}",
+            "--workers",
+            str(STAFF_WORKERS),
+            "--threads",
+            str(STAFF_THREADS),
+            "staff:create_app()",
+        ),
+        needs=_STORES + ("MADOGUCHI_STAFF_SECRET", "MADOGUCHI_PUBLIC_URL", "RASA_API_TOKEN"),
+        port="staff",
+    ),
     Process(
-        name="purge", description="madoguchi: delete data past retention, complete and re-check erasure requests",
-        command=("{python}", "-m", "bot.purge"),
-        needs=_STORES, every_s=3600),
+        name="purge",
+        description="madoguchi: delete data past retention, complete and re-check erasure requests",
+        command=("{python}", "-m", "bot.services.purge"),
+        needs=_STORES,
+        every_s=3600,
+    ),
 )
 
 
@@ -135,8 +201,14 @@ def process(name: str) -> Process:
 
 def argv(proc: Process, place: Place, port: str = "") -> list[str]:
     """The command of ``proc`` with the paths of ``place`` and its ``port``."""
-    values = {"python": place.python, "root": place.root, "model": place.model, "port": port,
-              "credentials": place.credentials, "endpoints": place.endpoints}
+    values = {
+        "python": place.python,
+        "root": place.root,
+        "model": place.model,
+        "port": port,
+        "credentials": place.credentials,
+        "endpoints": place.endpoints,
+    }
     return [part.format(**values) for part in proc.command]
 
 
@@ -168,9 +240,9 @@ def _port_of(proc: Process, ports: Ports, instance: int) -> str:
 def main(args: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
     """For deploy/run_two_instances.sh, from the checkout it runs in:
 
-        python -m deploy.processes argv NAME [INSTANCE] MODEL   one command, NUL-separated
-        python -m deploy.processes env                          shell lines: each variable that the
-                                                                environment does not set yet
+    python -m deploy.processes argv NAME [INSTANCE] MODEL   one command, NUL-separated
+    python -m deploy.processes env                          shell lines: each variable that the
+                                                            environment does not set yet
     """
     import os
     import shlex
@@ -183,16 +255,24 @@ def main(args: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] 
     if args[:1] == ["env"] and len(args) == 1:
         place = Place(root=root, model="", env_file="")
         # As in the units, where the env file overrides Environment=: a value already set wins.
-        values = {**{f"RASA{n}_PORT": str(p) for n, p in enumerate(ports.rasa, start=1)},
-                  "ACTIONS_PORT": str(ports.actions), "STAFF_PORT": str(ports.staff), **shared_env(place, ports)}
-        sys.stdout.write("".join(f'[ -n "${{{k}:-}}" ] || {k}={shlex.quote(v)}; export {k}\n'
-                                 for k, v in values.items()))
+        values = {
+            **{f"RASA{n}_PORT": str(p) for n, p in enumerate(ports.rasa, start=1)},
+            "ACTIONS_PORT": str(ports.actions),
+            "STAFF_PORT": str(ports.staff),
+            **shared_env(place, ports),
+        }
+        sys.stdout.write(
+            "".join(f'[ -n "${{{k}:-}}" ] || {k}={shlex.quote(v)}; export {k}\n' for k, v in values.items())
+        )
         return 0
     if args[:1] == ["argv"] and len(args) in (3, 4):
         proc = process(args[1])
         instance = int(args[2]) if len(args) == 4 else 0
-        place = with_place(Place(root=root, model=args[-1], env_file=""),
-                           credentials=env.get("RASA_CREDENTIALS", ""), endpoints=env.get("RASA_ENDPOINTS", ""))
+        place = with_place(
+            Place(root=root, model=args[-1], env_file=""),
+            credentials=env.get("RASA_CREDENTIALS", ""),
+            endpoints=env.get("RASA_ENDPOINTS", ""),
+        )
         cmd = argv(proc, place, _port_of(proc, ports, instance))
         if proc.every_s:
             cmd += ["--every", str(int(env.get("PURGE_EVERY_S") or proc.every_s))]

@@ -11,6 +11,7 @@ Rasa compares the token with ``==`` (``rasa.server.requires_auth``); the wrapper
 check with ``hmac.compare_digest`` before Rasa builds its routes. Everything that is not the
 token (JWT, the 401 answer) stays Rasa's own code.
 """
+
 from __future__ import annotations
 
 import hmac

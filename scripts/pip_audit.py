@@ -19,6 +19,7 @@ Settings: MADOGUCHI_PIP_AUDIT_SERVICE (pypi, the default, or osv), MADOGUCHI_PIP
 (an OSV mirror), MADOGUCHI_PIP_AUDIT_IGNORE (another exceptions file), MADOGUCHI_PIP_AUDIT_TIMEOUT
 (seconds for the whole audit, default 50).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -93,8 +94,15 @@ def parse_report(data: Mapping) -> Report:
             continue
         audited += 1
         for vuln in dep.get("vulns", []):
-            findings.append(Finding(dep["name"], dep.get("version", ""), vuln["id"], tuple(vuln.get("aliases") or ()),
-                                    tuple(vuln.get("fix_versions") or ())))
+            findings.append(
+                Finding(
+                    dep["name"],
+                    dep.get("version", ""),
+                    vuln["id"],
+                    tuple(vuln.get("aliases") or ()),
+                    tuple(vuln.get("fix_versions") or ()),
+                )
+            )
     return Report(tuple(findings), audited, tuple(skipped))
 
 
@@ -108,8 +116,9 @@ def tool_python() -> Path:
     TOOL_DIR.mkdir(parents=True, exist_ok=True)
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise StageError("cannot install pip-audit: " + done.stderr.strip()[-1500:])
     for old in venv.glob(".req-*"):
@@ -124,14 +133,38 @@ def run_pip_audit(python: Path, env: Mapping[str, str], site_packages: str) -> t
     timeout = float(env.get("MADOGUCHI_PIP_AUDIT_TIMEOUT") or 50)
     with tempfile.TemporaryDirectory(prefix="pip-audit-") as tmp:
         out = Path(tmp) / "report.json"
-        cmd = [str(python), "-m", "pip_audit", "--path", site_packages, "--skip-editable", "--progress-spinner", "off",
-               "--format", "json", "--aliases", "on", "--desc", "off", "--timeout", "10",
-               "--vulnerability-service", service, "--output", str(out)]
+        cmd = [
+            str(python),
+            "-m",
+            "pip_audit",
+            "--path",
+            site_packages,
+            "--skip-editable",
+            "--progress-spinner",
+            "off",
+            "--format",
+            "json",
+            "--aliases",
+            "on",
+            "--desc",
+            "off",
+            "--timeout",
+            "10",
+            "--vulnerability-service",
+            service,
+            "--output",
+            str(out),
+        ]
         if env.get("MADOGUCHI_PIP_AUDIT_OSV_URL"):
             cmd += ["--osv-url", env["MADOGUCHI_PIP_AUDIT_OSV_URL"]]
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                  env={**os.environ, "PIP_AUDIT_CACHE_DIR": str(TOOL_DIR / "cache")})
+            done = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env={**os.environ, "PIP_AUDIT_CACHE_DIR": str(TOOL_DIR / "cache")},
+            )
         except subprocess.TimeoutExpired:
             return None, f"no answer within {timeout:.0f} s"
         if out.exists() and out.stat().st_size:
@@ -139,7 +172,9 @@ def run_pip_audit(python: Path, env: Mapping[str, str], site_packages: str) -> t
         return None, (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
 
 
-def judge(report: Optional[Report], problem: str, accepted: Mapping[str, str], offline_ok: bool) -> tuple[int, list[str]]:
+def judge(
+    report: Optional[Report], problem: str, accepted: Mapping[str, str], offline_ok: bool
+) -> tuple[int, list[str]]:
     """The exit status and what the stage prints."""
     lines: list[str] = []
     status = 0
@@ -150,8 +185,10 @@ def judge(report: Optional[Report], problem: str, accepted: Mapping[str, str], o
         if offline_ok:
             lines.append("  passing anyway: MADOGUCHI_PIP_AUDIT_OFFLINE_OK=1 (nothing was checked for these)")
         else:
-            lines.append("  failing closed; on a machine that cannot reach the advisories set "
-                         "MADOGUCHI_PIP_AUDIT_OFFLINE_OK=1 to go on (docs/security.md)")
+            lines.append(
+                "  failing closed; on a machine that cannot reach the advisories set "
+                "MADOGUCHI_PIP_AUDIT_OFFLINE_OK=1 to go on (docs/security.md)"
+            )
             status = 1
     if report is None:
         return status, lines
@@ -163,15 +200,19 @@ def judge(report: Optional[Report], problem: str, accepted: Mapping[str, str], o
     for f in open_findings:
         lines.append(f"  KNOWN ADVISORY: {f}")
     if open_findings:
-        lines.append(f"pip-audit: {len(open_findings)} known advisory(ies) in installed packages: upgrade "
-                     "(constraints.txt) or list it in deploy/pip-audit-ignore.txt with the reason it cannot be reached")
+        lines.append(
+            f"pip-audit: {len(open_findings)} known advisory(ies) in installed packages: upgrade "
+            "(constraints.txt) or list it in deploy/pip-audit-ignore.txt with the reason it cannot be reached"
+        )
         status = 1
     seen = set().union(*(f.ids() for f in report.findings)) if report.findings else set()
     for advisory in sorted(set(accepted) - seen):
         if not report.not_audited:
             lines.append(f"  no longer reported, remove from deploy/pip-audit-ignore.txt: {advisory}")
-    lines.append(f"pip-audit: {report.audited} package(s) audited, {len(report.findings)} advisory(ies), "
-                 f"{len(report.findings) - len(open_findings)} accepted")
+    lines.append(
+        f"pip-audit: {report.audited} package(s) audited, {len(report.findings)} advisory(ies), "
+        f"{len(report.findings) - len(open_findings)} accepted"
+    )
     return status, lines
 
 

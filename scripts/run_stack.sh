@@ -52,14 +52,14 @@ supervise_program actions "$VAR_DIR/log/actions.log" $PY -m rasa_sdk --actions a
 # RASA_API_TOKEN (when set) reaches Rasa through its environment, never its command line (issue 21).
 supervise_program rasa "$VAR_DIR/log/rasa.log" $PY -m deploy.rasa_serve run --enable-api -i "$HOST" -p "$RASA_PORT" \
   -m "$MODEL" --credentials credentials.yml --endpoints "$ENDPOINTS"
-if [ -f bot/staff/__main__.py ]; then
-  supervise_program staff "$VAR_DIR/log/staff.log" $PY -m bot.staff --host "$HOST" --port "$STAFF_PORT"
+if [ -f staff/__main__.py ]; then
+  supervise_program staff "$VAR_DIR/log/staff.log" $PY -m staff --host "$HOST" --port "$STAFF_PORT"
 fi
 supervise_start
 
 wait_for "http://127.0.0.1:${ACTIONS_PORT}/health" "action server" 60 actions
 wait_for "http://127.0.0.1:${RASA_PORT}/" "Rasa" 420 rasa
-[ -f bot/staff/__main__.py ] && wait_for "http://127.0.0.1:${STAFF_PORT}/login" "staff app" 60 staff
+[ -f staff/__main__.py ] && wait_for "http://127.0.0.1:${STAFF_PORT}/login" "staff app" 60 staff
 
 cat <<INFO
 

@@ -4,6 +4,7 @@ The stack (Rasa with REST, LINE and Telegram + the action server, SQLite in a tm
 fake LINE/Telegram API on 127.0.0.1 that records every call) starts once per session, on the
 first test that asks for it: starting Rasa with GiNZA takes about a minute.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,14 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hypothesis import HealthCheck, settings
 
 # "dev" keeps the suite fast; CI can set HYPOTHESIS_PROFILE=ci for a deeper search.
 settings.register_profile("dev", max_examples=200, deadline=None)
-settings.register_profile(
-    "ci", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("ci", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
@@ -33,10 +31,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # fixture, so that test gets this much on top of its own limit: a slow Rasa start on a busy
 # 2-core CI machine fails with the fixture's own message, not as a test timeout.
 SLOW_FIXTURES = {
-    "stack": 60 + 420,       # tests/stack.py: action server, then Rasa
-    "rstack": 60 + 900,      # tests/reliability: RASA_START_TIMEOUT
-    "second": 900,           # tests/reliability: a second Rasa
-    "cluster": 900,          # tests/production: bench.cluster.Cluster.start
+    "stack": 60 + 420,  # tests/stack.py: action server, then Rasa
+    "rstack": 60 + 900,  # tests/reliability: RASA_START_TIMEOUT
+    "second": 900,  # tests/reliability: a second Rasa
+    "cluster": 900,  # tests/production: bench.cluster.Cluster.start
     "make_run": 60 + 420 + 60,  # tests/run: scripts/run_stack.sh under supervisord
 }
 
@@ -132,7 +130,7 @@ def _no_pinned_clock_leaks() -> Any:
         sys.modules["bot.clock"].pin(None)
 
 
-from tests.channels.fake_api import TELEGRAM_TOKEN, FakeApi  # noqa: E402
+from tests.channels.fake_api import TELEGRAM_TOKEN, FakeApi  # noqa: E402  (after the fixtures that set the environment)
 from tests.stack import Stack, stack_env  # noqa: E402
 
 # Monday 10:00 JST: inside business hours, so slots and staff notes are deterministic.

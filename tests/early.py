@@ -7,6 +7,7 @@ its first test wait that long. A fixture can instead *take* processes that were 
 the same bounds. The processes are started from pytest's main thread, so they die with the run
 like every other child (bench/children.py). ``MADOGUCHI_EARLY_STACK=0`` turns this off.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,8 @@ import pytest
 
 @dataclass
 class Early:
-    name: str            # the fixture that takes the processes
-    after: str           # launched once a test that uses this fixture has been set up
+    name: str  # the fixture that takes the processes
+    after: str  # launched once a test that uses this fixture has been set up
     launch: Callable[[pytest.Config], Any]
     dispose: Callable[[Any], None]
 
@@ -49,12 +50,12 @@ def launch_due(item: pytest.Item) -> None:
             continue
         _done.add(early.name)
         items = item.session.items
-        later: List[pytest.Item] = items[items.index(item) + 1:] if item in items else []
+        later: List[pytest.Item] = items[items.index(item) + 1 :] if item in items else []
         if early.name in names or not any(early.name in getattr(i, "fixturenames", ()) for i in later):
             continue
         try:
             _launched[early.name] = early.launch(item.config)
-        except Exception:  # noqa: BLE001 — the fixture starts its own and reports what fails
+        except Exception:  # the fixture starts its own and reports what fails
             pass
 
 

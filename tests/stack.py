@@ -1,4 +1,5 @@
 """Start the real stack (action server + Rasa) on free 127.0.0.1 ports for integration tests."""
+
 from __future__ import annotations
 
 import json
@@ -64,7 +65,7 @@ class Stack:
         path.write_text(
             f"action_endpoint:\n  url: http://127.0.0.1:{self.actions_port}/webhook\n"
             # As endpoints.yml: the encrypted store, on MADOGUCHI_TRACKER_DB_URL (stack_env).
-            "tracker_store:\n  type: bot.tracker_store.EncryptedSQLTrackerStore\n"
+            "tracker_store:\n  type: bot.rasa_plugins.tracker_store.EncryptedSQLTrackerStore\n"
             f"lock_store:\n  type: in_memory\n{extra}",
             encoding="utf-8",
         )
@@ -79,7 +80,10 @@ class Stack:
         log = open(self.workdir / "actions.log", "ab")
         self.procs["actions"] = spawn(
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.actions_port)],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_actions(self) -> None:
@@ -93,10 +97,21 @@ class Stack:
         """Start Rasa without waiting for it: tests/conftest.py starts the shared stack this way
         when the session begins, so that it loads while the tests before its first user run."""
         log = open(self.workdir / "rasa.log", "ab")
-        cmd = [str(ROOT / ".venv" / "bin" / "rasa"), "run", "--enable-api", "-i", "127.0.0.1",
-               "-p", str(self.rasa_port), "-m", str(newest_model()),
-               "--endpoints", str(self.endpoints or self.write_endpoints()),
-               "--credentials", str(credentials or ROOT / "credentials.yml")]
+        cmd = [
+            str(ROOT / ".venv" / "bin" / "rasa"),
+            "run",
+            "--enable-api",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(self.rasa_port),
+            "-m",
+            str(newest_model()),
+            "--endpoints",
+            str(self.endpoints or self.write_endpoints()),
+            "--credentials",
+            str(credentials or ROOT / "credentials.yml"),
+        ]
         self.procs["rasa"] = spawn(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_rasa(self) -> None:
@@ -113,8 +128,9 @@ class Stack:
 
     def say(self, sender: str, text: str, timeout: float = 30) -> list[dict[str, Any]]:
         body = json.dumps({"sender": sender, "message": text}).encode("utf-8")
-        req = urllib.request.Request(f"{self.rasa_url}/webhooks/rest/webhook", data=body,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.rasa_url}/webhooks/rest/webhook", data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
 
@@ -136,17 +152,23 @@ class Stack:
 def stack_env(workdir: Path, **overrides: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(serving_env(os.environ))
-    env.update({
-        "PYTHONPATH": str(ROOT),
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "RASA_TELEMETRY_ENABLED": "false",
-        "SANIC_HOST": "127.0.0.1",
-        "MADOGUCHI_VAR_DIR": str(workdir),
-        "MADOGUCHI_DB_URL": f"sqlite:///{workdir / 'madoguchi.db'}",
-        "MADOGUCHI_TRACKER_DB_URL": f"sqlite:///{workdir / 'tracker.db'}",
-        "LINE_CHANNEL_SECRET": "", "LINE_CHANNEL_ACCESS_TOKEN": "", "LINE_API_BASE_URL": "",
-        "TELEGRAM_BOT_TOKEN": "", "TELEGRAM_SECRET_TOKEN": "", "TELEGRAM_API_BASE_URL": "",
-    })
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "RASA_TELEMETRY_ENABLED": "false",
+            "SANIC_HOST": "127.0.0.1",
+            "MADOGUCHI_VAR_DIR": str(workdir),
+            "MADOGUCHI_DB_URL": f"sqlite:///{workdir / 'madoguchi.db'}",
+            "MADOGUCHI_TRACKER_DB_URL": f"sqlite:///{workdir / 'tracker.db'}",
+            "LINE_CHANNEL_SECRET": "",
+            "LINE_CHANNEL_ACCESS_TOKEN": "",
+            "LINE_API_BASE_URL": "",
+            "TELEGRAM_BOT_TOKEN": "",
+            "TELEGRAM_SECRET_TOKEN": "",
+            "TELEGRAM_API_BASE_URL": "",
+        }
+    )
     env.update(overrides)
     return env
 
@@ -164,7 +186,7 @@ def custom(messages: list[dict[str, Any]], key: str) -> list[Any]:
 
 
 def open_sealed(var_dir: Path, token: str) -> str:
-    """A value sealed at rest (bot.sealed, issue 21 M-2), opened with that stack's own keys:
+    """A value sealed at rest (bot.store.sealed, issue 21 M-2), opened with that stack's own keys:
     tests read the database file as an auditor would, and decrypt only what they must."""
     from cryptography.fernet import Fernet, MultiFernet
 

@@ -1,4 +1,5 @@
 """Out of hours, every reply that mentions staff says when staff will see the message."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,8 +13,16 @@ from actions.intake import ActionOfferHuman
 
 
 def tracker(entities=None, slots=None) -> Tracker:
-    return Tracker("rest-test", slots or {}, {"text": "x", "intent": {"name": "crisis"}, "entities": entities or []},
-                   [], False, None, {}, "action_listen")
+    return Tracker(
+        "rest-test",
+        slots or {},
+        {"text": "x", "intent": {"name": "crisis"}, "entities": entities or []},
+        [],
+        False,
+        None,
+        {},
+        "action_listen",
+    )
 
 
 def run(action, t: Tracker) -> list[dict]:
@@ -22,11 +31,14 @@ def run(action, t: Tracker) -> list[dict]:
     return dispatcher.messages
 
 
-@pytest.mark.parametrize("now,expect_note,back", [
-    ("2026-11-28T23:30:00+09:00", True, "11/30(月) 9:00"),   # Saturday night
-    ("2026-12-30T10:00:00+09:00", True, "1/4(月) 9:00"),     # 年末年始
-    ("2026-11-30T10:00:00+09:00", False, None),             # Monday morning
-])
+@pytest.mark.parametrize(
+    "now,expect_note,back",
+    [
+        ("2026-11-28T23:30:00+09:00", True, "11/30(月) 9:00"),  # Saturday night
+        ("2026-12-30T10:00:00+09:00", True, "1/4(月) 9:00"),  # 年末年始
+        ("2026-11-30T10:00:00+09:00", False, None),  # Monday morning
+    ],
+)
 def test_staff_mentions_say_when_staff_will_see_it(monkeypatch, now, expect_note, back):
     monkeypatch.setenv("MADOGUCHI_NOW", now)
     for action in (ActionOfferHuman(), ActionCrisisSupport()):

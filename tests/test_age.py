@@ -1,12 +1,13 @@
-"""Tests for bot.age.extract_age: the age band of the person concerned."""
+"""Tests for bot.language.age.extract_age: the age band of the person concerned."""
+
 from __future__ import annotations
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.age import AgeMatch, extract_age
-from bot.text import normalize
+from bot.language.age import AgeMatch, extract_age
+from bot.language.normaliser import normalize
 
 Band = tuple[int, int] | None
 
@@ -147,19 +148,31 @@ AGE_CASES: list[tuple[str, bool, Band]] = [
     ("成人した息子は45歳です", False, (45, 45)),
     ("20歳の時から引きこもり、今は34歳", False, (34, 34)),
     # long run-on family messages, the way an older LINE user writes them
-    ("はじめまして。三原市に住んでいる七十六歳の母親です。四十八歳の息子が二十年近く家から出られません。"
-     "主人は八十歳で去年から入院しています。", False, (48, 48)),
-    ("むすこのことでそうだんです わたしは75さいでむすこは48さいです もう20ねんくらいへやからでてきません",
-     False, (48, 48)),
-    ("娘が中学2年の時から不登校でそのままひきこもりになり今年で32歳になります。"
-     "私も夫も60代後半で先のことが心配です", False, (32, 32)),
-    ("うちの長男43歳、高校中退してからずっと家にいます。父親は昨年亡くなり、私ひとりで見ています",
-     False, (43, 43)),
+    (
+        "はじめまして。三原市に住んでいる七十六歳の母親です。四十八歳の息子が二十年近く家から出られません。"
+        "主人は八十歳で去年から入院しています。",
+        False,
+        (48, 48),
+    ),
+    (
+        "むすこのことでそうだんです わたしは75さいでむすこは48さいです もう20ねんくらいへやからでてきません",
+        False,
+        (48, 48),
+    ),
+    (
+        "娘が中学2年の時から不登校でそのままひきこもりになり今年で32歳になります。私も夫も60代後半で先のことが心配です",
+        False,
+        (32, 32),
+    ),
+    ("うちの長男43歳、高校中退してからずっと家にいます。父親は昨年亡くなり、私ひとりで見ています", False, (43, 43)),
     ("孫がもうすぐ二十歳になるのですが部屋から出てきません 私は祖母で七十二歳です", False, (19, 20)),
-    ("わたしは78さいでしゅじんは80さいですむすこが50すぎてもしごとをしないでいえにいます"
-     "どこにそうだんしたらいいかわかりません", False, (50, 54)),
-    ("８２歳の父と７９歳の母、それに５３歳の兄と私の４人暮らしです。兄は３０年以上ひきこもっています",
-     False, (53, 53)),
+    (
+        "わたしは78さいでしゅじんは80さいですむすこが50すぎてもしごとをしないでいえにいます"
+        "どこにそうだんしたらいいかわかりません",
+        False,
+        (50, 54),
+    ),
+    ("８２歳の父と７９歳の母、それに５３歳の兄と私の４人暮らしです。兄は３０年以上ひきこもっています", False, (53, 53)),
     # --- not ages ---------------------------------------------------------------------------------
     ("成人", False, None),
     ("成人しています", False, None),
@@ -256,7 +269,7 @@ def test_extract_age(text: str, expecting: bool, expected: Band) -> None:
     got = None if match is None else (match.min, match.max)
     assert got == expected, match
     if match is not None:
-        assert normalize(text)[match.start:match.end] == match.text
+        assert normalize(text)[match.start : match.end] == match.text
 
 
 def test_offsets_point_at_the_age_in_normalised_text() -> None:
@@ -264,12 +277,15 @@ def test_offsets_point_at_the_age_in_normalised_text() -> None:
     assert match == AgeMatch(min=45, max=45, start=10, end=13, text="45歳", owner="concerned")
 
 
-@pytest.mark.parametrize("text,owner", [
-    ("27歳の息子のことで", "concerned"),
-    ("息子は27歳", "concerned"),
-    ("私も70を過ぎて体がきつい", "writer"),
-    ("19歳 女 ニートです", None),
-])
+@pytest.mark.parametrize(
+    "text,owner",
+    [
+        ("27歳の息子のことで", "concerned"),
+        ("息子は27歳", "concerned"),
+        ("私も70を過ぎて体がきつい", "writer"),
+        ("19歳 女 ニートです", None),
+    ],
+)
 def test_owner_says_whose_age_it_is(text, owner) -> None:
     assert extract_age(text).owner == owner
 
@@ -303,44 +319,53 @@ def _check_invariants(text: str, expecting: bool) -> None:
     assert 0 <= match.min <= match.max <= 120
     norm = normalize(text)
     assert 0 <= match.start < match.end <= len(norm)
-    assert norm[match.start:match.end] == match.text
+    assert norm[match.start : match.end] == match.text
     assert extract_age(norm, expecting_age=expecting) == match
 
 
-@pytest.mark.parametrize("text,expected", [
-    # several children: the one the consultation is about, by name …
-    ("上の娘は30で働いています。下の息子が26で家にいます。相談したいのは息子のことです", (26, 26)),
-    ("娘が32、息子が28です。息子のことで相談したいです", (28, 28)),
-    # … or by the sentence that tells the withdrawal
-    ("長男は40歳で結婚して家を出ています。次男が35歳で10年ひきこもっています", (35, 35)),
-    ("上の子は二十五で働いとります。下の子が二十二で部屋から出てこんのです", (22, 22)),
-    # nothing tells them apart: the first, as before
-    ("息子が45歳で、娘は40歳です", (45, 45)),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        # several children: the one the consultation is about, by name …
+        ("上の娘は30で働いています。下の息子が26で家にいます。相談したいのは息子のことです", (26, 26)),
+        ("娘が32、息子が28です。息子のことで相談したいです", (28, 28)),
+        # … or by the sentence that tells the withdrawal
+        ("長男は40歳で結婚して家を出ています。次男が35歳で10年ひきこもっています", (35, 35)),
+        ("上の子は二十五で働いとります。下の子が二十二で部屋から出てこんのです", (22, 22)),
+        # nothing tells them apart: the first, as before
+        ("息子が45歳で、娘は40歳です", (45, 45)),
+    ],
+)
 def test_of_several_children_the_one_the_message_is_about(text, expected) -> None:
     match = extract_age(text)
     assert match is not None and (match.min, match.max) == expected
 
 
 # Issue 18, second step: elderly spacing, a parent's self-introduction, a school attended now.
-@pytest.mark.parametrize("text,band", [
-    ("うちの 娘も 三十を 過ぎて 家に おります", (30, 34)),
-    ("五十二に なる 息子が 家に おります", (52, 52)),
-    ("六十八に なります。 四十一の 一人息子が 働いて おりません", (41, 41)),
-    ("小6の娘の父です。二学期から学校に行けていません", (11, 12)),
-    ("県外の専門学校に通っている次男のことです", (18, 20)),
-    ("しょう5だけど学校いってない", (10, 11)),
-])
+@pytest.mark.parametrize(
+    "text,band",
+    [
+        ("うちの 娘も 三十を 過ぎて 家に おります", (30, 34)),
+        ("五十二に なる 息子が 家に おります", (52, 52)),
+        ("六十八に なります。 四十一の 一人息子が 働いて おりません", (41, 41)),
+        ("小6の娘の父です。二学期から学校に行けていません", (11, 12)),
+        ("県外の専門学校に通っている次男のことです", (18, 20)),
+        ("しょう5だけど学校いってない", (10, 11)),
+    ],
+)
 def test_age_kinds_real_writers_use(text, band) -> None:
     m = extract_age(text)
     assert m is not None and (m.min, m.max) == band
 
 
-@pytest.mark.parametrize("text,band", [
-    ("今年の春 高校に 上がった 孫が 休みがちで", (15, 16)),
-    ("七十を 過ぎた 父親 です。 四十を 過ぎた 娘が 家に おります", (40, 44)),
-    ("お隣の娘さんは もう三十は過ぎとるはずです", (30, 34)),
-])
+@pytest.mark.parametrize(
+    "text,band",
+    [
+        ("今年の春 高校に 上がった 孫が 休みがちで", (15, 16)),
+        ("七十を 過ぎた 父親 です。 四十を 過ぎた 娘が 家に おります", (40, 44)),
+        ("お隣の娘さんは もう三十は過ぎとるはずです", (30, 34)),
+    ],
+)
 def test_more_age_kinds_real_writers_use(text, band) -> None:
     m = extract_age(text)
     assert m is not None and (m.min, m.max) == band

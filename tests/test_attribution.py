@@ -1,11 +1,12 @@
 """Whose age it is, read from GiNZA's dependency parse (the real ja_ginza model)."""
+
 from __future__ import annotations
 
 import pytest
 
-from bot.age import extract_age
-from bot.nlu.attribution import age_owner
-from bot.text import normalize
+from bot.language.age import extract_age
+from bot.language.attribution import age_owner
+from bot.language.normaliser import normalize
 
 
 @pytest.fixture(scope="module")
@@ -15,13 +16,16 @@ def nlp():
     return spacy.load("ja_ginza")
 
 
-@pytest.mark.parametrize("text,owner", [
-    ("27歳の息子のことで相談です", "concerned"),
-    ("息子は27歳です", "concerned"),
-    ("私も70を過ぎて体がきついです", "writer"),
-    ("兄は36歳で仕事を辞めて、46歳になった現在も家にいます", "concerned"),
-    ("娘は今年で三十になります", "concerned"),
-])
+@pytest.mark.parametrize(
+    "text,owner",
+    [
+        ("27歳の息子のことで相談です", "concerned"),
+        ("息子は27歳です", "concerned"),
+        ("私も70を過ぎて体がきついです", "writer"),
+        ("兄は36歳で仕事を辞めて、46歳になった現在も家にいます", "concerned"),
+        ("娘は今年で三十になります", "concerned"),
+    ],
+)
 def test_the_parse_attaches_the_age_to_its_owner(nlp, text, owner):
     norm = normalize(text)
     match = extract_age(norm)

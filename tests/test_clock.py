@@ -1,5 +1,6 @@
 """The one clock (bot.clock, issue 17): what MADOGUCHI_NOW means, pinning, and that nothing else
 in the product reads the wall clock."""
+
 from __future__ import annotations
 
 import ast
@@ -15,8 +16,16 @@ from bot.clock import JST
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("bot", "actions", "channels", "deploy")
 # Reads of the wall clock: (module or object name, attribute).
-WALL_READS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"),
-              ("time", "time"), ("time", "time_ns"), ("time", "localtime"), ("time", "gmtime")}
+WALL_READS = {
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("datetime", "today"),
+    ("date", "today"),
+    ("time", "time"),
+    ("time", "time_ns"),
+    ("time", "localtime"),
+    ("time", "gmtime"),
+}
 
 
 def wall_clock_reads(path: Path) -> list[str]:
@@ -26,21 +35,31 @@ def wall_clock_reads(path: Path) -> list[str]:
             if (node.value.id, node.attr) in WALL_READS:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.value.id}.{node.attr}")
         elif isinstance(node, ast.ImportFrom) and node.module == "time":
-            found += [f"{path.relative_to(ROOT)}:{node.lineno} from time import {a.name}"
-                      for a in node.names if a.name in ("time", "time_ns", "localtime", "gmtime")]
+            found += [
+                f"{path.relative_to(ROOT)}:{node.lineno} from time import {a.name}"
+                for a in node.names
+                if a.name in ("time", "time_ns", "localtime", "gmtime")
+            ]
     return found
 
 
 def test_only_the_clock_reads_the_wall_clock():
-    reads = [r for top in PRODUCT for path in sorted((ROOT / top).rglob("*.py"))
-             if path != ROOT / "bot" / "clock.py" for r in wall_clock_reads(path)]
+    reads = [
+        r
+        for top in PRODUCT
+        for path in sorted((ROOT / top).rglob("*.py"))
+        if path != ROOT / "bot" / "clock.py"
+        for r in wall_clock_reads(path)
+    ]
     assert reads == []
 
 
 def test_the_guard_sees_each_kind_of_read(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("import time\nfrom datetime import date, datetime\nfrom time import time as t\n"
-                      "a = datetime.now()\nb = date.today()\nc = time.time()\nd = datetime.utcnow()\n")
+    sample.write_text(
+        "import time\nfrom datetime import date, datetime\nfrom time import time as t\n"
+        "a = datetime.now()\nb = date.today()\nc = time.time()\nd = datetime.utcnow()\n"
+    )
     sample = sample.rename(ROOT / "tests" / f"_guard_probe_{time.monotonic_ns()}.py")
     try:
         assert len(wall_clock_reads(sample)) == 5
@@ -86,8 +105,8 @@ def test_without_a_pin_the_clock_is_the_machines():
 def test_staff_notices_queued_now_are_due_now_whatever_the_date(clock, years, tmp_path, monkeypatch):
     """The kind of fault behind issue 17: a flow that stamps rows with one clock and reads them
     with another stops working on some calendar day. Here the date is moved on by years."""
-    from bot import notify
-    from bot.notify import deliver_pending, enqueue_new_ticket
+    from bot.services import notify
+    from bot.services.notify import deliver_pending, enqueue_new_ticket
 
     monkeypatch.setenv("MADOGUCHI_DB_URL", f"sqlite:///{tmp_path / 'madoguchi.db'}")
     for name in ("STAFF_TELEGRAM_CHAT_ID", "STAFF_TELEGRAM_BOT_TOKEN", "TELEGRAM_BOT_TOKEN", "STAFF_SMTP_URL"):

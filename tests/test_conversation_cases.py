@@ -1,4 +1,5 @@
 """The evaluation cases are well-formed, labelled by the seed's table, and held out from training."""
+
 from __future__ import annotations
 
 from difflib import SequenceMatcher
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.replies import DialogueContext, option_key, read_reply
+from bot.language.replies import DialogueContext, option_key, read_reply
 from tests.conversations.cases import REAL, SIGNALS, load_cases, load_real_cases
 from tests.conversations.label import main as label_main
 

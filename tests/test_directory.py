@@ -1,4 +1,5 @@
 """The directory YAML: valid, faithful to the seed, and never carrying an unverified number."""
+
 from __future__ import annotations
 
 import copy
@@ -7,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from bot.directory import DEFAULT_PATH, DirectoryError, load_directory, main, parse_directory
+from bot.domain.directory import DEFAULT_PATH, DirectoryError, load_directory, main, parse_directory
 
 RAW = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
 
@@ -15,10 +16,18 @@ RAW = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
 def test_directory_loads_and_names_the_seed_windows():
     d = load_directory()
     names = {w.name for w in d.windows}
-    for expected in ("こころの健康相談・ひきこもり相談（保健福祉課）", "若者居場所づくり事業（生涯学習課）",
-                     "ちゃんくす（市の委託事業含む）", "広島ひきこもり相談支援センター（広島県）",
-                     "自立支援センター みはら（社会福祉協議会）", "地域若者サポートステーション", "ハローワーク",
-                     "精神保健福祉センター", "保健所", "子ども・若者総合相談センター"):
+    for expected in (
+        "こころの健康相談・ひきこもり相談（保健福祉課）",
+        "若者居場所づくり事業（生涯学習課）",
+        "ちゃんくす（市の委託事業含む）",
+        "広島ひきこもり相談支援センター（広島県）",
+        "自立支援センター みはら（社会福祉協議会）",
+        "地域若者サポートステーション",
+        "ハローワーク",
+        "精神保健福祉センター",
+        "保健所",
+        "子ども・若者総合相談センター",
+    ):
         assert expected in names
 
 
@@ -41,12 +50,15 @@ def test_a_made_up_verified_number_is_rejected():
         parse_directory(data)
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda d: d["windows"][1].update(age={"min": 40, "max": 15}), "age.min > age.max"),
-    (lambda d: d["windows"][1].update(needs=["dancing"]), "unknown needs"),
-    (lambda d: d["windows"].append(copy.deepcopy(d["windows"][0])), "duplicate window ids"),
-    (lambda d: d["windows"][1]["schedule"].update(weeks=[6]), "weeks"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda d: d["windows"][1].update(age={"min": 40, "max": 15}), "age.min > age.max"),
+        (lambda d: d["windows"][1].update(needs=["dancing"]), "unknown needs"),
+        (lambda d: d["windows"].append(copy.deepcopy(d["windows"][0])), "duplicate window ids"),
+        (lambda d: d["windows"][1]["schedule"].update(weeks=[6]), "weeks"),
+    ],
+)
 def test_malformed_entries_are_named(mutate, message):
     data = copy.deepcopy(RAW)
     mutate(data)

@@ -1,5 +1,6 @@
 """tests/early.py: processes a later group of tests needs are launched once an earlier group's
 fixture is up, and the later fixture takes them instead of starting its own (issue 20)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from tests.stack import ROOT
 
-INNER = '''
+INNER = """
 import pytest
 from tests import early
 
@@ -40,15 +41,32 @@ def test_trigger(first_fx):
 
 def test_taker(later_fx):
     assert later_fx == "EARLY"
-'''
+"""
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER), encoding="utf-8")
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
-                           "--rootdir", str(tmp_path), str(tmp_path / "test_inner.py"), *args],
-                          cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "tests.conftest",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_inner.py"),
+            *args,
+        ],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_a_later_fixture_takes_what_was_launched_after_the_trigger_was_set_up(tmp_path: Path) -> None:

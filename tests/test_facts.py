@@ -1,37 +1,44 @@
 """The merge rule: stronger evidence wins, later weaker mentions never overwrite, corrections do."""
+
 from __future__ import annotations
 
 import pytest
 
-from bot.facts import Fact, Strength, corrected_part, is_correction, merge_fact
-from bot.profile import extract_profile, merge_profile
+from bot.language.facts import Fact, Strength, corrected_part, is_correction, merge_fact
+from bot.language.profile import extract_profile, merge_profile
 
 B, S, I = Strength.BUTTON, Strength.STATED, Strength.INFERRED
 
 
-@pytest.mark.parametrize("current,new,kept", [
-    (None, Fact("relation", "self", I), "new"),
-    (Fact("relation", "family", S), Fact("relation", "self", I), "current"),  # 本人は… later
-    (Fact("relation", "family", S), Fact("relation", "self", S), "current"),  # equal, different
-    (Fact("relation", "self", I), Fact("relation", "family", S), "new"),
-    (Fact("relation", "family", B), Fact("relation", "other", S), "current"),
-    (Fact("relation", "family", B), Fact("relation", "self", S, correction=True), "new"),
-    (Fact("age", (40, 49), B), Fact("age", (45, 45), S), "current"),  # a button outranks words
-    (Fact("age", (40, 49), S), Fact("age", (45, 45), S), "new"),  # narrower and consistent
-    (Fact("age", (45, 45), S), Fact("age", (54, 54), S), "current"),
-    (Fact("age", (45, 45), S), Fact("age", (54, 54), S, correction=True), "new"),
-    (Fact("age", (45, 45), S), None, "current"),
-])
+@pytest.mark.parametrize(
+    "current,new,kept",
+    [
+        (None, Fact("relation", "self", I), "new"),
+        (Fact("relation", "family", S), Fact("relation", "self", I), "current"),  # 本人は… later
+        (Fact("relation", "family", S), Fact("relation", "self", S), "current"),  # equal, different
+        (Fact("relation", "self", I), Fact("relation", "family", S), "new"),
+        (Fact("relation", "family", B), Fact("relation", "other", S), "current"),
+        (Fact("relation", "family", B), Fact("relation", "self", S, correction=True), "new"),
+        (Fact("age", (40, 49), B), Fact("age", (45, 45), S), "current"),  # a button outranks words
+        (Fact("age", (40, 49), S), Fact("age", (45, 45), S), "new"),  # narrower and consistent
+        (Fact("age", (45, 45), S), Fact("age", (54, 54), S), "current"),
+        (Fact("age", (45, 45), S), Fact("age", (54, 54), S, correction=True), "new"),
+        (Fact("age", (45, 45), S), None, "current"),
+    ],
+)
 def test_merge_table(current, new, kept):
     assert merge_fact(current, new) is (new if kept == "new" else current)
 
 
-@pytest.mark.parametrize("text,correction,part", [
-    ("45じゃなくて54です", True, "54です"),
-    ("いえ、娘です", True, "いえ、娘です"),
-    ("年齢まちがえました、38です", True, "年齢まちがえました、38です"),
-    ("息子は45歳です", False, "息子は45歳です"),
-])
+@pytest.mark.parametrize(
+    "text,correction,part",
+    [
+        ("45じゃなくて54です", True, "54です"),
+        ("いえ、娘です", True, "いえ、娘です"),
+        ("年齢まちがえました、38です", True, "年齢まちがえました、38です"),
+        ("息子は45歳です", False, "息子は45歳です"),
+    ],
+)
 def test_corrections(text, correction, part):
     assert is_correction(text) is correction
     if correction:

@@ -1,4 +1,5 @@
-"""The two Rasa runtime fixes (bot/nlu/runtime.py) change speed, never results."""
+"""The two Rasa runtime fixes (bot/rasa_plugins/runtime.py) change speed, never results."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ import jsonschema
 import pytest
 from jsonschema.validators import Draft202012Validator
 
-from bot.nlu import runtime
+from bot.rasa_plugins import runtime
 
 SCHEMA = {
     "type": "object",
@@ -16,19 +17,40 @@ SCHEMA = {
 }
 
 
-def test_rasa_loads_the_package_with_the_fixes_installed() -> None:
+def test_rasa_loads_the_components_with_the_fixes_installed() -> None:
     from rasa.nlu.utils.spacy_utils import SpacyNLP
+
+    import bot.rasa_plugins.components  # noqa: F401  (what Rasa imports from config.yml)
 
     assert jsonschema.validate is runtime.cached_validate
     assert hasattr(SpacyNLP.load_model, "__wrapped__")
 
 
-@pytest.mark.parametrize("instance", [
-    {"events": [], "responses": []},
-    {"events": "not a list"},
-    {"responses": []},
-    [],
-])
+def test_importing_the_language_rules_or_the_plugin_package_patches_nothing() -> None:
+    """Issue 19: no import has side effects; the staff app, the actions and the pure rules see
+    jsonschema and Rasa as shipped."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import jsonschema, sys; original = jsonschema.validate\n"
+        "import bot.language.attribution, bot.language.age, bot.rasa_plugins, bot.services.rasa_api, staff\n"
+        "assert jsonschema.validate is original, 'jsonschema was patched'\n"
+        "assert 'rasa' not in sys.modules, 'Rasa was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "instance",
+    [
+        {"events": [], "responses": []},
+        {"events": "not a list"},
+        {"responses": []},
+        [],
+    ],
+)
 def test_cached_validation_accepts_and_rejects_exactly_like_jsonschema(instance: object) -> None:
     def outcome(validate) -> str:
         try:
@@ -74,16 +96,18 @@ def test_lean_ja_ginza_gives_the_same_tokens_lemmas_tags_and_vectors() -> None:
 
 
 def test_cross_validation_folds_are_reproducible(monkeypatch):
-    """Rasa shuffles its folds unseeded; bot.nlu_cv seeds them so a data change can be measured."""
+    """Rasa shuffles its folds unseeded; tools.nlu_cv seeds them so a data change can be measured."""
     import sklearn.model_selection as model_selection
 
-    from bot.nlu_cv import _seed_fold_split
+    from tools.nlu_cv import _seed_fold_split
 
     monkeypatch.setattr(model_selection, "StratifiedKFold", model_selection.StratifiedKFold)
     labels = ["a", "b", "c"] * 20
     _seed_fold_split(42)
-    draws = [[tuple(test) for _, test in model_selection.StratifiedKFold(n_splits=2, shuffle=True).split(labels, labels)]
-             for _ in range(2)]
+    draws = [
+        [tuple(test) for _, test in model_selection.StratifiedKFold(n_splits=2, shuffle=True).split(labels, labels)]
+        for _ in range(2)
+    ]
     assert draws[0] == draws[1]
     _seed_fold_split(7)
     other = [tuple(test) for _, test in model_selection.StratifiedKFold(n_splits=2, shuffle=True).split(labels, labels)]
@@ -91,11 +115,18 @@ def test_cross_validation_folds_are_reproducible(monkeypatch):
 
 
 def test_cross_validation_result_is_reused_only_while_its_inputs_are_unchanged(tmp_path, monkeypatch):
-    """bot.nlu_eval keeps a cross-validation result keyed on the NLU data, the config, the pinned
+    """tools.nlu_eval keeps a cross-validation result keyed on the NLU data, the config, the pinned
     packages and the project modules the run imported; any change to one of them reruns it."""
-    from bot import nlu_eval
+    from tools import nlu_eval
 
-    for rel in ("data/nlu/a.yml", "config.yml", "constraints.txt", "bot/nlu_cv.py", "bot/nlu_eval.py", "bot/text.py"):
+    for rel in (
+        "data/nlu/a.yml",
+        "config.yml",
+        "constraints.txt",
+        "tools/nlu_cv.py",
+        "tools/nlu_eval.py",
+        "bot/language/normaliser.py",
+    ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(rel, encoding="utf-8")
     monkeypatch.setattr(nlu_eval, "ROOT", tmp_path)
@@ -104,8 +135,12 @@ def test_cross_validation_result_is_reused_only_while_its_inputs_are_unchanged(t
     assert nlu_eval.cached_cross_validation(2, "config.yml") is None
 
     result = {"folds": 2, "intent_macro_f1": 0.91}
-    entry = {"at": "then", "sources": ["bot/text.py"], "inputs": nlu_eval._inputs("config.yml", ["bot/text.py"]),
-             "result": result}
+    entry = {
+        "at": "then",
+        "sources": ["bot/language/normaliser.py"],
+        "inputs": nlu_eval._inputs("config.yml", ["bot/language/normaliser.py"]),
+        "result": result,
+    }
     nlu_eval.CV_CACHE.mkdir()
     nlu_eval._cache_file(2, "config.yml").write_text(json.dumps(entry), encoding="utf-8")
     assert nlu_eval.cached_cross_validation(2, "config.yml") == {**result, "cached_from": "then"}
@@ -114,7 +149,7 @@ def test_cross_validation_result_is_reused_only_while_its_inputs_are_unchanged(t
     assert nlu_eval.cached_cross_validation(2, "config.yml") is None
     monkeypatch.delenv("MADOGUCHI_NLU_CV_CACHE")
 
-    for rel in ("data/nlu/a.yml", "config.yml", "constraints.txt", "bot/text.py"):
+    for rel in ("data/nlu/a.yml", "config.yml", "constraints.txt", "bot/language/normaliser.py"):
         before = (tmp_path / rel).read_text(encoding="utf-8")
         (tmp_path / rel).write_text(before + " changed", encoding="utf-8")
         assert nlu_eval.cached_cross_validation(2, "config.yml") is None, rel
@@ -127,8 +162,8 @@ def test_the_served_pipeline_attributes_ages_by_the_parse() -> None:
     """The lean pass has no parse; the attribution gets one on demand (before, it never ran)."""
     from rasa.nlu.utils.spacy_utils import SpacyNLP
 
-    from bot.age import extract_age
-    from bot.nlu.attribution import age_owner
+    from bot.language.age import extract_age
+    from bot.language.attribution import age_owner
 
     served = SpacyNLP.load_model("ja_ginza").model
     for text, owner in (("私も70を過ぎて体がきついです", "writer"), ("息子は27歳です", "concerned")):

@@ -5,6 +5,7 @@ With a public address the greeting and the consent question link to MADOGUCHI_PU
 address on this machine, as in `make run` — they carry the notice's text, never a 127.0.0.1 link
 that nobody on LINE or Telegram can open. Both say that LINE and Telegram carry the messages.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,16 @@ CARRIERS = ("LINE（LINEヤフー株式会社）", "Telegram")
 
 
 def tracker() -> Tracker:
-    return Tracker("line-test", {}, {"text": "こんにちは", "intent": {"name": "greet"}, "entities": []},
-                   [], False, None, {}, "action_listen")
+    return Tracker(
+        "line-test",
+        {},
+        {"text": "こんにちは", "intent": {"name": "greet"}, "entities": []},
+        [],
+        False,
+        None,
+        {},
+        "action_listen",
+    )
 
 
 def greeting_seen() -> str:
@@ -47,7 +56,8 @@ def consent_question_seen() -> str:
 
 @pytest.mark.parametrize("public_url", [None, "", "http://127.0.0.1:8000", "http://localhost:8080"])
 def test_without_a_public_address_people_read_the_notice_itself(
-        monkeypatch: pytest.MonkeyPatch, public_url: str | None) -> None:
+    monkeypatch: pytest.MonkeyPatch, public_url: str | None
+) -> None:
     monkeypatch.delenv("MADOGUCHI_PRIVACY_URL", raising=False)
     if public_url is None:
         monkeypatch.delenv("MADOGUCHI_PUBLIC_URL", raising=False)

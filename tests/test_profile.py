@@ -1,46 +1,55 @@
 """What people volunteer in their own words is picked up, and nothing else."""
+
 from __future__ import annotations
 
 import pytest
 
-from bot.profile import detect_relation, duration_years, extract_profile
+from bot.language.profile import detect_relation, duration_years, extract_profile
 
 
-@pytest.mark.parametrize("text,relation,detail", [
-    ("母です", "family", "母"),
-    ("父親として相談したい", "family", "父親"),
-    ("うちの息子のことで", "family", "親"),
-    ("娘が部屋から出てきません", "family", "親"),
-    ("兄が家にいます", "family", "きょうだい"),
-    ("民生委員をしています", "other", "民生委員"),
-    ("近所の方のことで", "other", "近所の人"),
-    ("自分のことです", "self", None),
-    ("本人です", "self", None),
-    ("ぼくは外に出られない", "self", None),
-    ("私は30代で家にいます", "self", None),
-    ("自分の息子が家にいます", "family", "親"),
-    ("天気はどう", None, None),
-])
+@pytest.mark.parametrize(
+    "text,relation,detail",
+    [
+        ("母です", "family", "母"),
+        ("父親として相談したい", "family", "父親"),
+        ("うちの息子のことで", "family", "親"),
+        ("娘が部屋から出てきません", "family", "親"),
+        ("兄が家にいます", "family", "きょうだい"),
+        ("民生委員をしています", "other", "民生委員"),
+        ("近所の方のことで", "other", "近所の人"),
+        ("自分のことです", "self", None),
+        ("本人です", "self", None),
+        ("ぼくは外に出られない", "self", None),
+        ("私は30代で家にいます", "self", None),
+        ("自分の息子が家にいます", "family", "親"),
+        ("天気はどう", None, None),
+    ],
+)
 def test_relation(text, relation, detail):
     assert detect_relation(text) == (relation, detail)
 
 
-@pytest.mark.parametrize("text,years", [
-    ("仕事をやめてから10年家にいます", 10.0),
-    ("二十年近く部屋から出てきません", 20.0),
-    ("半年くらい学校に行っていません", 0.5),
-    ("3ヶ月前から外に出られない", 0.2),
-    ("平成10年から家にいます", None),
-    ("高校2年の娘です", None),
-    ("45歳です", None),
-])
+@pytest.mark.parametrize(
+    "text,years",
+    [
+        ("仕事をやめてから10年家にいます", 10.0),
+        ("二十年近く部屋から出てきません", 20.0),
+        ("半年くらい学校に行っていません", 0.5),
+        ("3ヶ月前から外に出られない", 0.2),
+        ("平成10年から家にいます", None),
+        ("高校2年の娘です", None),
+        ("45歳です", None),
+    ],
+)
 def test_duration_only_in_context(text, years):
     assert duration_years(text) == years
 
 
 def test_long_family_message_fills_everything():
-    u = extract_profile("夜分にすみません ７８歳の母です 息子が４５歳で仕事をやめてから十年 家から出られません "
-                        "家族会のようなところに行きたいです")
+    u = extract_profile(
+        "夜分にすみません ７８歳の母です 息子が４５歳で仕事をやめてから十年 家から出られません "
+        "家族会のようなところに行きたいです"
+    )
     assert u.relation == "family" and u.relation_detail == "母"
     assert (u.age_min, u.age_max) == (45, 45)
     assert u.duration_years == 10.0
@@ -75,28 +84,34 @@ def test_button_payloads_are_not_read_as_text():
 
 
 # Issue 18, second step: kinds of writer reading, each with phrasings of our own.
-@pytest.mark.parametrize("text", [
-    "部屋にこもったままの日が続いています。妻は「無理しないで」と言ってくれますが、このままでいいのか",
-    "仕事を辞めてから家におります。夫は何も言わずにいてくれますが申し訳なくて",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "部屋にこもったままの日が続いています。妻は「無理しないで」と言ってくれますが、このままでいいのか",
+        "仕事を辞めてから家におります。夫は何も言わずにいてくれますが申し訳なくて",
+    ],
+)
 def test_a_spouse_who_only_looks_after_a_withdrawn_writer_is_not_taken_as_the_person(text):
     assert extract_profile(text).relation != "family"
 
 
-@pytest.mark.parametrize("text,relation", [
-    ("就職できないまま、弟が今年で35になります", "family"),          # the subject comes after the predicate
-    ("家にこもっているのは高校生の娘です", "family"),                 # a cleft
-    ("二年近く外に出ていない甥がいます", "family"),                   # a relative clause on the relative
-    ("うちは息子が不登校です", "family"),                             # うちは + kin
-    ("長男が小学校に行けていません。友達ができないのが原因みたいです", "family"),  # a friend later does not win
-    ("以前から無断欠勤が続いていた社員が、今週は一度も出社していません", "other"),  # 以前から is not the past
-])
+@pytest.mark.parametrize(
+    "text,relation",
+    [
+        ("就職できないまま、弟が今年で35になります", "family"),  # the subject comes after the predicate
+        ("家にこもっているのは高校生の娘です", "family"),  # a cleft
+        ("二年近く外に出ていない甥がいます", "family"),  # a relative clause on the relative
+        ("うちは息子が不登校です", "family"),  # うちは + kin
+        ("長男が小学校に行けていません。友達ができないのが原因みたいです", "family"),  # a friend later does not win
+        ("以前から無断欠勤が続いていた社員が、今週は一度も出社していません", "other"),  # 以前から is not the past
+    ],
+)
 def test_whose_days_are_told_decides_who_writes(text, relation):
     assert extract_profile(text).relation == relation
 
 
 def test_a_relative_only_mentioned_is_not_said_back_as_stated():
-    from bot.facts import Strength
+    from bot.language.facts import Strength
 
     u = extract_profile("母とはもう何年も口をきいていません。弟は心配して声をかけてくれます")
     assert u.relation is None or u.relation_strength < Strength.STATED
@@ -111,12 +126,15 @@ def test_ones_own_life_told_from_inside_is_the_writer():
 
 # A self-introduction says who writes, not who is concerned (issue 18: writers who introduce
 # themselves first); hearsay, quotes and a role framed as the subject tell someone else's days.
-@pytest.mark.parametrize("text,relation", [
-    ("六十五の女です。四十になる娘が、勤めをやめてから家にこもっております", "family"),
-    ("利用者さんのことでご相談です。最近デイにも来られなくなって、部屋から出ないそうです", "other"),
-    ("店長をしています。アルバイトの子が二週間、連絡もなく来ていません", "other"),
-    ("七十二の 男 です。 妻に 先立たれ 一人で 暮らして おります。 誰とも 話さない 日が 続きます", "self"),
-])
+@pytest.mark.parametrize(
+    "text,relation",
+    [
+        ("六十五の女です。四十になる娘が、勤めをやめてから家にこもっております", "family"),
+        ("利用者さんのことでご相談です。最近デイにも来られなくなって、部屋から出ないそうです", "other"),
+        ("店長をしています。アルバイトの子が二週間、連絡もなく来ていません", "other"),
+        ("七十二の 男 です。 妻に 先立たれ 一人で 暮らして おります。 誰とも 話さない 日が 続きます", "self"),
+    ],
+)
 def test_an_introduction_gives_way_to_whose_days_are_told(text, relation):
     assert extract_profile(text).relation == relation
 
@@ -136,10 +154,13 @@ def test_vague_self_description_is_not_hearsay():
     assert extract_profile(text).relation == "self"
 
 
-@pytest.mark.parametrize("text", [
-    "こうこう2ねんの秋から がっこう行ってない 親はなんも言わなくなった",
-    "バイトやめてから外でてない 友達のLINEも返してない",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "こうこう2ねんの秋から がっこう行ってない 親はなんも言わなくなった",
+        "バイトやめてから外でてない 友達のLINEも返してない",
+    ],
+)
 def test_plain_speech_told_from_inside_is_the_writers_own(text):
     assert extract_profile(text).relation == "self"
 
@@ -153,17 +174,20 @@ def test_whoever_died_is_not_whose_days_are_told():
     assert extract_profile("母が亡くなってから、弟はずっと家にこもっています").relation == "family"
 
 
-@pytest.mark.parametrize("text,relation", [
-    ("妻のことでご相談させてください。41歳で、会社員です", "family"),      # 会社員 is not a 社員 role
-    ("仕事をやめてから、母以外とは誰とも話していません。31です", "self"),  # 母以外: not whose days
-    ("バイト先の後輩のこと。あの子ずっとシフト入ってなくて連絡もつかない", "other"),  # no particle
-])
+@pytest.mark.parametrize(
+    "text,relation",
+    [
+        ("妻のことでご相談させてください。41歳で、会社員です", "family"),  # 会社員 is not a 社員 role
+        ("仕事をやめてから、母以外とは誰とも話していません。31です", "self"),  # 母以外: not whose days
+        ("バイト先の後輩のこと。あの子ずっとシフト入ってなくて連絡もつかない", "other"),  # no particle
+    ],
+)
 def test_occupations_exceptions_and_dropped_particles(text, relation):
     assert extract_profile(text).relation == relation
 
 
 def test_a_story_in_its_own_words_is_information_not_a_misunderstanding():
-    from bot.profile import volunteers_facts
+    from bot.language.profile import volunteers_facts
 
     assert volunteers_facts("昨日は少しだけ笑ってくれました。このまま様子を見ていていいのか迷っています")
     assert not volunteers_facts("今日は何曜日ですか？")

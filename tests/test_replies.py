@@ -1,9 +1,10 @@
 """Short replies are read against the question just asked; typed titles count as buttons."""
+
 from __future__ import annotations
 
 import pytest
 
-from bot.replies import (
+from bot.language.replies import (
     DialogueContext,
     Option,
     declined_topics,
@@ -17,83 +18,93 @@ AGE_Q = DialogueContext(requested_slot="age_status", active_loop="intake_form")
 OFFER = DialogueContext(requested_slot="recommendation_done", active_loop="intake_form")
 NICKNAME = DialogueContext(requested_slot="nickname", active_loop="callback_form")
 CONSENT = DialogueContext(
-    requested_slot="consent", active_loop="callback_form",
-    options=(Option("はい（要約だけ）", "/affirm"), Option("はい（会話も見てよい）", '/affirm{"share":"yes"}'),
-             Option("いいえ", "/deny")),
+    requested_slot="consent",
+    active_loop="callback_form",
+    options=(
+        Option("はい（要約だけ）", "/affirm"),
+        Option("はい（会話も見てよい）", '/affirm{"share":"yes"}'),
+        Option("いいえ", "/deny"),
+    ),
 )
 
 
-@pytest.mark.parametrize("text,ctx,intent", [
-    # decline words at a question are a skip, at an offer a no — never a restart
-    ("なし", AGE_Q, "skip"),
-    ("なしで", NICKNAME, "skip"),
-    ("特にないです", AGE_Q, "skip"),
-    ("ないです", NICKNAME, "skip"),
-    ("大丈夫です", AGE_Q, "skip"),
-    ("いまはいい", OFFER, "deny"),
-    ("今回は大丈夫です", OFFER, "deny"),
-    ("結構です。", OFFER, "deny"),
-    ("けっこうです", NICKNAME, "skip"),
-    ("もうええです", OFFER, "deny"),
-    ("言いたくないです", AGE_Q, "skip"),
-    ("わからん", AGE_Q, "dont_know"),
-    ("はい", OFFER, "affirm"),
-    ("いいえ", OFFER, "deny"),
-    # explicit restart words only
-    ("最初からやり直したい", AGE_Q, "start_over"),
-    ("やり直し", NICKNAME, "start_over"),
-    # steering phrases anywhere in a message
-    ("担当の方から電話で折り返しをお願いできますか", AGE_Q, "request_callback"),
-    ("兄が45歳で、ひきこもっています。折り返しをお願いしたいです", DialogueContext(), "request_callback"),
-    ("電話してもらえますか", DialogueContext(), "request_callback"),
-    ("職員さんと直接話せますか", AGE_Q, "request_human"),
-    ("相談員さんに代わってもらえますか", DialogueContext(), "request_human"),
-    ("人と話したいです", AGE_Q, "request_human"),
-    ("どこに相談したらいいですか", AGE_Q, "ask_where_to_go"),
-    ("行けるところはありますか", DialogueContext(), "ask_where_to_go"),
-    # closed classes that need no question to be read: yes, no, not knowing, greetings, leaving
-    ("もちろんです", DialogueContext(), "affirm"),
-    ("かまわんよ", OFFER, "affirm"),
-    ("了解しました。", DialogueContext(), "affirm"),
-    ("そうではないです", DialogueContext(), "deny"),
-    ("ダメです", OFFER, "deny"),
-    ("ノー", OFFER, "deny"),
-    ("よう覚えとらん", AGE_Q, None),  # dialect the closed class does not list: DIET decides
-    ("もう覚えてないです", AGE_Q, "dont_know"),
-    ("記憶があいまいです", AGE_Q, "dont_know"),
-    ("何とも言えません", DialogueContext(), "dont_know"),
-    ("それは今は言えません", AGE_Q, "skip"),
-    ("こんばんは。夜分遅くにすみません", DialogueContext(), "greet"),
-    ("はじめまして よろしくお願いします", DialogueContext(), "greet"),
-    ("今日はこのへんで", AGE_Q, "stop"),
-    ("キャンセルします", NICKNAME, "stop"),
-    ("thank you", DialogueContext(), "thanks"),
-    ("今日は本当にありがとうございました", OFFER, "thanks"),
-    ("おおきに", DialogueContext(), "thanks"),
-    ("いいえ、そういうわけではありません", DialogueContext(), "deny"),
-    ("いらんよ", OFFER, "deny"),
-])
+@pytest.mark.parametrize(
+    "text,ctx,intent",
+    [
+        # decline words at a question are a skip, at an offer a no — never a restart
+        ("なし", AGE_Q, "skip"),
+        ("なしで", NICKNAME, "skip"),
+        ("特にないです", AGE_Q, "skip"),
+        ("ないです", NICKNAME, "skip"),
+        ("大丈夫です", AGE_Q, "skip"),
+        ("いまはいい", OFFER, "deny"),
+        ("今回は大丈夫です", OFFER, "deny"),
+        ("結構です。", OFFER, "deny"),
+        ("けっこうです", NICKNAME, "skip"),
+        ("もうええです", OFFER, "deny"),
+        ("言いたくないです", AGE_Q, "skip"),
+        ("わからん", AGE_Q, "dont_know"),
+        ("はい", OFFER, "affirm"),
+        ("いいえ", OFFER, "deny"),
+        # explicit restart words only
+        ("最初からやり直したい", AGE_Q, "start_over"),
+        ("やり直し", NICKNAME, "start_over"),
+        # steering phrases anywhere in a message
+        ("担当の方から電話で折り返しをお願いできますか", AGE_Q, "request_callback"),
+        ("兄が45歳で、ひきこもっています。折り返しをお願いしたいです", DialogueContext(), "request_callback"),
+        ("電話してもらえますか", DialogueContext(), "request_callback"),
+        ("職員さんと直接話せますか", AGE_Q, "request_human"),
+        ("相談員さんに代わってもらえますか", DialogueContext(), "request_human"),
+        ("人と話したいです", AGE_Q, "request_human"),
+        ("どこに相談したらいいですか", AGE_Q, "ask_where_to_go"),
+        ("行けるところはありますか", DialogueContext(), "ask_where_to_go"),
+        # closed classes that need no question to be read: yes, no, not knowing, greetings, leaving
+        ("もちろんです", DialogueContext(), "affirm"),
+        ("かまわんよ", OFFER, "affirm"),
+        ("了解しました。", DialogueContext(), "affirm"),
+        ("そうではないです", DialogueContext(), "deny"),
+        ("ダメです", OFFER, "deny"),
+        ("ノー", OFFER, "deny"),
+        ("よう覚えとらん", AGE_Q, None),  # dialect the closed class does not list: DIET decides
+        ("もう覚えてないです", AGE_Q, "dont_know"),
+        ("記憶があいまいです", AGE_Q, "dont_know"),
+        ("何とも言えません", DialogueContext(), "dont_know"),
+        ("それは今は言えません", AGE_Q, "skip"),
+        ("こんばんは。夜分遅くにすみません", DialogueContext(), "greet"),
+        ("はじめまして よろしくお願いします", DialogueContext(), "greet"),
+        ("今日はこのへんで", AGE_Q, "stop"),
+        ("キャンセルします", NICKNAME, "stop"),
+        ("thank you", DialogueContext(), "thanks"),
+        ("今日は本当にありがとうございました", OFFER, "thanks"),
+        ("おおきに", DialogueContext(), "thanks"),
+        ("いいえ、そういうわけではありません", DialogueContext(), "deny"),
+        ("いらんよ", OFFER, "deny"),
+    ],
+)
 def test_readings(text, ctx, intent):
     reading = read_reply(text, ctx)
     assert (reading.intent if reading else None) == intent
 
 
-@pytest.mark.parametrize("text,ctx", [
-    ("なし", DialogueContext()),  # no question open: DIET decides
-    ("大丈夫です", DialogueContext(crisis_active=True, requested_slot="age_status")),  # a reassurance
-    ("電話でお願いします", DialogueContext(active_loop="callback_form", requested_slot="contact_method")),
-    ("/affirm", OFFER),  # a real button payload is Rasa's
-    ("息子が家から出てきません", AGE_Q),
-    ("失礼します", DialogueContext()),  # a greeting or a goodbye: DIET decides
-    ("どうも", DialogueContext()),  # hello or thanks
-    ("こんにちは、息子のことで相談です", DialogueContext()),  # a greeting with information in it
-    ("いいです", OFFER),  # yes or no: only the context of DIET's reading can tell
-    # the situation, not a request for a person or for windows
-    ("人と話すのが怖くて、買い物にも行けません", DialogueContext()),
-    ("本人は人と話したくないと言っています", AGE_Q),
-    ("人に相談できずに一人で抱えてきました", DialogueContext()),
-    ("夜中に出て行って、どこに行ったのかわかりません", DialogueContext()),
-])
+@pytest.mark.parametrize(
+    "text,ctx",
+    [
+        ("なし", DialogueContext()),  # no question open: DIET decides
+        ("大丈夫です", DialogueContext(crisis_active=True, requested_slot="age_status")),  # a reassurance
+        ("電話でお願いします", DialogueContext(active_loop="callback_form", requested_slot="contact_method")),
+        ("/affirm", OFFER),  # a real button payload is Rasa's
+        ("息子が家から出てきません", AGE_Q),
+        ("失礼します", DialogueContext()),  # a greeting or a goodbye: DIET decides
+        ("どうも", DialogueContext()),  # hello or thanks
+        ("こんにちは、息子のことで相談です", DialogueContext()),  # a greeting with information in it
+        ("いいです", OFFER),  # yes or no: only the context of DIET's reading can tell
+        # the situation, not a request for a person or for windows
+        ("人と話すのが怖くて、買い物にも行けません", DialogueContext()),
+        ("本人は人と話したくないと言っています", AGE_Q),
+        ("人に相談できずに一人で抱えてきました", DialogueContext()),
+        ("夜中に出て行って、どこに行ったのかわかりません", DialogueContext()),
+    ],
+)
 def test_left_to_diet(text, ctx):
     assert read_reply(text, ctx) is None
 
@@ -122,25 +133,40 @@ def test_parse_payload():
     assert parse_payload('/inform{"broken"') is None
 
 
-@pytest.mark.parametrize("text,topics", [
-    ("自分のことです。年齢は言いたくないです", ("age",)),
-    ("歳はちょっと言いたくないです", ("age",)),
-    ("年は秘密で", ("age",)),
-    ("関係は言いたくない", ("relation",)),
-    ("息子は45歳です", ()),
-])
+@pytest.mark.parametrize(
+    "text,topics",
+    [
+        ("自分のことです。年齢は言いたくないです", ("age",)),
+        ("歳はちょっと言いたくないです", ("age",)),
+        ("年は秘密で", ("age",)),
+        ("関係は言いたくない", ("relation",)),
+        ("息子は45歳です", ()),
+    ],
+)
 def test_declined_topics(text, topics):
     assert declined_topics(text) == topics
 
 
-@pytest.mark.parametrize("text,gibberish", [
-    ("ぽぽぽぽぽ", True), ("ｋｓｋｓｋｓ", True), ("ふにゃふにゃ", True), ("🐈🐈", True),
-    ("zxcvbnm qwerty", True), ("Nice weather today, isn't it", True),
-    ("はいはい", False), ("うんうん", False), ("どうもどうも", False), ("OK", False), ("👍", False),
-    ("息子が家にいます", False), ("45", False),
-])
+@pytest.mark.parametrize(
+    "text,gibberish",
+    [
+        ("ぽぽぽぽぽ", True),
+        ("ｋｓｋｓｋｓ", True),
+        ("ふにゃふにゃ", True),
+        ("🐈🐈", True),
+        ("zxcvbnm qwerty", True),
+        ("Nice weather today, isn't it", True),
+        ("はいはい", False),
+        ("うんうん", False),
+        ("どうもどうも", False),
+        ("OK", False),
+        ("👍", False),
+        ("息子が家にいます", False),
+        ("45", False),
+    ],
+)
 def test_gibberish_is_not_understood_rather_than_guessed(text, gibberish):
-    from bot.replies import is_gibberish
+    from bot.language.replies import is_gibberish
 
     assert is_gibberish(text) is gibberish
     if gibberish:
@@ -155,7 +181,7 @@ def test_no_training_example_is_one_diet_never_sees():
 
     import yaml
 
-    from bot.replies import is_gibberish
+    from bot.language.replies import is_gibberish
 
     unreachable = []
     for path in sorted((Path(__file__).resolve().parents[1] / "data" / "nlu").glob("*.yml")):
@@ -174,54 +200,92 @@ def test_no_training_example_is_one_diet_never_sees():
 CONSENT_Q = DialogueContext(requested_slot="consent")
 
 
-@pytest.mark.parametrize("text", [
-    "いいえ", "やっぱりやめておきます", "今回はいいです", "けっこうです", "いいえ、けっこうです",
-    "やっぱりいいです", "いや、いいです", "うーん、やめときます", "また今度にします", "また今度で",
-    "せっかくですが、今回は結構です", "ありがとうございます、でも今回はいいです", "見送ります",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "いいえ",
+        "やっぱりやめておきます",
+        "今回はいいです",
+        "けっこうです",
+        "いいえ、けっこうです",
+        "やっぱりいいです",
+        "いや、いいです",
+        "うーん、やめときます",
+        "また今度にします",
+        "また今度で",
+        "せっかくですが、今回は結構です",
+        "ありがとうございます、でも今回はいいです",
+        "見送ります",
+    ],
+)
 def test_a_polite_no_at_an_offer_is_a_no(text):
     assert read_reply(text, CONSENT_Q).intent == "deny"
 
 
-@pytest.mark.parametrize("text", [
-    "ええよ", "かまわんよ", "ええですよ", "それでお願いします", "お願いしようかな", "ほいじゃあお願いします",
-    "そうしてもらえると助かります", "はい、お願いします",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ええよ",
+        "かまわんよ",
+        "ええですよ",
+        "それでお願いします",
+        "お願いしようかな",
+        "ほいじゃあお願いします",
+        "そうしてもらえると助かります",
+        "はい、お願いします",
+    ],
+)
 def test_a_yes_at_an_offer_is_a_yes(text):
     assert read_reply(text, CONSENT_Q).intent == "affirm"
 
 
-@pytest.mark.parametrize("text,intent", [
-    ("できれば声で直接お話しできる方が気持ちが楽なのですが", "request_human"),
-    ("本人の話を誰かに聞いてやってほしくて", "request_human"),
-    ("親だけでも話を聞いてもらえるのでしょうか", "request_human"),
-    ("兄弟からでも相談に乗ってもらえるものなんでしょうか", "request_human"),
-    ("そこの人に話を聞いてもらえんかのう", "request_human"),
-    ("だれかと話したいです", "request_human"),
-    ("家庭訪問していただける体制はありますか", "request_human"),
-    ("担当の方からお電話をいただくことは可能でしょうか", "request_callback"),
-    ("電話で相談したいです", "request_callback"),
-    ("一度電話でお話しさせていただけるとありがたいです", "request_callback"),
-    ("電話してもらえんかのう", "request_callback"),
-    ("保健所に行けばいいんですかね", "ask_where_to_go"),
-    ("昼間に通える場所があれば", "ask_where_to_go"),
-    ("家族の集まりって、三原にもありますか", "ask_where_to_go"),
-    ("親がいなくなったあとの手立てがあるのか知りたいです", "ask_where_to_go"),
-])
+@pytest.mark.parametrize(
+    "text,intent",
+    [
+        ("できれば声で直接お話しできる方が気持ちが楽なのですが", "request_human"),
+        ("本人の話を誰かに聞いてやってほしくて", "request_human"),
+        ("親だけでも話を聞いてもらえるのでしょうか", "request_human"),
+        ("兄弟からでも相談に乗ってもらえるものなんでしょうか", "request_human"),
+        ("そこの人に話を聞いてもらえんかのう", "request_human"),
+        ("だれかと話したいです", "request_human"),
+        ("家庭訪問していただける体制はありますか", "request_human"),
+        ("担当の方からお電話をいただくことは可能でしょうか", "request_callback"),
+        ("電話で相談したいです", "request_callback"),
+        ("一度電話でお話しさせていただけるとありがたいです", "request_callback"),
+        ("電話してもらえんかのう", "request_callback"),
+        ("保健所に行けばいいんですかね", "ask_where_to_go"),
+        ("昼間に通える場所があれば", "ask_where_to_go"),
+        ("家族の集まりって、三原にもありますか", "ask_where_to_go"),
+        ("親がいなくなったあとの手立てがあるのか知りたいです", "ask_where_to_go"),
+    ],
+)
 def test_requests_said_as_wishes_or_questions_are_heard(text, intent):
     assert steering_intent(text) == intent
 
 
-@pytest.mark.parametrize("text", [
-    "誰にも話を聞いてもらえない", "相談に乗ってもらえなかった", "話を聞いてもらえませんでした",
-    "人と話すのが怖い", "電話は苦手です", "役所に行けば何とかなると思っていた",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "誰にも話を聞いてもらえない",
+        "相談に乗ってもらえなかった",
+        "話を聞いてもらえませんでした",
+        "人と話すのが怖い",
+        "電話は苦手です",
+        "役所に行けば何とかなると思っていた",
+    ],
+)
 def test_what_happened_is_not_a_request(text):
     assert steering_intent(text) is None
 
 
-@pytest.mark.parametrize("text", ["電話は苦手なのでこのままで", "でんわは にがてなので ここで もじで やりとり できたら",
-                                  "お電話は結構です、文字でお願いします"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "電話は苦手なのでこのままで",
+        "でんわは にがてなので ここで もじで やりとり できたら",
+        "お電話は結構です、文字でお願いします",
+    ],
+)
 def test_a_preference_against_the_phone_is_information_not_a_request(text):
     assert steering_intent(text) is None
     assert read_reply(text, DialogueContext()).intent == "inform"
@@ -232,22 +296,28 @@ def test_a_place_to_be_listened_to_is_a_where_question():
 
 
 # Issue 18 (second step): a reply framed by thanks or an acknowledgement is still that reply.
-@pytest.mark.parametrize("text,context,intent", [
-    ("ありがとうございます。お願いします", OFFER, "affirm"),
-    ("今日はこのへんで。ありがとうございました", DialogueContext(), "stop"),
-    ("わかりました。家族と相談してみます", DialogueContext(), "stop"),
-    ("わかりました。少し考えてみます", OFFER, "deny"),
-])
+@pytest.mark.parametrize(
+    "text,context,intent",
+    [
+        ("ありがとうございます。お願いします", OFFER, "affirm"),
+        ("今日はこのへんで。ありがとうございました", DialogueContext(), "stop"),
+        ("わかりました。家族と相談してみます", DialogueContext(), "stop"),
+        ("わかりました。少し考えてみます", OFFER, "deny"),
+    ],
+)
 def test_a_reply_among_thanks_is_read(text, context, intent):
     reading = read_reply(text, context)
     assert reading is not None and reading.intent == intent
 
 
-@pytest.mark.parametrize("text,intent", [
-    ("中学生でも相談していいんですか", "ask_where_to_go"),
-    ("本人じゃないんですけど、友達の私が相談してもいいんですか", "ask_where_to_go"),
-    ("一度、家に様子を見に来ていただくことはできますか", "request_human"),
-])
+@pytest.mark.parametrize(
+    "text,intent",
+    [
+        ("中学生でも相談していいんですか", "ask_where_to_go"),
+        ("本人じゃないんですけど、友達の私が相談してもいいんですか", "ask_where_to_go"),
+        ("一度、家に様子を見に来ていただくことはできますか", "request_human"),
+    ],
+)
 def test_wishes_said_in_passing_steer(text, intent):
     reading = read_reply(text, DialogueContext())
     assert reading is not None and reading.intent == intent
@@ -259,12 +329,15 @@ def test_times_of_the_persons_days_are_not_a_booking(text):
     assert reading is None or reading.intent != "request_callback"
 
 
-@pytest.mark.parametrize("text,intent", [
-    ("いちど お話しさせて いただけたらと 思います", "request_human"),
-    ("役所に行く前に、電話で少し相談してみたいです", "request_callback"),
-    ("親の会のようなところはありますか", "ask_where_to_go"),
-    ("もうちょっと考えてから、また連絡します", "stop"),
-])
+@pytest.mark.parametrize(
+    "text,intent",
+    [
+        ("いちど お話しさせて いただけたらと 思います", "request_human"),
+        ("役所に行く前に、電話で少し相談してみたいです", "request_callback"),
+        ("親の会のようなところはありますか", "ask_where_to_go"),
+        ("もうちょっと考えてから、また連絡します", "stop"),
+    ],
+)
 def test_more_wishes_in_their_own_words(text, intent):
     reading = read_reply(text, DialogueContext())
     assert reading is not None and reading.intent == intent
@@ -282,32 +355,42 @@ def test_when_the_next_ibasho_is_stays_the_schedule():
 
 
 # Issue 18, batch 4's kinds, in phrasings of our own.
-@pytest.mark.parametrize("text,intent", [
-    ("だれかに でんわで ちょくせつ 聞いてもらえたら うれしいです", "request_human"),
-    ("専門の方と明日にでもお話しできませんか", "request_human"),
-    ("電話で話を聞いてもらうことって可能ですか", "request_human"),
-    ("娘のことで電話したいんですが、ここでいいですか", "request_callback"),
-    ("県外に住んどっても、そちらで何かしてもらえるんかのう", "ask_where_to_go"),
-    ("こういう時はどこにつなげばいいでしょう", "ask_where_to_go"),
-    ("気持ちが落ち着いたら、また連絡させていただきます", "stop"),
-    ("了解です きょうは ここまで", "stop"),
-    ("それでは、この辺で失礼いたします。ありがとうございました", "stop"),
-    ("はい、お願いします。夕方は仕事で出られません", "affirm"),
-])
+@pytest.mark.parametrize(
+    "text,intent",
+    [
+        ("だれかに でんわで ちょくせつ 聞いてもらえたら うれしいです", "request_human"),
+        ("専門の方と明日にでもお話しできませんか", "request_human"),
+        ("電話で話を聞いてもらうことって可能ですか", "request_human"),
+        ("娘のことで電話したいんですが、ここでいいですか", "request_callback"),
+        ("県外に住んどっても、そちらで何かしてもらえるんかのう", "ask_where_to_go"),
+        ("こういう時はどこにつなげばいいでしょう", "ask_where_to_go"),
+        ("気持ちが落ち着いたら、また連絡させていただきます", "stop"),
+        ("了解です きょうは ここまで", "stop"),
+        ("それでは、この辺で失礼いたします。ありがとうございました", "stop"),
+        ("はい、お願いします。夕方は仕事で出られません", "affirm"),
+    ],
+)
 def test_batch_four_kinds(text, intent):
     reading = read_reply(text, DialogueContext())
     assert reading is not None and reading.intent == intent
 
 
 def test_a_yes_to_the_offer_of_a_person_books_the_callback():
-    offer = DialogueContext(options=(Option("折り返しを希望する", "/request_callback"),
-                                     Option("24時間の電話窓口", "/show_hotlines")))
-    for text in ("はい", "はい、お願いします。昼間は家におります", "お願いします。この番号にかけていただければ出られます"):
+    offer = DialogueContext(
+        options=(Option("折り返しを希望する", "/request_callback"), Option("24時間の電話窓口", "/show_hotlines"))
+    )
+    for text in (
+        "はい",
+        "はい、お願いします。昼間は家におります",
+        "お願いします。この番号にかけていただければ出られます",
+    ):
         reading = read_reply(text, offer)
         assert reading is not None and reading.intent == "request_callback", text
 
 
-@pytest.mark.parametrize("text", ["土日か夜8時以降だとありがたいです", "昼休みなら電話に出られます", "午前中なら大丈夫です"])
+@pytest.mark.parametrize(
+    "text", ["土日か夜8時以降だとありがたいです", "昼休みなら電話に出られます", "午前中なら大丈夫です"]
+)
 def test_a_call_time_answers_the_offer_of_a_callback(text):
     offer = DialogueContext(options=(Option("折り返しを希望する", "/request_callback"),))
     reading = read_reply(text, offer)
@@ -317,7 +400,9 @@ def test_a_call_time_answers_the_offer_of_a_callback(text):
     assert plain is None or plain.intent != "request_callback"
 
 
-@pytest.mark.parametrize("text", ["火曜日の午後でお願いします", "また続きをお願いします", "年内の居場所はあと何回ありますか"])
+@pytest.mark.parametrize(
+    "text", ["火曜日の午後でお願いします", "また続きをお願いします", "年内の居場所はあと何回ありますか"]
+)
 def test_labelled_examples_keep_their_reading(text):
     reading = read_reply(text, DialogueContext())
     assert reading is None or reading.intent not in ("stop", "ask_where_to_go")

@@ -1,23 +1,24 @@
 """Routing against a table built from the seed's 年齢 × 事業 table."""
+
 from __future__ import annotations
 
 from datetime import date
 
 import pytest
 
-from bot.directory import load_directory
-from bot.routing import Profile, eligible, route_windows
+from bot.domain.directory import load_directory
+from bot.domain.routing import Profile, eligible, route_windows
 
 D = load_directory()
 TODAY = date(2026, 11, 30)
 
 # The seed's rows: (window, youngest served, oldest served or None)
 SEED_AGES = [
-    ("mihara_kokoro", 0, None),      # 0歳〜, 相談窓口・総合相談窓口
-    ("mihara_ibasho", 15, 39),       # 15歳〜39歳, 若者居場所づくり事業
-    ("chanks", 40, None),            # 50歳の行, 居場所（40歳以上）
+    ("mihara_kokoro", 0, None),  # 0歳〜, 相談窓口・総合相談窓口
+    ("mihara_ibasho", 15, 39),  # 15歳〜39歳, 若者居場所づくり事業
+    ("chanks", 40, None),  # 50歳の行, 居場所（40歳以上）
     ("hiroshima_center", 18, None),  # 18歳〜, 【福祉】
-    ("jiritsu_mihara", 18, None),    # 18歳〜, 【雇用】
+    ("jiritsu_mihara", 18, None),  # 18歳〜, 【雇用】
 ]
 
 
@@ -34,14 +35,17 @@ def test_offered_only_within_the_seed_age_row(age, window_id, lo, hi):
     assert eligible(D.window(window_id), Profile("self", age, age)) is inside
 
 
-@pytest.mark.parametrize("profile,expected_first,forbidden", [
-    (Profile("family", 45, 45, ("ibasho",)), "chanks", {"mihara_ibasho", "saposute"}),
-    (Profile("self", 25, 29, ("ibasho",)), "mihara_ibasho", {"chanks"}),
-    (Profile("self", 30, 30, ("work",)), "jiritsu_mihara", set()),
-    (Profile("family", 14, 14, ("school",)), "kyoiku_iinkai", {"hiroshima_center", "jiritsu_mihara"}),
-    (Profile("family", 45, 45, ("work",)), "jiritsu_mihara", {"saposute", "mihara_ibasho"}),
-    (Profile("self", 45, 45, ("family",)), "hiroshima_center", {"kazokukai"}),
-])
+@pytest.mark.parametrize(
+    "profile,expected_first,forbidden",
+    [
+        (Profile("family", 45, 45, ("ibasho",)), "chanks", {"mihara_ibasho", "saposute"}),
+        (Profile("self", 25, 29, ("ibasho",)), "mihara_ibasho", {"chanks"}),
+        (Profile("self", 30, 30, ("work",)), "jiritsu_mihara", set()),
+        (Profile("family", 14, 14, ("school",)), "kyoiku_iinkai", {"hiroshima_center", "jiritsu_mihara"}),
+        (Profile("family", 45, 45, ("work",)), "jiritsu_mihara", {"saposute", "mihara_ibasho"}),
+        (Profile("self", 45, 45, ("family",)), "hiroshima_center", {"kazokukai"}),
+    ],
+)
 def test_best_window_and_what_is_never_offered(profile, expected_first, forbidden):
     recs = route_windows(profile, D, today=TODAY)
     ids = [r.window.id for r in recs]

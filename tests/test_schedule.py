@@ -1,11 +1,17 @@
 """Business days, callback slots and the 第2・4金曜 rule."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from bot.directory import load_directory
-from bot.schedule import (
-    JST, callback_slots, is_business_day, next_business_opening, next_occurrences, parse_slot_key,
+from bot.domain.directory import load_directory
+from bot.domain.schedule import (
+    JST,
+    callback_slots,
+    is_business_day,
+    next_business_opening,
+    next_occurrences,
+    parse_slot_key,
     slot_is_bookable,
 )
 

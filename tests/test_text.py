@@ -1,11 +1,12 @@
-"""Tests for bot.text: the normaliser every parser and the NLU pipeline sit behind."""
+"""Tests for bot.language.normaliser: the normaliser every parser and the NLU pipeline sit behind."""
+
 from __future__ import annotations
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.text import kanji_to_int, normalize
+from bot.language.normaliser import kanji_to_int, normalize
 
 NORMALIZE_CASES = [
     # width / NFKC

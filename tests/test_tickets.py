@@ -1,4 +1,5 @@
 """Tickets: consent first, idempotent booking, encryption at rest, key rotation, erasure, purge."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -7,12 +8,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from cryptography.fernet import Fernet
 
-from bot import crypto
-from bot.db import session_scope
-from bot.erasure import erase_sender, purge
-from bot.models import CallbackTicket, ConsentRecord
-from bot.phone import mask_phone, normalize_phone
-from bot.tickets import ConsentRequired, TicketDraft, book_callback, get_ticket, record_consent
+from bot.domain.phone import mask_phone, normalize_phone
+from bot.security import crypto
+from bot.services import key_rotation
+from bot.services.erasure import erase_sender, purge
+from bot.store.db import session_scope
+from bot.store.models import CallbackTicket, ConsentRecord
+from bot.store.tickets import ConsentRequired, TicketDraft, book_callback, get_ticket, record_consent
 
 
 @pytest.fixture()
@@ -28,9 +30,17 @@ def db(tmp_path, monkeypatch):
 
 
 def draft(sender="rest-a", key="k1", **kw) -> TicketDraft:
-    base = dict(sender_id=sender, channel="rest", conversation_key=key, contact_method="phone",
-                consent_at=datetime.now(timezone.utc), phone="+819012345678", nickname="ゆう",
-                situation="部屋から出られない", needs=("ibasho",))
+    base = dict(
+        sender_id=sender,
+        channel="rest",
+        conversation_key=key,
+        contact_method="phone",
+        consent_at=datetime.now(timezone.utc),
+        phone="+819012345678",
+        nickname="ゆう",
+        situation="部屋から出られない",
+        needs=("ibasho",),
+    )
     base.update(kw)
     return TicketDraft(**base)
 
@@ -70,7 +80,7 @@ def test_key_rotation_keeps_old_tickets_readable(db, monkeypatch):
     monkeypatch.setenv("MADOGUCHI_FERNET_KEYS", f"{new_key},{__import__('os').environ['MADOGUCHI_FERNET_KEYS']}")
     crypto.reset_keys()
     assert get_ticket(t.id).phone == "+819012345678"  # old key still decrypts
-    assert crypto.rotate_stored() >= 3
+    assert key_rotation.rotate_stored() >= 3
     monkeypatch.setenv("MADOGUCHI_FERNET_KEYS", new_key)
     crypto.reset_keys()
     assert get_ticket(t.id).nickname == "ゆう"
@@ -100,8 +110,10 @@ def test_purge_deletes_only_expired_closed_tickets_and_keeps_open_ones(db):
     tracker = sqlite3.connect(str(db.with_name("tracker.db")))
     tracker.execute("create table events (id integer primary key, sender_id text, timestamp real)")
     now = datetime.now(timezone.utc).timestamp()
-    tracker.executemany("insert into events (sender_id, timestamp) values (?, ?)",
-                        [("a", now - 40 * 86400), ("a", now - 86400), ("b", now)])
+    tracker.executemany(
+        "insert into events (sender_id, timestamp) values (?, ?)",
+        [("a", now - 40 * 86400), ("a", now - 86400), ("b", now)],
+    )
     tracker.commit()
     result = purge(ticket_days=180, event_days=30)
     assert result.tickets == 1 and result.tracker_events == 1 and result.open_past_retention == 1
@@ -109,17 +121,20 @@ def test_purge_deletes_only_expired_closed_tickets_and_keeps_open_ones(db):
     assert tracker.execute("select count(*) from events").fetchone()[0] == 2
 
 
-@pytest.mark.parametrize("raw,e164", [
-    ("０９０ー１２３４ー５６７８", "+819012345678"),
-    ("090-1234-5678", "+819012345678"),
-    ("09012345678", "+819012345678"),
-    ("+81 90 1234 5678", "+819012345678"),
-    ("090 1234 5678", "+819012345678"),
-    ("090-1234-567", None),
-    ("0120-000", None),
-    ("12345", None),
-    ("電話は持っていません", None),
-])
+@pytest.mark.parametrize(
+    "raw,e164",
+    [
+        ("０９０ー１２３４ー５６７８", "+819012345678"),
+        ("090-1234-5678", "+819012345678"),
+        ("09012345678", "+819012345678"),
+        ("+81 90 1234 5678", "+819012345678"),
+        ("090 1234 5678", "+819012345678"),
+        ("090-1234-567", None),
+        ("0120-000", None),
+        ("12345", None),
+        ("電話は持っていません", None),
+    ],
+)
 def test_phone_numbers_in_odd_formats(raw, e164):
     assert normalize_phone(raw) == e164
 

@@ -3,17 +3,19 @@
 Every reader of who is who (the writer attribution, the parse-based age owner, the reflection)
 takes its words from here, so a word added once (せがれ) is known everywhere.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Mapping
 
 import yaml
 
-RESOURCE = Path(__file__).resolve().parent.parent / "resources" / "kinship.yml"
+from bot.paths import RESOURCES
+
+RESOURCE = RESOURCES / "kinship.yml"
 
 
 @dataclass(frozen=True)
@@ -67,17 +69,23 @@ class Kinship:
         words = [w for key, ws in self.roles.items() if key != "concerned_by_role" for w in ws]
         return tuple(sorted(dict.fromkeys(words), key=len, reverse=True))
 
-    def role_of(self, word: str) -> str | None:
-        return next((key for key, ws in self.roles.items() if key != "concerned_by_role" and word in ws), None)
-
 
 @lru_cache(maxsize=1)
 def kinship() -> Kinship:
     raw = yaml.safe_load(RESOURCE.read_text(encoding="utf-8"))
     return Kinship(
-        kin=tuple(Kin(key, tuple(v["words"]), v["writer"], v["said"], bool(v.get("subject_only")),
-                      tuple(v.get("not_before") or ()), tuple(v.get("not_after") or ()))
-                  for key, v in raw["kin"].items()),
+        kin=tuple(
+            Kin(
+                key,
+                tuple(v["words"]),
+                v["writer"],
+                v["said"],
+                bool(v.get("subject_only")),
+                tuple(v.get("not_before") or ()),
+                tuple(v.get("not_after") or ()),
+            )
+            for key, v in raw["kin"].items()
+        ),
         others_kin=tuple(raw["others_kin"]),
         first_person=tuple(raw["first_person"]),
         neutral=tuple(raw["neutral"]),

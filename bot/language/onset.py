@@ -7,13 +7,14 @@ The age at the start is not the age now: with a duration it gives the current ba
 a school year (大学2年の秋から行かなくなりました) is most likely this year's, and an age gives nothing.
 Pure: no I/O.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
 from bot.language.kinship import kinship
-from bot.text import normalize
+from bot.language.normaliser import normalize
 
 # School year → age during that year (中2 → 13–14).
 _STAGE_BASE = {"小": 5, "中": 11, "高": 14, "大": 17}
@@ -23,7 +24,9 @@ _GRADE = r"(?P<grade>[1-6])\s?年?生?"
 _LEFT_SCHOOL = {"中": (15, 15), "高": (18, 18), "大": (22, 22), "専": (20, 20)}
 # 「で」 starts something only with a change of state after it (高校1年で学校に行けなくなって);
 # 「中三で学校行っとらん」 is the school year now, and 「43歳で、実家に」 the age now.
-_CHANGE = r"(?=[^。\d]{0,16}?(?:なって|なり|なった|辞め|やめ|中退|退学|退職|休学|始め|ようにな|こもり(?:始|だ)|不登校にな))"
+_CHANGE = (
+    r"(?=[^。\d]{0,16}?(?:なって|なり|なった|辞め|やめ|中退|退学|退職|休学|始め|ようにな|こもり(?:始|だ)|不登校にな))"
+)
 _START_TAIL = (
     r"(?:の(?:頃|ころ|時|とき|途中|夏|冬|春|秋|終わり|半ば|初め|二学期|三学期|1学期|2学期|3学期)(?:ごろ)?)?\s?"
     rf"(?:から|以来|くらいから|ぐらいから|頃から|で(?![、,]){_CHANGE}|に{_CHANGE})"

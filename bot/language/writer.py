@@ -17,6 +17,7 @@ means the writer is not family; a worry only a parent has (私が死んだあと
 `read_writer` returns every cue it used and a verdict with its margin: under the threshold the
 verdict is None, and the bot asks rather than guesses. Pure: no I/O.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from bot.language.kinship import alternation, kinship
-from bot.text import normalize
+from bot.language.normaliser import normalize
 
 RELATIONS = ("self", "family", "other")
 # Withdrawal, not-working, not-at-school predicates (on text without spaces).
@@ -49,8 +50,12 @@ _LACKS_PEOPLE = re.compile(r"(友達|友だち|ともだち|友人|知り合い|
 # Someone told the writer about the person (知り合いのお母さんから相談を受けた): a third party writes.
 _RELAYED = re.compile(r"から[^。]{0,8}?(相談を受け|相談され|打ち明けられ)|相談を受けて(い)?(る|ます)")
 # Hearsay after a predicate (家にこもってるみたいです, 行っていないらしい): someone else's days.
-_HEARSAY_AFTER = re.compile(r"[^、。]{0,6}?(みたい|らしい|ようです|ようだ|ような|そうです|そうだ|って(聞|言)|と(聞|言)(い|き))")
-_GONE_AFTER = re.compile(r"(?:急に|突然|去年|昨年|先月|\d+年前に)?(?:亡くな|なくな(?:っ|り|る)|他界|死ん|逝っ|先立|出て行っ|出ていっ|家を出て(?:行|い)っ)")
+_HEARSAY_AFTER = re.compile(
+    r"[^、。]{0,6}?(みたい|らしい|ようです|ようだ|ような|そうです|そうだ|って(聞|言)|と(聞|言)(い|き))"
+)
+_GONE_AFTER = re.compile(
+    r"(?:急に|突然|去年|昨年|先月|\d+年前に)?(?:亡くな|なくな(?:っ|り|る)|他界|死ん|逝っ|先立|出て行っ|出ていっ|家を出て(?:行|い)っ)"
+)
 _POLITE = re.compile(r"(です|ます|ません|でした|ました|ください|下さい|ございます|でしょう|おります|じゃろうか)")
 _REPORTED = re.compile(r"[^、。]{0,6}?(そうです|そうだ|そうで|って(聞|言)|と(聞|言)(い|き)|らしい)")
 # Where a が-subject stops holding: a subordinate clause ends (私が家にいると | 部屋から出てきません).
@@ -59,19 +64,26 @@ _REPORTED = re.compile(r"[^、。]{0,6}?(そうです|そうだ|そうで|って
 # (昔ひきこもっていた, 元ひきこもり) says nothing about whose days the message describes.
 _NOT_A_PREDICATE_AFTER = re.compile(
     r"(なん(です|でしょう)?か|って|とは|だとは|という|の人|の方|の方々|について|の定義|の支援|の相談|のこと|の(そうだん|こと)"
-    r"|支援|状態の|世代|のため)")
+    r"|支援|状態の|世代|のため)"
+)
 # ひきこもっている人 / 家から出られない人のための: a relative clause on someone unnamed.
 _GENERIC_PERSON_AFTER = re.compile(r"[^、。]{0,9}?(人|方|者|方々|人たち)(?!生)")
-_PAST_OR_FORMER = re.compile(r"昔(?!から)|むかし(?!から)|以前(?!から|より)|かつて|元(?=ひき|引き|ニート|不登校)|若い頃|学生の頃|頃は")
+_PAST_OR_FORMER = re.compile(
+    r"昔(?!から)|むかし(?!から)|以前(?!から|より)|かつて|元(?=ひき|引き|ニート|不登校)|若い頃|学生の頃|頃は"
+)
 # The predicate modifies who follows it: 家から出られない私, ひきこもりの娘, 学校に行けなくなった息子,
 # 家にこもっている30代後半の息子 (a verb ending, then perhaps an age, then the person).
 _TAIL_SHORT = re.compile(r"[りれらなかいるたてのずがち中ぎみ]{0,5}")
 _CLEFT_BEFORE = re.compile(r"(?:のは|なのは)[^、。]{0,12}$")
 _KANA_RUN = re.compile(r"[ぁ-ゖ]{1,8}")
-_AGE_OF = re.compile(r"(?:今年で|もう)?\d{1,2}(?:代(?:前半|後半|半ば)?|歳|才|年|年目|か月|ヶ月|カ月)(?:以上|近く|くらい|ぐらい|ほど|余り)?(?:に(?:なる|なった))?の?")
+_AGE_OF = re.compile(
+    r"(?:今年で|もう)?\d{1,2}(?:代(?:前半|後半|半ば)?|歳|才|年|年目|か月|ヶ月|カ月)(?:以上|近く|くらい|ぐらい|ほど|余り)?(?:に(?:なる|なった))?の?"
+)
 
-_CLAUSE_BREAK = re.compile(r"(?<=[るたい])の(?=を?(きい|聞い|見|知っ|しっ))|(?<=[るたいくす])と(?![もかしこ])|(?<=[れ])ば(?!か)|たら|ので|けど|けれど|(?<=[だす])が(?=、)|から、"
-                           r"|(?<=[^っ]ず)(?=[、\u4e00-\u9fff])")
+_CLAUSE_BREAK = re.compile(
+    r"(?<=[るたい])の(?=を?(きい|聞い|見|知っ|しっ))|(?<=[るたいくす])と(?![もかしこ])|(?<=[れ])ば(?!か)|たら|ので|けど|けれど|(?<=[だす])が(?=、)|から、"
+    r"|(?<=[^っ]ず)(?=[、\u4e00-\u9fff])"
+)
 _SENTENCE = re.compile(r"[。！？!?\n]|・・・|…")
 
 
@@ -148,30 +160,37 @@ def _words() -> _Words:
         partner_family=re.compile(r"事実婚|内縁"),
         # Someone else in the message (the writer's own parents and teachers do not count: a young
         # writer mentions them while telling their own days).
-        anyone_else=re.compile(rf"(?:(?<![兄姉従義親])(?:{kin})(?![弟妹])|{honor}|(?!先生|教師|担任){roles}|{neutral}|人(?:が|は)|方(?:が|は))(?!以外)"),
+        anyone_else=re.compile(
+            rf"(?:(?<![兄姉従義親])(?:{kin})(?![弟妹])|{honor}|(?!先生|教師|担任){roles}|{neutral}|人(?:が|は)|方(?:が|は))(?!以外)"
+        ),
         first_person_state=re.compile(
             r"(?:たい|たくない|たかった|てみたい|さみしい|寂しい|淋しい|つらい|辛い|しんどい|こわい|怖い|不安|むなしい|虚しい"
             r"|孤独|もうむり|もう無理|消えたい|どうしたらいい|どうすればいい"
             # one's own life told from inside: leaving a job or school, a diagnosis, one's own days
             r"|辞めて|辞めました|仕事をやめ|会社をやめ|学校をやめ|退職し|クビに|解雇され|就職活動|就活|転職|アルバイトを|バイトを|体調を崩|と診断され"
-            r"|と言われ(?:まし)?た|休学|中退|留年|起きるの|寝てばかり|昼夜逆転|返せて(?:い)?ない|話していません|話してない)"),
-        subject_head=re.compile(rf"(?P<kin>{kin})(?![弟妹さちく])|(?P<me>{me})(?:自身)?"
-                                rf"|(?P<role>{alternation(tuple(k.roles.get('concerned_by_role', ())))})(?:さん)?(?:が|は|の)"),
+            r"|と言われ(?:まし)?た|休学|中退|留年|起きるの|寝てばかり|昼夜逆転|返せて(?:い)?ない|話していません|話してない)"
+        ),
+        subject_head=re.compile(
+            rf"(?P<kin>{kin})(?![弟妹さちく])|(?P<me>{me})(?:自身)?"
+            rf"|(?P<role>{alternation(tuple(k.roles.get('concerned_by_role', ())))})(?:さん)?(?:が|は|の)"
+        ),
         # 私の息子 / うちの娘: the writer's own family, said outright.
         # 部下のことで / 利用者さんについて: the consultation is about someone the writer looks after.
-        about_role=re.compile(rf"({alternation(tuple(w for w in k.roles.get('concerned_by_role', ()) if w not in ('男性', '女性')))}|{honor})(?:さん|くん|ちゃん)?"
-                              r"(?:のことで|のことです|のことなんです|のことを|について|の件で)"),
-        own_kin=re.compile(rf"(?:(?:私|わたし|あたし|僕|ぼく|俺|おれ|うち|わし|自分)の|うちは、?)(?:{kin}|家族|身内)(?![弟妹さちく])"),
-        own_parent_mention=re.compile(
-            rf"(?:{alternation(k.own_parents)})(?:に|と|から|には|とは|との|が心配|に心配)"
+        about_role=re.compile(
+            rf"({alternation(tuple(w for w in k.roles.get('concerned_by_role', ()) if w not in ('男性', '女性')))}|{honor})(?:さん|くん|ちゃん)?"
+            r"(?:のことで|のことです|のことなんです|のことを|について|の件で)"
         ),
+        own_kin=re.compile(
+            rf"(?:(?:私|わたし|あたし|僕|ぼく|俺|おれ|うち|わし|自分)の|うちは、?)(?:{kin}|家族|身内)(?![弟妹さちく])"
+        ),
+        own_parent_mention=re.compile(rf"(?:{alternation(k.own_parents)})(?:に|と|から|には|とは|との|が心配|に心配)"),
     )
 
 
 def _clauses(sentence: str) -> list[str]:
     out, start = [], 0
     for m in _CLAUSE_BREAK.finditer(sentence):
-        out.append(sentence[start:m.end()])
+        out.append(sentence[start : m.end()])
         start = m.end()
     out.append(sentence[start:])
     return [c for c in out if c]
@@ -233,7 +252,9 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
     named: tuple[str, str] | None = None  # the last family member named, in any role
     last_person: tuple[str, str] | None = None  # the last person named as a subject, of any kind
     topic_frames = False
-    kin_words = re.compile("(?<![兄姉従義親])(?:" + "|".join(k.pattern for k in kinship().kin if not k.subject_only) + ")(?![弟妹])")
+    kin_words = re.compile(
+        "(?<![兄姉従義親])(?:" + "|".join(k.pattern for k in kinship().kin if not k.subject_only) + ")(?![弟妹])"
+    )
     pending: list[tuple[int, int]] = []  # (sentence, index in found) of predicates with nobody in view
     named_in = -1
     for n_sentence, sentence in enumerate(_SENTENCE.split(norm)):
@@ -242,21 +263,28 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
         for clause in _clauses(sentence):
             subject: tuple[str, str] | None = None
             events: list[tuple[int, str, re.Match[str]]] = [
-                (m.start(), "s", m) for m in w.subject.finditer(clause) if not _LACKS_PEOPLE.match(clause, m.start())]
+                (m.start(), "s", m) for m in w.subject.finditer(clause) if not _LACKS_PEOPLE.match(clause, m.start())
+            ]
             events += [(m.start(), "w", m) for m in w.withdrawal.finditer(clause)]
-            events += [(m.start(), "k", m) for m in kin_words.finditer(clause)
-                       if not clause.startswith(("さん", "ちゃん", "くん"), m.end())]
+            events += [
+                (m.start(), "k", m)
+                for m in kin_words.finditer(clause)
+                if not clause.startswith(("さん", "ちゃん", "くん"), m.end())
+            ]
             for _pos, kind, m in sorted(events, key=lambda e: (e[0], e[1] != "s")):
                 notion_at = m.end() + 1 if m.group(0).endswith("こも") else m.end()
                 if kind == "w" and m.group(0).endswith("こも") and not clause.startswith("り", m.end()):
                     notion_at = -1  # ひきこもって: a verb, never the notion
-                if kind == "w" and (_GENERIC_PERSON_AFTER.match(clause, m.end())
-                                    or (notion_at >= 0 and _NOT_A_PREDICATE_AFTER.match(clause, notion_at))
-                                    or _PAST_OR_FORMER.search(clause, clause.rfind("、", 0, m.start()) + 1, m.start())):
+                if kind == "w" and (
+                    _GENERIC_PERSON_AFTER.match(clause, m.end())
+                    or (notion_at >= 0 and _NOT_A_PREDICATE_AFTER.match(clause, notion_at))
+                    or _PAST_OR_FORMER.search(clause, clause.rfind("、", 0, m.start()) + 1, m.start())
+                ):
                     continue
                 if kind == "k":
-                    if _GONE_AFTER.match(clause, m.end() + (1 if clause[m.end():m.end() + 1] in "がはも" else 0)) \
-                            or clause.startswith(("以外", "いがい"), m.end()):
+                    if _GONE_AFTER.match(
+                        clause, m.end() + (1 if clause[m.end() : m.end() + 1] in "がはも" else 0)
+                    ) or clause.startswith(("以外", "いがい"), m.end()):
                         continue  # 夫が亡くなって / 夫以外とは誰とも話さない: not whose days are told
                     named = ("family~", m.group(0))
                     named_in = n_sentence
@@ -270,7 +298,9 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                     who = _who(m)
                     if who[0] in ("family", "other"):
                         last_person = (who[0] + "~", who[1])
-                    if m.group("particle") in ("は", "も", "って", "ったら") or m.group("particle").startswith(("の", "に")):
+                    if m.group("particle") in ("は", "も", "って", "ったら") or m.group("particle").startswith(
+                        ("の", "に")
+                    ):
                         topic = who
                         # 「彼のことです」 frames the whole message; so does the writer as topic (私は…)
                         topic_frames = m.group("particle").startswith(("の", "に")) or who[0] == "self"
@@ -283,8 +313,13 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                     if who[0] == "family" and m.group("particle") in ("が", "は") and _is_child_side(who[1]):
                         # 一度も働かないまま、息子が今年で29になります: the subject comes after the
                         # predicate; said in the next sentence it only names whom the message is about.
-                        _resolve(found, pending, n_sentence, who,
-                                 ("family~", who[1]) if _is_child_side(who[1], spouse=False) else None)
+                        _resolve(
+                            found,
+                            pending,
+                            n_sentence,
+                            who,
+                            ("family~", who[1]) if _is_child_side(who[1], spouse=False) else None,
+                        )
                     continue
                 head = _head_after(clause, m.end(), w)
                 # A relative named in an earlier sentence is a weaker fallback than one in this one.
@@ -306,8 +341,13 @@ def _is_child_side(word: str, *, spouse: bool = True) -> bool:
     return kin is not None and not kin.subject_only and (spouse or kin.writer != "配偶者")
 
 
-def _resolve(found: list[tuple[str, str]], pending: list[tuple[int, int]], sentence: int,
-             same: tuple[str, str], next_one: tuple[str, str] | None) -> None:
+def _resolve(
+    found: list[tuple[str, str]],
+    pending: list[tuple[int, int]],
+    sentence: int,
+    same: tuple[str, str],
+    next_one: tuple[str, str] | None,
+) -> None:
     """Give the predicates still without a subject to the person named after them."""
     for n, index in pending:
         if n == sentence:
@@ -321,8 +361,10 @@ def _own_kin(norm: str, w: _Words) -> str | None:
     """私の息子 / うちの娘, unless 自分の is someone else's (私の親友が、自分の息子のことで)."""
     for m in w.own_kin.finditer(norm):
         sentence_start = max(norm.rfind(ch, 0, m.start()) for ch in "。！？!?") + 1
-        before = norm[sentence_start:m.start()]
-        if m.group(0).startswith("自分") and re.search(f"(?:{alternation(kinship().role_words())}|さん)(?:が|は)", before):
+        before = norm[sentence_start : m.start()]
+        if m.group(0).startswith("自分") and re.search(
+            f"(?:{alternation(kinship().role_words())}|さん)(?:が|は)", before
+        ):
             continue
         return m.group(0)
     return None
@@ -377,8 +419,11 @@ def read_writer(text: str, *, threshold: float = 1.5) -> WriterReading:
         cues.append(WriterCue("family", 1.0, "intro+kin"))
     if w.own_parent_mention.search(norm) and not any(c.relation == "family" for c in cues):
         cues.append(WriterCue("self", 0.5, "own-parents"))
-    if not _POLITE.search(norm) and any(c.why in ("subject:none", "own-state") for c in cues) \
-            and not any(c.relation != "self" and c.weight >= 1.5 for c in cues):
+    if (
+        not _POLITE.search(norm)
+        and any(c.why in ("subject:none", "own-state") for c in cues)
+        and not any(c.relation != "self" and c.weight >= 1.5 for c in cues)
+    ):
         # Plain speech (学校いってない, へやからでてない) with the days told from inside: a young
         # writer's own. Families writing about someone name them, and mostly write politely.
         cues.append(WriterCue("self", 1.0, "plain-style"))
@@ -396,8 +441,8 @@ def read_writer(text: str, *, threshold: float = 1.5) -> WriterReading:
     ranked = sorted(RELATIONS, key=lambda r: scores[r], reverse=True)
     best, second = ranked[0], ranked[1]
     margin = scores[best] - scores[second]
-    relation = best if scores[best] > 0 and margin >= threshold else None
-    return WriterReading(relation, margin, tuple(cues), concerned_word)
+    decided = best if scores[best] > 0 and margin >= threshold else None
+    return WriterReading(decided, margin, tuple(cues), concerned_word)
 
 
 def tells_withdrawal(text: str) -> bool:

@@ -11,6 +11,7 @@ Usage::
         ...
         assert fake.calls_to("/v2/bot/message/reply")
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -99,22 +100,43 @@ class FakeApi:
         return f"http://127.0.0.1:{self.port}"
 
     # -- scripting -----------------------------------------------------------------------------------
-    def script(self, match: str, status: int, body: Any = None, *, headers: Optional[Dict[str, str]] = None,
-               delay: float = 0.0, times: int = 1) -> None:
+    def script(
+        self,
+        match: str,
+        status: int,
+        body: Any = None,
+        *,
+        headers: Optional[Dict[str, str]] = None,
+        delay: float = 0.0,
+        times: int = 1,
+    ) -> None:
         """The next ``times`` requests whose path contains ``match`` get this answer."""
         self._scripts.append(Scripted(match, status, body if body is not None else {}, headers or {}, delay, times))
 
     def line_rate_limited(self, match: str, retry_after: float = 1, times: int = 1) -> None:
-        self.script(match, 429, {"message": "The API rate limit has been exceeded. Try again later."},
-                    headers={"Retry-After": str(retry_after)}, times=times)
+        self.script(
+            match,
+            429,
+            {"message": "The API rate limit has been exceeded. Try again later."},
+            headers={"Retry-After": str(retry_after)},
+            times=times,
+        )
 
     def line_invalid_reply_token(self) -> None:
         self.script("/v2/bot/message/reply", 400, {"message": "Invalid reply token"})
 
     def telegram_rate_limited(self, method: str, retry_after: int = 1, times: int = 1) -> None:
-        self.script(f"/{method}", 429, {"ok": False, "error_code": 429,
-                                        "description": f"Too Many Requests: retry after {retry_after}",
-                                        "parameters": {"retry_after": retry_after}}, times=times)
+        self.script(
+            f"/{method}",
+            429,
+            {
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {retry_after}",
+                "parameters": {"retry_after": retry_after},
+            },
+            times=times,
+        )
 
     def queue_updates(self, updates: List[Dict[str, Any]]) -> None:
         """The next getUpdates call returns these updates (later calls return [])."""
@@ -162,15 +184,19 @@ class FakeApi:
         return web.json_response({"message": "Not found"}, status=404)
 
     def _telegram(self, path: str, call: Call) -> web.Response:
-        token, _, method = path[len("/bot"):].partition("/")
+        token, _, method = path[len("/bot") :].partition("/")
         if token != self.telegram_token:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         params = call.params
         if method == "sendMessage":
             self._message_id += 1
             chat_id = int(params.get("chat_id", 0))
-            result: Any = {"message_id": self._message_id, "date": int(time.time()),
-                           "chat": {"id": chat_id, "type": "private"}, "text": params.get("text", "")}
+            result: Any = {
+                "message_id": self._message_id,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private"},
+                "text": params.get("text", ""),
+            }
         elif method == "getUpdates":
             result = self._updates.pop(0) if self._updates else []
         elif method == "getMe":

@@ -1,5 +1,6 @@
 """Test helpers: fixture loading, a stub Rasa (`on_new_message`) and a real Sanic server
 around a channel blueprint."""
+
 from __future__ import annotations
 
 import asyncio

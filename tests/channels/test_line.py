@@ -3,6 +3,7 @@
 The connector's blueprint runs in a real Sanic server; Rasa is a stub (`RasaStub`); the
 Messaging API is the fake server (`fake_api.FakeApi`).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,18 +21,18 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot import postback
-from bot.channel_state import platform_id_for, remember_identity
-from bot.db import session_scope
-from bot.directory import get_directory
-from bot.models import ChannelIdentity, ProcessedEvent
-from bot.pseudonym import pseudonymize
-from bot.routing import Profile, route_windows
+from bot.domain import postback
+from bot.domain.directory import get_directory
+from bot.domain.routing import Profile, route_windows
+from bot.security.pseudonym import pseudonymize
+from bot.store.channel_state import platform_id_for, remember_identity
+from bot.store.db import session_scope
+from bot.store.models import ChannelIdentity, ProcessedEvent
 from channels import common
 from channels.common import RetryPolicy
 from channels.line import LineConfig, LineInput, LineOutput, render_turn, retry_key_for
-from tests.channels.harness import RasaStub, load_fixture, serve
 from tests.channels.fake_api import FakeApi
+from tests.channels.harness import RasaStub, load_fixture, serve
 
 SECRET = "line-test-channel-secret"
 TOKEN = "line-test-access-token"
@@ -105,8 +106,14 @@ class Harness:
 
 
 def config_for(fake: FakeApi, **kw: Any) -> LineConfig:
-    base = dict(channel_secret=SECRET, access_token=TOKEN, api_base_url=fake.base_url, timeout=2.0,
-                retry=RetryPolicy(attempts=3, base=0.05, cap=0.2), loading_after=0.5)
+    base = dict(
+        channel_secret=SECRET,
+        access_token=TOKEN,
+        api_base_url=fake.base_url,
+        timeout=2.0,
+        retry=RetryPolicy(attempts=3, base=0.05, cap=0.2),
+        loading_after=0.5,
+    )
     base.update(kw)
     return LineConfig(**base)
 
@@ -120,14 +127,51 @@ async def harness(fake: FakeApi, rasa: Optional[RasaStub] = None, **config: Any)
 
 
 WINDOWS = [
-    {"id": "w1", "name": "窓口A", "reasons": ["年齢を問わず相談できます"], "what": "説明", "who": "どなたでも",
-     "place": "市役所", "address": "港町1-2", "map_url": None, "hours": "平日 9:00-17:00", "next_dates": [],
-     "phone": "0120-279-338", "url": None, "needs_callback": False},
-    {"id": "w2", "name": "窓口B", "reasons": ["「居場所」について相談できます", "次の開催: 11/27"], "what": None,
-     "who": None, "place": None, "address": None, "map_url": None, "hours": None,
-     "next_dates": ["2026-11-27"], "phone": None, "url": "https://example.org/b", "needs_callback": False},
-    {"id": "w3", "name": "窓口C", "reasons": [], "what": None, "who": None, "place": None, "address": None,
-     "map_url": None, "hours": None, "next_dates": [], "phone": None, "url": None, "needs_callback": True},
+    {
+        "id": "w1",
+        "name": "窓口A",
+        "reasons": ["年齢を問わず相談できます"],
+        "what": "説明",
+        "who": "どなたでも",
+        "place": "市役所",
+        "address": "港町1-2",
+        "map_url": None,
+        "hours": "平日 9:00-17:00",
+        "next_dates": [],
+        "phone": "0120-279-338",
+        "url": None,
+        "needs_callback": False,
+    },
+    {
+        "id": "w2",
+        "name": "窓口B",
+        "reasons": ["「居場所」について相談できます", "次の開催: 11/27"],
+        "what": None,
+        "who": None,
+        "place": None,
+        "address": None,
+        "map_url": None,
+        "hours": None,
+        "next_dates": ["2026-11-27"],
+        "phone": None,
+        "url": "https://example.org/b",
+        "needs_callback": False,
+    },
+    {
+        "id": "w3",
+        "name": "窓口C",
+        "reasons": [],
+        "what": None,
+        "who": None,
+        "place": None,
+        "address": None,
+        "map_url": None,
+        "hours": None,
+        "next_dates": [],
+        "phone": None,
+        "url": None,
+        "needs_callback": True,
+    },
 ]
 
 
@@ -160,8 +204,11 @@ async def test_malformed_json_wrong_type_and_oversize(fake: FakeApi) -> None:
         no_list = b'{"events": {}}'
         assert (await h.post(no_list, {"X-Line-Signature": sign(no_list)}))[0] == 400
         ok = body_of()
-        async with h.http.post(f"{h.url}/webhooks/line/webhook", data=ok,
-                               headers={"Content-Type": "text/plain", "X-Line-Signature": sign(ok)}) as resp:
+        async with h.http.post(
+            f"{h.url}/webhooks/line/webhook",
+            data=ok,
+            headers={"Content-Type": "text/plain", "X-Line-Signature": sign(ok)},
+        ) as resp:
             assert resp.status == 415
         big = b'{"events": [], "pad": "' + b"x" * 1_000_001 + b'"}'
         assert (await h.post(big, {"X-Line-Signature": sign(big)}))[0] == 413
@@ -180,8 +227,11 @@ async def test_channel_off_without_settings(fake: FakeApi) -> None:
     rasa = RasaStub()
     async with serve(line, rasa, "/webhooks/line") as url, aiohttp.ClientSession() as http:
         body = body_of(text_event("x"))
-        async with http.post(f"{url}/webhooks/line/webhook", data=body,
-                             headers={"Content-Type": "application/json", "X-Line-Signature": sign(body)}) as r:
+        async with http.post(
+            f"{url}/webhooks/line/webhook",
+            data=body,
+            headers={"Content-Type": "application/json", "X-Line-Signature": sign(body)},
+        ) as r:
             assert r.status == 503
         async with http.get(f"{url}/webhooks/line/") as r:
             assert (await r.json())["status"] == "disabled"
@@ -204,8 +254,14 @@ def test_rasa_loads_the_channel_from_credentials_with_empty_env(tmp_path: Any, m
         "  api_base_url: ${TELEGRAM_API_BASE_URL}\n",
         encoding="utf-8",
     )
-    for name in ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN", "LINE_API_BASE_URL",
-                 "TELEGRAM_BOT_TOKEN", "TELEGRAM_SECRET_TOKEN", "TELEGRAM_API_BASE_URL"):
+    for name in (
+        "LINE_CHANNEL_SECRET",
+        "LINE_CHANNEL_ACCESS_TOKEN",
+        "LINE_API_BASE_URL",
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_SECRET_TOKEN",
+        "TELEGRAM_API_BASE_URL",
+    ):
         monkeypatch.setenv(name, "")
     channels = {c.name(): c for c in create_http_input_channels(None, str(creds))}
     assert not channels["line"].enabled and not channels["telegram"].enabled
@@ -279,8 +335,11 @@ async def test_sdk_fixture_events_sharing_one_id_are_handled_once(fake: FakeApi)
     """The SDK sample gives every event the same webhookEventId: of one user's events, in
     order, only the first (a text message) is handled."""
     now = int(time.time() * 1000)
-    events = [dict(e, timestamp=now) for e in load_fixture("line_sdk_webhook.json")["events"]
-              if e["source"].get("userId") == USER and e["source"]["type"] == "user"]
+    events = [
+        dict(e, timestamp=now)
+        for e in load_fixture("line_sdk_webhook.json")["events"]
+        if e["source"].get("userId") == USER and e["source"]["type"] == "user"
+    ]
     assert len({e["webhookEventId"] for e in events}) == 1 and len(events) > 5
     async with harness(fake) as h:
         await h.send(*events)
@@ -469,8 +528,10 @@ async def test_unknown_postback_data_gets_a_gentle_text(fake: FakeApi, data: str
 
 # --- rendering -----------------------------------------------------------------------------------------
 async def test_buttons_become_quick_replies_within_limits(fake: FakeApi) -> None:
-    buttons = [{"title": f"とても長いボタンのタイトルその{i}です、本当に長い", "payload": f'/inform{{"relation":"r{i}"}}'}
-               for i in range(15)]
+    buttons = [
+        {"title": f"とても長いボタンのタイトルその{i}です、本当に長い", "payload": f'/inform{{"relation":"r{i}"}}'}
+        for i in range(15)
+    ]
     rasa = RasaStub({"選ぶ": [{"text": "どなたのことですか？", "buttons": buttons}]})
     async with harness(fake, rasa) as h:
         await h.send(text_event("選ぶ"))
@@ -528,8 +589,14 @@ def test_real_directory_payloads_render() -> None:
 async def test_ticket_payload_becomes_a_confirmation_bubble(fake: FakeApi) -> None:
     # What action_book_callback sends after utter_ticket_booked.
     ticket = {"id": 42, "number": "#42", "slot_label": "11/30(月) 午前", "contact_label": "お電話", "urgent": False}
-    rasa = RasaStub({"予約": [{"text": "受け付けました。受付番号は #42 です。", "utter_action": "utter_ticket_booked"},
-                              {"custom": {"ticket": ticket}}]})
+    rasa = RasaStub(
+        {
+            "予約": [
+                {"text": "受け付けました。受付番号は #42 です。", "utter_action": "utter_ticket_booked"},
+                {"custom": {"ticket": ticket}},
+            ]
+        }
+    )
     async with harness(fake, rasa) as h:
         await h.send(text_event("予約"))
         [text, flex] = h.replies()[0].params["messages"]
@@ -542,10 +609,12 @@ async def test_ticket_payload_becomes_a_confirmation_bubble(fake: FakeApi) -> No
 async def test_window_texts_are_left_out_when_cards_follow(fake: FakeApi) -> None:
     """action recommend sends each window as text (for REST) and then the payload: LINE shows
     the intro and the carousel, not both."""
-    turn = [{"text": "こちらが合いそうです", "utter_action": "utter_recommend_intro"},
-            *({"text": f"■ {w['name']}", "utter_action": "utter_window"} for w in WINDOWS),
-            {"custom": {"windows": WINDOWS}},
-            {"text": "（連絡先は確認中です）", "utter_action": "utter_window_needs_callback"}]
+    turn = [
+        {"text": "こちらが合いそうです", "utter_action": "utter_recommend_intro"},
+        *({"text": f"■ {w['name']}", "utter_action": "utter_window"} for w in WINDOWS),
+        {"custom": {"windows": WINDOWS}},
+        {"text": "（連絡先は確認中です）", "utter_action": "utter_window_needs_callback"},
+    ]
     async with harness(fake, RasaStub({"窓口": turn})) as h:
         await h.send(text_event("窓口"))
         messages = h.replies()[0].params["messages"]
@@ -582,7 +651,9 @@ async def test_output_channel_pushes_to_the_person_behind_the_pseudonym(fake: Fa
     remember_identity(sender, "line", USER)
     out = line.get_output_channel()
     assert isinstance(out, LineOutput) and out.name() == "line"
-    await out.send_response(sender, {"text": "担当者からのお返事です", "buttons": [{"title": "はい", "payload": "/affirm"}]})
+    await out.send_response(
+        sender, {"text": "担当者からのお返事です", "buttons": [{"title": "はい", "payload": "/affirm"}]}
+    )
     await out.send_response("line-" + "0" * 32, {"text": "誰にも届かない"})
     await line.api.close()
     [push] = fake.calls_to("/v2/bot/message/push")
@@ -613,8 +684,14 @@ async def test_rich_menu_is_created_uploaded_and_made_default(fake: FakeApi) -> 
     with Image.open(richmenu.IMAGE_PATH) as image:
         assert image.size == (2500, 1686) and image.format == "PNG"
     assert richmenu.IMAGE_PATH.stat().st_size < 1_000_000  # LINE's limit
-    old = {"richMenuId": "richmenu-old", "name": richmenu.MENU_NAME, "chatBarText": "x", "selected": True,
-           "size": {"width": 2500, "height": 1686}, "areas": []}
+    old = {
+        "richMenuId": "richmenu-old",
+        "name": richmenu.MENU_NAME,
+        "chatBarText": "x",
+        "selected": True,
+        "size": {"width": 2500, "height": 1686},
+        "areas": [],
+    }
     other = dict(old, richMenuId="richmenu-other", name="someone-elses")
     fake.script("/v2/bot/richmenu/list", 200, {"richmenus": [old, other]})
 
@@ -624,9 +701,19 @@ async def test_rich_menu_is_created_uploaded_and_made_default(fake: FakeApi) -> 
     [created] = [c for c in fake.calls_to("/v2/bot/richmenu") if c.path == "/v2/bot/richmenu"]
     areas = created.params["areas"]
     assert [a["action"]["displayText"] for a in areas] == [
-        "相談をはじめる", "窓口を見る", "居場所の日程", "いますぐ話したい（緊急）", "記録を消す"]
+        "相談をはじめる",
+        "窓口を見る",
+        "居場所の日程",
+        "いますぐ話したい（緊急）",
+        "記録を消す",
+    ]
     assert [postback.decode(a["action"]["data"]) for a in areas] == [
-        "/greet", "/ask_where_to_go", "/ibasho_schedule", "/show_hotlines", "/delete_data"]
+        "/greet",
+        "/ask_where_to_go",
+        "/ibasho_schedule",
+        "/show_hotlines",
+        "/delete_data",
+    ]
     assert all(a["action"]["type"] == "postback" for a in areas)
     covered = sum(a["bounds"]["width"] * a["bounds"]["height"] for a in areas)
     assert covered == 2500 * 1686  # the areas tile the whole image
@@ -659,8 +746,9 @@ async def test_rasa_register_mounts_both_channels_at_their_webhook_paths(fake: F
 
     rasa = RasaStub()
     line = LineInput(config_for(fake))
-    tg = TelegramInput(TelegramConfig(bot_token="123456:TEST-token_for-fake-api", secret_token="s3cret",
-                                      api_base_url=fake.base_url))
+    tg = TelegramInput(
+        TelegramConfig(bot_token="123456:TEST-token_for-fake-api", secret_token="s3cret", api_base_url=fake.base_url)
+    )
     Sanic.test_mode = True
     app = Sanic(f"r{uuid.uuid4().hex}", configure_logging=False)
     app.ctx.agent = SimpleNamespace(handle_message=rasa)
@@ -674,14 +762,25 @@ async def test_rasa_register_mounts_both_channels_at_their_webhook_paths(fake: F
     try:
         async with aiohttp.ClientSession() as http:
             body = body_of(text_event("らいん"))
-            async with http.post(f"{base}/webhooks/line/webhook", data=body,
-                                 headers={"Content-Type": "application/json", "X-Line-Signature": sign(body)}) as r:
+            async with http.post(
+                f"{base}/webhooks/line/webhook",
+                data=body,
+                headers={"Content-Type": "application/json", "X-Line-Signature": sign(body)},
+            ) as r:
                 assert r.status == 200
-            update = {"update_id": 99, "message": {"message_id": 1, "date": int(time.time()), "text": "てれぐらむ",
-                                                   "chat": {"id": 5, "type": "private"},
-                                                   "from": {"id": 5, "is_bot": False, "first_name": "A"}}}
-            async with http.post(f"{base}/webhooks/telegram/webhook", json=update,
-                                 headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}) as r:
+            update = {
+                "update_id": 99,
+                "message": {
+                    "message_id": 1,
+                    "date": int(time.time()),
+                    "text": "てれぐらむ",
+                    "chat": {"id": 5, "type": "private"},
+                    "from": {"id": 5, "is_bot": False, "first_name": "A"},
+                },
+            }
+            async with http.post(
+                f"{base}/webhooks/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+            ) as r:
                 assert r.status == 200
         await line.drain()
         await tg.drain()

@@ -1,4 +1,5 @@
-"""bot.postback: compact button keys, round trip and rejection of anything malformed."""
+"""bot.domain.postback: compact button keys, round trip and rejection of anything malformed."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import postback
+from bot.domain import postback
 
 
 @pytest.mark.parametrize(

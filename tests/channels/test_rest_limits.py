@@ -1,6 +1,7 @@
 """The REST channel against scripts (issue 12, finding 4): rate limits per sender and per client
 address, and the token that MADOGUCHI_REST_PUBLIC requires. The balancer's own limit
 (nginx limit_req) is tested through nginx in tests/production/test_network_exposure.py."""
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -8,7 +9,7 @@ from typing import Any, Optional
 import aiohttp
 import pytest
 
-from bot.ratelimit import Rate, RateLimiter, parse_rate
+from bot.security.ratelimit import Rate, RateLimiter, parse_rate
 from channels.common import load_texts
 from channels.rest import PseudonymousRestInput
 from tests.channels.harness import RasaStub, serve
@@ -51,16 +52,18 @@ def test_a_typo_does_not_turn_the_limit_off(raw: str) -> None:
         parse_rate(raw, Rate(20, 10))
 
 
-async def post(url: str, sender: str, *, address: Optional[str] = None, token: Optional[str] = None,
-               text: str = "こんにちは") -> tuple[int, Any, dict]:
+async def post(
+    url: str, sender: str, *, address: Optional[str] = None, token: Optional[str] = None, text: str = "こんにちは"
+) -> tuple[int, Any, dict]:
     headers = {}
     if address:
         headers["X-Real-IP"] = address  # what the balancer on this machine sets
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text},
-                             headers=headers) as resp:
+        async with http.post(
+            f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, headers=headers
+        ) as resp:
             return resp.status, await resp.json(content_type=None), dict(resp.headers)
 
 

@@ -1,4 +1,5 @@
 """Telegram connector: secret check, dedup, commands, callbacks, rendering, retries, admin CLI."""
+
 from __future__ import annotations
 
 import copy
@@ -11,16 +12,16 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot import postback
-from bot.channel_state import platform_id_for, remember_identity
-from bot.db import session_scope
-from bot.models import ChannelIdentity, ProcessedEvent
-from bot.pseudonym import pseudonymize
+from bot.domain import postback
+from bot.security.pseudonym import pseudonymize
+from bot.store.channel_state import platform_id_for, remember_identity
+from bot.store.db import session_scope
+from bot.store.models import ChannelIdentity, ProcessedEvent
 from channels import common, telegram_admin
 from channels.common import RetryPolicy
 from channels.telegram import ALLOWED_UPDATES, TelegramConfig, TelegramInput, TelegramOutput, render_message
-from tests.channels.harness import RasaStub, load_fixture, serve
 from tests.channels.fake_api import TELEGRAM_TOKEN, FakeApi
+from tests.channels.harness import RasaStub, load_fixture, serve
 
 SECRET = "tg-test-secret_token-123"
 USER_ID = 1111111  # the docs samples' placeholder user (private chat id == user id)
@@ -67,8 +68,12 @@ def callback_update(data: str) -> Dict[str, Any]:
     cq = u["callback_query"]
     cq["data"] = data
     cq.pop("inline_message_id", None)
-    cq["message"] = {"message_id": 7, "date": int(time.time()), "text": "えらんでください",
-                     "chat": {"id": USER_ID, "type": "private"}}
+    cq["message"] = {
+        "message_id": 7,
+        "date": int(time.time()),
+        "text": "えらんでください",
+        "chat": {"id": USER_ID, "type": "private"},
+    }
     return u
 
 
@@ -78,8 +83,14 @@ def count(model: Any) -> int:
 
 
 def config_for(fake: FakeApi, **kw: Any) -> TelegramConfig:
-    base = dict(bot_token=TELEGRAM_TOKEN, secret_token=SECRET, api_base_url=fake.base_url, timeout=2.0,
-                retry=RetryPolicy(attempts=3, base=0.05, cap=0.2), typing_after=0.5)
+    base = dict(
+        bot_token=TELEGRAM_TOKEN,
+        secret_token=SECRET,
+        api_base_url=fake.base_url,
+        timeout=2.0,
+        retry=RetryPolicy(attempts=3, base=0.05, cap=0.2),
+        typing_after=0.5,
+    )
     base.update(kw)
     return TelegramConfig(**base)
 
@@ -111,12 +122,36 @@ async def harness(fake: FakeApi, rasa: Optional[RasaStub] = None, **config: Any)
 
 
 WINDOWS = [
-    {"id": "w1", "name": "窓口A", "reasons": ["年齢を問わず相談できます"], "what": None, "who": None,
-     "place": "市役所", "address": None, "map_url": None, "hours": "平日 9:00-17:00", "next_dates": [],
-     "phone": "0120-279-338", "url": None, "needs_callback": False},
-    {"id": "w2", "name": "窓口B", "reasons": [], "what": None, "who": None, "place": None, "address": None,
-     "map_url": None, "hours": None, "next_dates": ["2026-12-11"], "phone": None,
-     "url": "https://example.org/b", "needs_callback": False},
+    {
+        "id": "w1",
+        "name": "窓口A",
+        "reasons": ["年齢を問わず相談できます"],
+        "what": None,
+        "who": None,
+        "place": "市役所",
+        "address": None,
+        "map_url": None,
+        "hours": "平日 9:00-17:00",
+        "next_dates": [],
+        "phone": "0120-279-338",
+        "url": None,
+        "needs_callback": False,
+    },
+    {
+        "id": "w2",
+        "name": "窓口B",
+        "reasons": [],
+        "what": None,
+        "who": None,
+        "place": None,
+        "address": None,
+        "map_url": None,
+        "hours": None,
+        "next_dates": ["2026-12-11"],
+        "phone": None,
+        "url": "https://example.org/b",
+        "needs_callback": False,
+    },
 ]
 
 
@@ -152,8 +187,9 @@ async def test_channel_off_without_secret(fake: FakeApi, monkeypatch: pytest.Mon
     assert not tg.enabled and tg.get_output_channel() is None
     rasa = RasaStub()
     async with serve(tg, rasa, "/webhooks/telegram") as url, aiohttp.ClientSession() as http:
-        async with http.post(f"{url}/webhooks/telegram/webhook", json=text_update("x"),
-                             headers={"X-Telegram-Bot-Api-Secret-Token": ""}) as r:
+        async with http.post(
+            f"{url}/webhooks/telegram/webhook", json=text_update("x"), headers={"X-Telegram-Bot-Api-Secret-Token": ""}
+        ) as r:
             assert r.status == 503
     assert rasa.messages == []
     monkeypatch.setenv("TELEGRAM_SECRET_TOKEN", SECRET)
@@ -177,9 +213,16 @@ async def test_text_message_reaches_rasa_and_is_answered(fake: FakeApi) -> None:
     assert platform_id_for(msg.sender_id) == ("telegram", str(USER_ID))
 
 
-@pytest.mark.parametrize("command, payload", [("/start", "/greet"), ("/start@madoguchi_bot", "/greet"),
-                                              ("/start campaign1", "/greet"), ("/stop", "/stop"),
-                                              ("/delete", "/delete_data")])
+@pytest.mark.parametrize(
+    "command, payload",
+    [
+        ("/start", "/greet"),
+        ("/start@madoguchi_bot", "/greet"),
+        ("/start campaign1", "/greet"),
+        ("/stop", "/stop"),
+        ("/delete", "/delete_data"),
+    ],
+)
 async def test_commands_map_to_intents(fake: FakeApi, command: str, payload: str) -> None:
     async with harness(fake) as h:
         await h.post(text_update(command))
@@ -251,11 +294,20 @@ async def test_blocking_the_bot_forgets_identity_silently(fake: FakeApi) -> None
     sender = pseudonymize("telegram", str(USER_ID))
     remember_identity(sender, "telegram", str(USER_ID))
     user = {"id": USER_ID, "is_bot": False, "first_name": "T"}
-    update = {"update_id": 777001, "my_chat_member": {
-        "chat": {"id": USER_ID, "type": "private", "first_name": "T"}, "from": user, "date": int(time.time()),
-        "old_chat_member": {"status": "member", "user": {"id": 1, "is_bot": True, "first_name": "bot"}},
-        "new_chat_member": {"status": "kicked", "until_date": 0,
-                            "user": {"id": 1, "is_bot": True, "first_name": "bot"}}}}
+    update = {
+        "update_id": 777001,
+        "my_chat_member": {
+            "chat": {"id": USER_ID, "type": "private", "first_name": "T"},
+            "from": user,
+            "date": int(time.time()),
+            "old_chat_member": {"status": "member", "user": {"id": 1, "is_bot": True, "first_name": "bot"}},
+            "new_chat_member": {
+                "status": "kicked",
+                "until_date": 0,
+                "user": {"id": 1, "is_bot": True, "first_name": "bot"},
+            },
+        },
+    }
     async with harness(fake, RasaStub({"/unfollow": [{"text": "swallowed"}]})) as h:
         await h.post(update)
         assert h.rasa.texts == ["/unfollow"] and fake.calls == []
@@ -289,10 +341,12 @@ async def test_slow_turn_shows_typing(fake: FakeApi) -> None:
 
 # --- rendering ---------------------------------------------------------------------------------------------
 async def test_buttons_become_an_inline_keyboard(fake: FakeApi) -> None:
-    buttons = [{"title": "家族のこと", "payload": '/inform{"relation":"family"}'},
-               {"title": "本人のこと", "payload": '/inform{"relation":"self"}'},
-               {"title": "11/30 午前", "payload": '/choose_slot{"preferred_slot":"2026-11-30_am"}'},
-               {"title": "長すぎる", "payload": '/choose_slot{"preferred_slot":"' + "x" * 60 + '"}'}]
+    buttons = [
+        {"title": "家族のこと", "payload": '/inform{"relation":"family"}'},
+        {"title": "本人のこと", "payload": '/inform{"relation":"self"}'},
+        {"title": "11/30 午前", "payload": '/choose_slot{"preferred_slot":"2026-11-30_am"}'},
+        {"title": "長すぎる", "payload": '/choose_slot{"preferred_slot":"' + "x" * 60 + '"}'},
+    ]
     rasa = RasaStub({"選ぶ": [{"text": "どなたのことですか？", "buttons": buttons}]})
     async with harness(fake, rasa) as h:
         await h.post(text_update("選ぶ"))
@@ -314,22 +368,44 @@ async def test_windows_become_one_message_each(fake: FakeApi) -> None:
     assert "・年齢を問わず相談できます" in first.params["text"]
     [[callback]] = first.params["reply_markup"]["inline_keyboard"]
     assert postback.decode(callback["callback_data"]) == "/request_callback"
-    assert second.params["reply_markup"]["inline_keyboard"] == [[{"text": "ウェブサイト", "url": "https://example.org/b"}]]
+    assert second.params["reply_markup"]["inline_keyboard"] == [
+        [{"text": "ウェブサイト", "url": "https://example.org/b"}]
+    ]
     assert "12/11" in second.params["text"] and "tel:" not in json.dumps(second.params, ensure_ascii=False)
 
 
 def test_ticket_renders_a_confirmation() -> None:
-    [m] = render_message({"text": "受付番号は42です", "custom": {"ticket": {
-        "id": 42, "number": "#42", "slot_label": "11/30(月) 午前", "contact_label": "このトーク", "urgent": False}},
-        "buttons": [{"title": "窓口を見る", "payload": "/ask_where_to_go"}]}, common.load_texts())
-    assert m.text.splitlines() == ["受け付けました", "受付番号：#42", "連絡方法：このトーク", "希望の時間帯：11/30(月) 午前"]
+    [m] = render_message(
+        {
+            "text": "受付番号は42です",
+            "custom": {
+                "ticket": {
+                    "id": 42,
+                    "number": "#42",
+                    "slot_label": "11/30(月) 午前",
+                    "contact_label": "このトーク",
+                    "urgent": False,
+                }
+            },
+            "buttons": [{"title": "窓口を見る", "payload": "/ask_where_to_go"}],
+        },
+        common.load_texts(),
+    )
+    assert m.text.splitlines() == [
+        "受け付けました",
+        "受付番号：#42",
+        "連絡方法：このトーク",
+        "希望の時間帯：11/30(月) 午前",
+    ]
     assert m.keyboard == [[{"text": "窓口を見る", "callback_data": "i=ask_where_to_go"}]]
 
 
 async def test_window_texts_are_left_out_when_cards_follow(fake: FakeApi) -> None:
-    turn = [{"text": "こちらが合いそうです", "utter_action": "utter_recommend_intro"},
-            *({"text": f"■ {w['name']}", "utter_action": "utter_window"} for w in WINDOWS),
-            {"custom": {"windows": WINDOWS}}]
+    turn = [
+        {"text": "こちらが合いそうです", "utter_action": "utter_recommend_intro"},
+        *({"text": f"■ {w['name']}", "utter_action": "utter_window"} for w in WINDOWS),
+        {"custom": {"windows": WINDOWS}},
+    ]
     async with harness(fake, RasaStub({"窓口": turn})) as h:
         await h.post(text_update("窓口"))
         texts = [c.params["text"] for c in h.sent()]

@@ -1,4 +1,5 @@
 """The process-wide cap on concurrent Rasa turns (channels.common.TurnGate, P5b)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,6 +30,7 @@ class _Probe:
                 return name
             finally:
                 self.running -= 1
+
         return run
 
 

@@ -6,6 +6,7 @@ parser (``YAMLStoryReader.unpack_regex_message``, which the processor runs on ev
 after the NLU normaliser. Buttons still work: LINE/Telegram postbacks, REST payloads in the
 postback form.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,7 +17,7 @@ from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLSt
 from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.text import normalize
+from bot.language.normaliser import normalize
 from channels.rest import PseudonymousRestInput
 from tests.channels import test_line, test_telegram
 from tests.channels.fake_api import FakeApi
@@ -77,9 +78,18 @@ async def rest_say(url: str, message: str) -> tuple[int, Any]:
             return resp.status, await resp.json(content_type=None)
 
 
-@pytest.mark.parametrize("text", SMUGGLED[1:] + ['/inform{"phone":"09012345678","relation":"self"}',
-                                                 '/affirm{"share": "yes"}', "/affirm{}", "/affirm@0.99",
-                                                 '/inform{"a":"x","b":"y"}', '/inform{"relation":"se lf"}'])
+@pytest.mark.parametrize(
+    "text",
+    SMUGGLED[1:]
+    + [
+        '/inform{"phone":"09012345678","relation":"self"}',
+        '/affirm{"share": "yes"}',
+        "/affirm{}",
+        "/affirm@0.99",
+        '/inform{"a":"x","b":"y"}',
+        '/inform{"relation":"se lf"}',
+    ],
+)
 async def test_rest_typed_text_and_forged_payloads_are_neutralised(text: str) -> None:
     rasa = RasaStub()
     async with serve(PseudonymousRestInput(), rasa, "/webhooks/rest") as url:
@@ -88,8 +98,10 @@ async def test_rest_typed_text_and_forged_payloads_are_neutralised(text: str) ->
     assert_typed(rasa.texts)
 
 
-@pytest.mark.parametrize("payload", ["/skip", "/affirm", "/session_start", '/affirm{"share":"yes"}',
-                                     '/choose_slot{"preferred_slot":"2026-11-30_am"}'])
+@pytest.mark.parametrize(
+    "payload",
+    ["/skip", "/affirm", "/session_start", '/affirm{"share":"yes"}', '/choose_slot{"preferred_slot":"2026-11-30_am"}'],
+)
 async def test_rest_button_payloads_still_work(payload: str) -> None:
     rasa = RasaStub()
     async with serve(PseudonymousRestInput(), rasa, "/webhooks/rest") as url:

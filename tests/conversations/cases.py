@@ -1,4 +1,5 @@
 """The evaluation cases under tests/conversations/: loading, gold labels and the seed's window rule."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,14 +10,31 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 KINDS = ("first_messages", "multi_turn", "steering")
-SIGNALS = frozenset({
-    "windows", "hotlines", "callback", "booked", "human", "fallback", "restart", "stopped", "erase",
-    "faq", "ibasho_dates", "greeting", "asks_relation", "asks_age", "asks_situation", "asks_needs",
-    "reflect",
-    # Real-derived tier: a request for a person is met by the booking or by the offer of a person;
-    # "where do I go" by windows (or, in a crisis, by the crisis lines).
-    "person", "guided",
-})
+SIGNALS = frozenset(
+    {
+        "windows",
+        "hotlines",
+        "callback",
+        "booked",
+        "human",
+        "fallback",
+        "restart",
+        "stopped",
+        "erase",
+        "faq",
+        "ibasho_dates",
+        "greeting",
+        "asks_relation",
+        "asks_age",
+        "asks_situation",
+        "asks_needs",
+        "reflect",
+        # Real-derived tier: a request for a person is met by the booking or by the offer of a person;
+        # "where do I go" by windows (or, in a crisis, by the crisis lines).
+        "person",
+        "guided",
+    }
+)
 RELATIONS = ("self", "family", "other")
 
 
@@ -108,11 +126,19 @@ def load_cases(root: Path = HERE) -> list[Case]:
             if cid in seen:
                 raise ValueError(f"duplicate case id {cid}")
             seen.add(cid)
-            cases.append(Case(
-                id=cid, kind=kind, style=str(raw.get("style", "")), turns=_turns(raw, kind, where),
-                gold=_gold(raw, where), windows=tuple(raw.get("windows") or ()),
-                not_windows=tuple(raw.get("not_windows") or ()), source=path.name, raw=raw,
-            ))
+            cases.append(
+                Case(
+                    id=cid,
+                    kind=kind,
+                    style=str(raw.get("style", "")),
+                    turns=_turns(raw, kind, where),
+                    gold=_gold(raw, where),
+                    windows=tuple(raw.get("windows") or ()),
+                    not_windows=tuple(raw.get("not_windows") or ()),
+                    source=path.name,
+                    raw=raw,
+                )
+            )
     return cases
 
 
@@ -148,20 +174,32 @@ def load_real_cases(root: Path = REAL, splits: tuple[str, ...] = ("dev", "heldou
                 if label is None:
                     continue
                 where = f"real/{split}/{path.name}:{cid}"
-                texts = [raw["text"]] if "text" in raw else [t if isinstance(t, str) else t["user"] for t in raw["turns"]]
+                texts = (
+                    [raw["text"]] if "text" in raw else [t if isinstance(t, str) else t["user"] for t in raw["turns"]]
+                )
                 asks = {int(k): v for k, v in (label.get("asks") or {}).items()}
-                turns = tuple(Turn(str(t), *_ASKS.get(asks.get(i, ""), ((), ())))
-                              for i, t in enumerate(texts, 1))
+                turns = tuple(Turn(str(t), *_ASKS.get(asks.get(i, ""), ((), ()))) for i, t in enumerate(texts, 1))
                 relation = label.get("relation")
                 gold = _gold({"expect": {**label, "relation": None if relation == "unknown" else relation}}, where)
                 crisis_turn = int(label.get("crisis_turn") or 1) if gold.crisis else None
                 kind = "first_messages" if "text" in raw else "multi_turn"
                 windows, not_windows = _real_windows(gold)
-                cases.append(Case(
-                    id=cid, kind=kind, style=str(raw.get("style", "")), turns=turns, gold=gold,
-                    windows=windows, not_windows=not_windows, source=str(raw.get("source", "")), raw=raw,
-                    tier="real", split=split, crisis_turn=crisis_turn,
-                ))
+                cases.append(
+                    Case(
+                        id=cid,
+                        kind=kind,
+                        style=str(raw.get("style", "")),
+                        turns=turns,
+                        gold=gold,
+                        windows=windows,
+                        not_windows=not_windows,
+                        source=str(raw.get("source", "")),
+                        raw=raw,
+                        tier="real",
+                        split=split,
+                        crisis_turn=crisis_turn,
+                    )
+                )
     return cases
 
 
@@ -169,7 +207,7 @@ def _real_windows(gold: Gold) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The seed's window rule (tests/conversations/label.py), computed rather than stored."""
     if gold.crisis:
         return (), ()
-    from bot.directory import get_directory
+    from bot.domain.directory import get_directory
     from tests.conversations.label import seed_windows
 
     must, never = seed_windows(gold, get_directory())

@@ -6,6 +6,7 @@ tests/conversations/results/history.jsonl, and with --gate exits 1 when a gate i
 
     python -m tests.conversations.evaluate --url http://127.0.0.1:5005 [--gate] [--only st-] [-v]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,23 +40,38 @@ REAL_CEILINGS = {"relation_wrong": 0.03, "reflection_false_facts": 0}
 # `crisis_alarm` is internal: the full crisis reply (calm look-alikes must not get it; the
 # gentle lines for a past, resolved risk are `hotlines` only).
 _ACTION_SIGNALS = {
-    "action_crisis_support": "crisis_alarm", "action_show_hotlines": "hotlines",
+    "action_crisis_support": "crisis_alarm",
+    "action_show_hotlines": "hotlines",
     "action_offer_human": "human",
-    "action_start_over": "restart", "action_stop": "stopped",
-    "action_ask_delete": "erase", "action_delete_data": "erase",
+    "action_start_over": "restart",
+    "action_stop": "stopped",
+    "action_ask_delete": "erase",
+    "action_delete_data": "erase",
     "action_ibasho_schedule": "ibasho_dates",
 }
 _RESPONSE_SIGNALS = {
-    "utter_greet": "greeting", "utter_greet_returning": "greeting",
-    "utter_ask_relation_status": "asks_relation", "utter_ask_age_status": "asks_age",
-    "utter_ask_situation_status": "asks_situation", "utter_ask_needs_status": "asks_needs",
-    "utter_fallback": "fallback", "utter_reflect": "reflect",
-    "utter_ask_consent": "callback", "utter_ask_contact_method": "callback", "utter_ask_phone": "callback",
-    "utter_ask_preferred_slot": "callback", "utter_ask_nickname": "callback",
-    "utter_confirm_summary": "callback", "utter_ticket_booked": "booked",
-    "utter_ticket_booked_anytime": "booked", "utter_ticket_stored_later": "booked",
-    "utter_human_offer": "human", "utter_ask_delete": "erase", "utter_deleted": "erase",
-    "utter_stop": "stopped", "utter_start_over": "restart",
+    "utter_greet": "greeting",
+    "utter_greet_returning": "greeting",
+    "utter_ask_relation_status": "asks_relation",
+    "utter_ask_age_status": "asks_age",
+    "utter_ask_situation_status": "asks_situation",
+    "utter_ask_needs_status": "asks_needs",
+    "utter_fallback": "fallback",
+    "utter_reflect": "reflect",
+    "utter_ask_consent": "callback",
+    "utter_ask_contact_method": "callback",
+    "utter_ask_phone": "callback",
+    "utter_ask_preferred_slot": "callback",
+    "utter_ask_nickname": "callback",
+    "utter_confirm_summary": "callback",
+    "utter_ticket_booked": "booked",
+    "utter_ticket_booked_anytime": "booked",
+    "utter_ticket_stored_later": "booked",
+    "utter_human_offer": "human",
+    "utter_ask_delete": "erase",
+    "utter_deleted": "erase",
+    "utter_stop": "stopped",
+    "utter_start_over": "restart",
 }
 # Booking questions asked by custom actions rather than by a response.
 _CALLBACK_ACTIONS = {"action_ask_preferred_slot", "action_ask_confirm"}
@@ -105,8 +121,9 @@ class Client:
 
     def say(self, sender: str, text: str) -> list[dict[str, Any]]:
         body = json.dumps({"sender": sender, "message": text}).encode("utf-8")
-        req = urllib.request.Request(f"{self.url}/webhooks/rest/webhook", data=body,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.url}/webhooks/rest/webhook", data=body, headers={"Content-Type": "application/json"}
+        )
         return self._open(req)
 
     def tracker(self, conversation_id: str) -> dict[str, Any]:
@@ -119,8 +136,11 @@ class Client:
 def turn_reflections(events: list[dict[str, Any]]) -> list[str]:
     """The reflection sentences (utter_reflect) sent after the last user message."""
     last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
-    return [e.get("text") or "" for e in events[last_user + 1:] if e.get("event") == "bot"
-            and (e.get("metadata") or {}).get("utter_action") == "utter_reflect"]
+    return [
+        e.get("text") or ""
+        for e in events[last_user + 1 :]
+        if e.get("event") == "bot" and (e.get("metadata") or {}).get("utter_action") == "utter_reflect"
+    ]
 
 
 def with_derived_signals(signals: list[str]) -> list[str]:
@@ -168,7 +188,7 @@ def reflection_false_facts(texts: list[str], gold: Gold) -> list[str]:
 def _reflections_after_corrections(turns: list[TurnResult]) -> list[str]:
     """What the bot said back from the person's last correction on: before 「すみません、本当は
     自分のことです」 it rightly said back what it had been told."""
-    from bot.facts import is_correction
+    from bot.language.facts import is_correction
 
     last = max((i for i, t in enumerate(turns) if is_correction(t.user)), default=0)
     return [x for t in turns[last:] for x in t.reflections]
@@ -180,7 +200,7 @@ def turn_signals(events: list[dict[str, Any]]) -> tuple[list[str], list[str], li
     signals: list[str] = []
     texts: list[str] = []
     windows: list[str] = []
-    for e in events[last_user + 1:]:
+    for e in events[last_user + 1 :]:
         kind = e.get("event")
         if kind == "action":
             name = e.get("name") or ""
@@ -211,8 +231,12 @@ def _response_by_text() -> dict[str, str]:
     import yaml
 
     domain = yaml.safe_load((HERE.parent.parent / "domain.yml").read_text(encoding="utf-8"))
-    return {v["text"]: name for name, variants in domain["responses"].items()
-            for v in variants if "text" in v and "{" not in v["text"]}
+    return {
+        v["text"]: name
+        for name, variants in domain["responses"].items()
+        for v in variants
+        if "text" in v and "{" not in v["text"]
+    }
 
 
 def reply_signals(reply: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
@@ -236,13 +260,16 @@ def _age_ok(gold: tuple[int, int] | None, lo: Any, hi: Any) -> bool:
 
 
 def _routed(slots: dict[str, Any]) -> list[str]:
-    from bot.directory import get_directory
-    from bot.routing import Profile, route_windows
+    from bot.domain.directory import get_directory
+    from bot.domain.routing import Profile, route_windows
 
     relation = slots.get("relation")
-    profile = Profile(relation=relation if relation in ("self", "family", "other") else None,
-                      age_min=slots.get("age_min"), age_max=slots.get("age_max"),
-                      needs=tuple(slots.get("needs") or ()))
+    profile = Profile(
+        relation=relation if relation in ("self", "family", "other") else None,
+        age_min=slots.get("age_min"),
+        age_max=slots.get("age_max"),
+        needs=tuple(slots.get("needs") or ()),
+    )
     return [r.window.id for r in route_windows(profile, get_directory())]
 
 
@@ -264,8 +291,13 @@ def run_case(client: Client, case: Case, conversation_id) -> CaseResult:
                 # saving the erasing turn): read what this turn did from the reply itself.
                 signals, texts, windows = reply_signals(reply)
             signals = with_derived_signals(signals)
-            tr = TurnResult(turn.user, signals, texts, windows, reflections=turn_reflections(events)
-                            if any(e.get("event") == "user" for e in events) else [])
+            tr = TurnResult(
+                turn.user,
+                signals,
+                texts,
+                windows,
+                reflections=turn_reflections(events) if any(e.get("event") == "user" for e in events) else [],
+            )
             tr.failed = [f"+{s}" for s in turn.expect if s not in signals]
             tr.failed += [f"-{s}" for s in turn.expect_not if s in signals]
             tr.ok = not tr.failed
@@ -274,10 +306,27 @@ def run_case(client: Client, case: Case, conversation_id) -> CaseResult:
                 first_rec = i + 1 if first_rec is None else first_rec
             turns.append(tr)
         slots = client.tracker(cid).get("slots") or {}
-    except Exception as exc:  # noqa: BLE001 — a broken case is reported, not fatal
-        return CaseResult(case.id, case.kind, case.style, turns, {}, False, "wrong", [], False, False, False,
-                          False, False if case.kind == "steering" or case.tier == "real" else None, [], None,
-                          error=repr(exc), tier=case.tier, split=case.split)
+    except Exception as exc:  # a broken case is reported, not fatal
+        return CaseResult(
+            case.id,
+            case.kind,
+            case.style,
+            turns,
+            {},
+            False,
+            "wrong",
+            [],
+            False,
+            False,
+            False,
+            False,
+            False if case.kind == "steering" or case.tier == "real" else None,
+            [],
+            None,
+            error=repr(exc),
+            tier=case.tier,
+            split=case.split,
+        )
     g = case.gold
     relation = slots.get("relation") if slots.get("relation") in ("self", "family", "other") else None
     needs = set(slots.get("needs") or ())
@@ -285,10 +334,13 @@ def run_case(client: Client, case: Case, conversation_id) -> CaseResult:
     crisis_by = case.crisis_turn or len(turns)  # real tier: the crisis lines on the turn that shows it
     crisis_seen = any("hotlines" in t.signals or "crisis_alarm" in t.signals for t in turns[:crisis_by])
     outcome = "right" if relation == g.relation else ("asked" if relation is None else "wrong")
-    windows_ok = None if g.crisis else (set(case.windows) <= set(windows)
-                                        and not set(case.not_windows) & set(windows))
+    windows_ok = None if g.crisis else (set(case.windows) <= set(windows) and not set(case.not_windows) & set(windows))
     return CaseResult(
-        id=case.id, kind=case.kind, style=case.style, turns=turns, slots=slots,
+        id=case.id,
+        kind=case.kind,
+        style=case.style,
+        turns=turns,
+        slots=slots,
         relation_ok=relation == g.relation,
         relation_outcome=outcome,
         reflection_false=reflection_false_facts(_reflections_after_corrections(turns), g),
@@ -296,9 +348,13 @@ def run_case(client: Client, case: Case, conversation_id) -> CaseResult:
         needs_ok=set(g.needs) <= needs and not (set(g.needs_not) & needs),
         windows_ok=windows_ok,
         crisis_ok=crisis_seen if g.crisis else True,
-        steering_ok=all(t.ok for t in turns) if case.kind == "steering" or (
-            case.tier == "real" and any(t.expect or t.expect_not for t in case.turns)) else None,
-        windows=windows, first_recommendation=first_rec, tier=case.tier, split=case.split,
+        steering_ok=all(t.ok for t in turns)
+        if case.kind == "steering" or (case.tier == "real" and any(t.expect or t.expect_not for t in case.turns))
+        else None,
+        windows=windows,
+        first_recommendation=first_rec,
+        tier=case.tier,
+        split=case.split,
     )
 
 
@@ -320,8 +376,11 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
             triples += run == 3
             prev = reply
     fallback_runs = sum(
-        1 for r in results for a, b in zip(r.turns, r.turns[1:])
-        if "fallback" in a.signals and "fallback" in b.signals and "windows" not in b.signals)
+        1
+        for r in results
+        for a, b in zip(r.turns, r.turns[1:])
+        if "fallback" in a.signals and "fallback" in b.signals and "windows" not in b.signals
+    )
     multi = [r for r in results if r.kind == "multi_turn"]
     firsts = [r.first_recommendation for r in multi if r.first_recommendation]
     asks = sum(sum(s.startswith("asks_") for s in t.signals) for t in all_turns)
@@ -339,8 +398,9 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         "windows": _rate([r.windows_ok for r in scored if r.windows_ok is not None]),
         "steering": _rate([bool(r.steering_ok) for r in results if r.steering_ok is not None]),
         "crisis_recall": _rate([r.crisis_ok for r in crisis_cases]),
-        "calm_with_crisis_reply": _rate([
-            any(s == "crisis_alarm" for t in r.turns for s in t.signals) for r in calm if r.kind != "steering"]),
+        "calm_with_crisis_reply": _rate(
+            [any(s == "crisis_alarm" for t in r.turns for s in t.signals) for r in calm if r.kind != "steering"]
+        ),
         "turns_to_first_recommendation": round(sum(firsts) / len(firsts), 2) if firsts else None,
         "multi_turn_recommended": _rate([r.first_recommendation is not None for r in multi]),
         "fallback_rate": _rate(["fallback" in t.signals for t in all_turns]),
@@ -363,8 +423,9 @@ def gate_failures(summary: dict[str, Any]) -> list[str]:
     return out
 
 
-def _tier_failures(label: str, summary: dict[str, Any], gates: dict[str, float],
-                   ceilings: dict[str, float]) -> list[str]:
+def _tier_failures(
+    label: str, summary: dict[str, Any], gates: dict[str, float], ceilings: dict[str, float]
+) -> list[str]:
     out = []
     if not summary.get("cases"):
         return out
@@ -385,8 +446,8 @@ def _tier_failures(label: str, summary: dict[str, Any], gates: dict[str, float],
 
 def conversation_id_fn(var_dir: str | Path | None):
     """How the stack's REST channel names a sender's conversation (its pseudonym key)."""
-    from bot.keys import ROOT
-    from bot.pseudonym import ENV_KEY, pseudonymize_with
+    from bot.security.keys import ROOT
+    from bot.security.pseudonym import ENV_KEY, pseudonymize_with
 
     path = Path(var_dir or ROOT / "var") / "sender.key"
 
@@ -400,8 +461,9 @@ def conversation_id_fn(var_dir: str | Path | None):
 
 def _git_rev() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=HERE, check=False).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE, check=False
+        ).stdout.strip()
     except OSError:
         return ""
 
@@ -438,8 +500,15 @@ def report_failures(results: list[CaseResult], limit: int) -> None:
             shown += 1
 
 
-def run_evaluation(url: str, token: str | None, var_dir: str | Path | None, *, only: str = "",
-                   workers: int = 4, tiers: tuple[str, ...] = ("own", "real")) -> tuple[dict[str, Any], list[CaseResult]]:
+def run_evaluation(
+    url: str,
+    token: str | None,
+    var_dir: str | Path | None,
+    *,
+    only: str = "",
+    workers: int = 4,
+    tiers: tuple[str, ...] = ("own", "real"),
+) -> tuple[dict[str, Any], list[CaseResult]]:
     """Every case (or those whose id starts with `only`) against the stack at `url`.
 
     The top-level figures are the project's own cases; `summary["real"]` holds the real-derived
@@ -456,9 +525,14 @@ def run_evaluation(url: str, token: str | None, var_dir: str | Path | None, *, o
     real = [r for r in results if r.tier == "real"]
     summary = summarize(own) if own else {"cases": 0}
     if real:
-        summary["real"] = {"all": summarize(real), **{
-            split: summarize(part) for split in ("dev", "heldout")
-            if (part := [r for r in real if r.split == split])}}
+        summary["real"] = {
+            "all": summarize(real),
+            **{
+                split: summarize(part)
+                for split in ("dev", "heldout")
+                if (part := [r for r in real if r.split == split])
+            },
+        }
     summary["seconds"] = round(time.monotonic() - started, 1)
     by_style: dict[str, list[bool]] = defaultdict(list)
     for r in own:
@@ -475,29 +549,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--var-dir", default=None, help="the stack's MADOGUCHI_VAR_DIR (sender key)")
     ap.add_argument("--only", default="", help="run only cases whose id starts with this")
     ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--tier", choices=("own", "real", "all"), default="all",
-                    help="the project's own cases, the real-derived tier, or both")
+    ap.add_argument(
+        "--tier",
+        choices=("own", "real", "all"),
+        default="all",
+        help="the project's own cases, the real-derived tier, or both",
+    )
     ap.add_argument("--gate", action="store_true", help="exit 1 if a gate is not met")
     ap.add_argument("--no-history", action="store_true")
-    ap.add_argument("-v", "--verbose", type=int, nargs="?", const=60, default=0,
-                    help="list up to N failing cases")
+    ap.add_argument("-v", "--verbose", type=int, nargs="?", const=60, default=0, help="list up to N failing cases")
     ap.add_argument("--json", type=Path, default=None, help="write per-case results here")
     args = ap.parse_args(argv)
 
     tiers = ("own", "real") if args.tier == "all" else (args.tier,)
-    summary, results = run_evaluation(args.url, args.token, args.var_dir, only=args.only, workers=args.workers,
-                                      tiers=tiers)
+    summary, results = run_evaluation(
+        args.url, args.token, args.var_dir, only=args.only, workers=args.workers, tiers=tiers
+    )
     print(json.dumps(summary, ensure_ascii=False, indent=1))
     if args.verbose:
         report_failures(results, args.verbose)
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in results], ensure_ascii=False, indent=1),
-                             encoding="utf-8")
+        args.json.write_text(json.dumps([asdict(r) for r in results], ensure_ascii=False, indent=1), encoding="utf-8")
     if not args.no_history and not args.only:
         RESULTS.mkdir(exist_ok=True)
         with open(RESULTS / "history.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                 "rev": _git_rev(), **summary}, ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rev": _git_rev(), **summary},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     failures = gate_failures(summary)
     for f in failures:
         print(f"GATE: {f}")

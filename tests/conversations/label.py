@@ -1,6 +1,6 @@
 """Fill each case's `windows` / `not_windows` from the seed's table (as kept in directory/windows.yml).
 
-The rule is the seed's, written independently of bot/routing.py so that the evaluation can catch
+The rule is the seed's, written independently of bot/domain/routing.py so that the evaluation can catch
 routing mistakes:
   * the city's all-age window (保健福祉課 こころの健康相談・ひきこもり相談, the anchor) is always expected;
   * a window whose age row does not cover the person's age band must not appear; with the age not
@@ -12,6 +12,7 @@ routing mistakes:
     python -m tests.conversations.label          # rewrite the case files with the labels
     python -m tests.conversations.label --check  # exit 1 if a file is out of date
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,8 @@ import sys
 
 import yaml
 
-from bot.directory import Directory, get_directory
-from tests.conversations.cases import Gold, case_files, _gold
+from bot.domain.directory import Directory, get_directory
+from tests.conversations.cases import Gold, _gold, case_files
 
 
 def seed_windows(gold: Gold, directory: Directory) -> tuple[list[str], list[str]]:
@@ -35,8 +36,11 @@ def seed_windows(gold: Gold, directory: Directory) -> tuple[list[str], list[str]
         if w.family_only and gold.relation == "self":
             never.append(w.id)
     if "ibasho" in gold.needs and gold.age is not None:
-        must += [w.id for w in directory.windows
-                 if w.scope == "city" and "ibasho" in w.needs and not w.anchor and w.id not in never]
+        must += [
+            w.id
+            for w in directory.windows
+            if w.scope == "city" and "ibasho" in w.needs and not w.anchor and w.id not in never
+        ]
     return list(dict.fromkeys(must)), sorted(set(never))
 
 
@@ -61,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         if changed:
             stale.append(path)
             if not args.check:
-                path.write_text(yaml.safe_dump(raw_cases, allow_unicode=True, sort_keys=False, width=120),
-                                encoding="utf-8")
+                path.write_text(
+                    yaml.safe_dump(raw_cases, allow_unicode=True, sort_keys=False, width=120), encoding="utf-8"
+                )
     for path in stale:
         print(("out of date: " if args.check else "labelled: ") + str(path))
     return 1 if (args.check and stale) else 0

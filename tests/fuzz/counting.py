@@ -1,8 +1,13 @@
 """How many examples each property saw (printed by the fuzz runner and the pytest summary)."""
+
 from __future__ import annotations
 
 import sys
 from collections import Counter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hypothesis import settings
 
 COUNTS: Counter = Counter()
 

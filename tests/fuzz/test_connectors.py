@@ -1,6 +1,7 @@
 """Properties of the connectors' parsers: postback keys, LINE and Telegram webhook bodies and
 events, and the LINE renderer's platform limits. Network calls are stubbed out; the database
 (dedup keys, the id map) is a real SQLite file."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,8 @@ from cryptography.fernet import Fernet
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import crypto, postback, pseudonym
+from bot.domain import postback
+from bot.security import crypto, pseudonym
 from channels import common
 from channels.common import LINE_MAX_LABEL, LINE_MAX_MESSAGES, LINE_MAX_QUICK_REPLIES, LINE_MAX_TEXT
 from channels.line import LineConfig, LineInput, quick_reply, render_turn
@@ -71,7 +73,9 @@ def test_postback_round_trip(intent: str, entity: str | None, value: str) -> Non
 
 
 @budget()
-@given(st.one_of(st.text(max_size=400), st.from_regex(r"(i|e|v|x)=[^&]{0,70}(&(i|e|v)=[^&]{0,70}){0,3}", fullmatch=True)))
+@given(
+    st.one_of(st.text(max_size=400), st.from_regex(r"(i|e|v|x)=[^&]{0,70}(&(i|e|v)=[^&]{0,70}){0,3}", fullmatch=True))
+)
 def test_postback_decode_only_yields_safe_payloads(data: str) -> None:
     tick()
     payload = postback.decode(data)
@@ -109,8 +113,11 @@ json_values = st.recursive(
 
 
 @budget()
-@given(st.binary(max_size=300), st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain", ""]),
-       st.sampled_from(["none", "bad", "good"]))
+@given(
+    st.binary(max_size=300),
+    st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain", ""]),
+    st.sampled_from(["none", "bad", "good"]),
+)
 def test_line_webhook_any_bytes_get_a_clear_status(body: bytes, ctype: str, signature: str) -> None:
     tick()
     line = line_input()
@@ -130,8 +137,9 @@ def test_line_webhook_signed_json_is_accepted_only_with_an_events_list(payload: 
     for doc in (payload, {"destination": "U1", "events": events}):
         line = line_input()
         body = json.dumps(doc).encode()
-        resp = asyncio.run(line._webhook(Request(body, {"Content-Type": "application/json",
-                                                        "X-Line-Signature": sign(body)}), _noop))
+        resp = asyncio.run(
+            line._webhook(Request(body, {"Content-Type": "application/json", "X-Line-Signature": sign(body)}), _noop)
+        )
         is_valid = isinstance(doc, dict) and isinstance(doc.get("events"), list)
         assert status_of(resp) == (200 if is_valid else 400)
         if is_valid:
@@ -141,23 +149,61 @@ def test_line_webhook_signed_json_is_accepted_only_with_an_events_list(payload: 
 
 maybe_text = st.none() | st.text(max_size=30) | st.integers() | st.booleans()
 line_events = st.fixed_dictionaries(
-    {"type": st.sampled_from(["message", "postback", "follow", "unfollow", "join", "leave", "memberJoined",
-                              "beacon", "accountLink", "things", "videoPlayComplete", "unsend", "", "???"])},
+    {
+        "type": st.sampled_from(
+            [
+                "message",
+                "postback",
+                "follow",
+                "unfollow",
+                "join",
+                "leave",
+                "memberJoined",
+                "beacon",
+                "accountLink",
+                "things",
+                "videoPlayComplete",
+                "unsend",
+                "",
+                "???",
+            ]
+        )
+    },
     optional={
         "mode": st.sampled_from(["active", "standby", None, 3]),
-        "timestamp": st.none() | st.integers(min_value=-2 ** 40, max_value=2 ** 45) | st.text(max_size=5),
+        "timestamp": st.none() | st.integers(min_value=-(2**40), max_value=2**45) | st.text(max_size=5),
         "webhookEventId": st.none() | st.text(min_size=1, max_size=30),
         "replyToken": maybe_text,
         "deliveryContext": st.none() | st.fixed_dictionaries({}, optional={"isRedelivery": json_values}),
-        "source": st.none() | st.fixed_dictionaries(
-            {}, optional={"type": st.sampled_from(["user", "group", "room", None, "x"]),
-                          "userId": maybe_text, "groupId": maybe_text, "roomId": maybe_text}),
-        "message": st.none() | st.fixed_dictionaries(
-            {}, optional={"type": st.sampled_from(["text", "image", "sticker", "location", "file", "audio",
-                                                   "video", "emoji", None, 7]),
-                          "text": st.none() | st.text(max_size=200) | st.integers(), "id": maybe_text}),
-        "postback": st.none() | st.fixed_dictionaries({}, optional={"data": maybe_text | st.from_regex(
-            r"i=[a-z_]{1,12}(&e=[a-z_]{1,12}&v=[A-Za-z0-9_.:-]{1,20})?", fullmatch=True)}),
+        "source": st.none()
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "type": st.sampled_from(["user", "group", "room", None, "x"]),
+                "userId": maybe_text,
+                "groupId": maybe_text,
+                "roomId": maybe_text,
+            },
+        ),
+        "message": st.none()
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "type": st.sampled_from(
+                    ["text", "image", "sticker", "location", "file", "audio", "video", "emoji", None, 7]
+                ),
+                "text": st.none() | st.text(max_size=200) | st.integers(),
+                "id": maybe_text,
+            },
+        ),
+        "postback": st.none()
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "data": maybe_text
+                | st.from_regex(r"i=[a-z_]{1,12}(&e=[a-z_]{1,12}&v=[A-Za-z0-9_.:-]{1,20})?", fullmatch=True)
+            },
+        ),
     },
 )
 
@@ -185,20 +231,35 @@ def test_line_events_of_any_documented_shape_never_crash_and_only_safe_text_reac
             assert m.text in ("/greet", "/unfollow") or postback.decode(event["postback"]["data"]) == m.text
 
 
-buttons = st.lists(st.fixed_dictionaries({"title": st.text(max_size=40) | st.none(),
-                                          "payload": st.text(max_size=60) | st.sampled_from(
-                                              ["/affirm", '/choose_slot{"preferred_slot":"2026-11-30_am"}',
-                                               '/inform{"relation":"family"}', "/x{bad json"])}), max_size=20)
-bot_messages = st.lists(st.fixed_dictionaries({}, optional={"text": st.text(max_size=6000), "buttons": buttons}),
-                        max_size=9)
+buttons = st.lists(
+    st.fixed_dictionaries(
+        {
+            "title": st.text(max_size=40) | st.none(),
+            "payload": st.text(max_size=60)
+            | st.sampled_from(
+                [
+                    "/affirm",
+                    '/choose_slot{"preferred_slot":"2026-11-30_am"}',
+                    '/inform{"relation":"family"}',
+                    "/x{bad json",
+                ]
+            ),
+        }
+    ),
+    max_size=20,
+)
+bot_messages = st.lists(
+    st.fixed_dictionaries({}, optional={"text": st.text(max_size=6000), "buttons": buttons}), max_size=9
+)
 
 
 @budget()
 @given(bot_messages)
 def test_line_rendering_respects_platform_limits(messages: List[Dict[str, Any]]) -> None:
     tick()
-    objects = render_turn([common.normalize_message(m) for m in messages if common.normalize_message(m)],
-                          common.load_texts())
+    objects = render_turn(
+        [common.normalize_message(m) for m in messages if common.normalize_message(m)], common.load_texts()
+    )
     for o in objects:
         if o.get("type") == "text":
             assert 0 < len(o["text"]) <= LINE_MAX_TEXT
@@ -222,8 +283,9 @@ _telegram: List[TelegramInput] = []
 def telegram_input() -> TelegramInput:
     """One connector for all examples (building its HTTP clients is slow); fresh bookkeeping."""
     if not _telegram:
-        tg = TelegramInput(TelegramConfig(bot_token="123:abc", secret_token=TG_SECRET,
-                                          api_base_url="http://127.0.0.1:9"))
+        tg = TelegramInput(
+            TelegramConfig(bot_token="123:abc", secret_token=TG_SECRET, api_base_url="http://127.0.0.1:9")
+        )
         tg.queue.submit = lambda key, job: tg.submitted.append(key)  # type: ignore[method-assign,attr-defined]
         _telegram.append(tg)
     tg = _telegram[0]
@@ -232,21 +294,31 @@ def telegram_input() -> TelegramInput:
     return tg
 
 
-user = st.fixed_dictionaries({"id": st.integers(1, 2 ** 40), "is_bot": st.booleans(), "first_name": st.text(max_size=8)})
-chat = st.fixed_dictionaries({"id": st.integers(-2 ** 40, 2 ** 40),
-                              "type": st.sampled_from(["private", "group", "supergroup", "channel"])})
-message = st.fixed_dictionaries({"message_id": st.integers(1, 10 ** 6), "date": st.integers(0, 2 ** 31), "chat": chat},
-                                optional={"from": user, "text": st.text(max_size=100),
-                                          "sticker": json_values, "voice": json_values})
+user = st.fixed_dictionaries({"id": st.integers(1, 2**40), "is_bot": st.booleans(), "first_name": st.text(max_size=8)})
+chat = st.fixed_dictionaries(
+    {"id": st.integers(-(2**40), 2**40), "type": st.sampled_from(["private", "group", "supergroup", "channel"])}
+)
+message = st.fixed_dictionaries(
+    {"message_id": st.integers(1, 10**6), "date": st.integers(0, 2**31), "chat": chat},
+    optional={"from": user, "text": st.text(max_size=100), "sticker": json_values, "voice": json_values},
+)
 updates = st.one_of(
-    st.fixed_dictionaries({"update_id": st.integers(0, 2 ** 31)},
-                          optional={"message": message, "edited_message": message, "channel_post": message,
-                                    "callback_query": st.fixed_dictionaries(
-                                        {"id": st.text(min_size=1, max_size=8), "from": user,
-                                         "chat_instance": st.text(max_size=5)},
-                                        optional={"data": st.text(max_size=64), "message": message}),
-                                    "my_chat_member": json_values}),
-    st.dictionaries(st.sampled_from(["update_id", "message", "callback_query", "poll", "foo"]), json_values, max_size=4),
+    st.fixed_dictionaries(
+        {"update_id": st.integers(0, 2**31)},
+        optional={
+            "message": message,
+            "edited_message": message,
+            "channel_post": message,
+            "callback_query": st.fixed_dictionaries(
+                {"id": st.text(min_size=1, max_size=8), "from": user, "chat_instance": st.text(max_size=5)},
+                optional={"data": st.text(max_size=64), "message": message},
+            ),
+            "my_chat_member": json_values,
+        },
+    ),
+    st.dictionaries(
+        st.sampled_from(["update_id", "message", "callback_query", "poll", "foo"]), json_values, max_size=4
+    ),
 )
 
 
@@ -269,8 +341,11 @@ def test_telegram_webhook_any_update_gets_a_clear_status(update: Dict[str, Any],
 def test_telegram_webhook_any_bytes_get_a_clear_status(body: bytes) -> None:
     tick()
     tg = telegram_input()
-    resp = asyncio.run(tg._webhook(Request(body, {"Content-Type": "application/json",
-                                                  "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}), _noop))
+    resp = asyncio.run(
+        tg._webhook(
+            Request(body, {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}), _noop
+        )
+    )
     assert status_of(resp) in OK_STATUSES
 
 
@@ -278,6 +353,6 @@ def test_telegram_webhook_any_bytes_get_a_clear_status(body: bytes) -> None:
 @given(st.text(alphabet=st.sampled_from(list("/／ \u200b\u3000abc_{}\"':")), max_size=12))
 def test_typed_text_never_normalises_into_an_intent_payload(text: str) -> None:
     tick()
-    from bot.text import normalize
+    from bot.language.normaliser import normalize
 
     assert not normalize(common.neutralize_user_text(text)).startswith("/")

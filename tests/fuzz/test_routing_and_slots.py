@@ -1,4 +1,5 @@
 """Properties of routing and of the callback form's validators (phone, slot keys, slot text)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -9,10 +10,10 @@ from hypothesis import strategies as st
 
 from actions.callback import match_slot_text
 from actions.common import slot_label
-from bot.directory import get_directory
-from bot.phone import normalize_phone
-from bot.routing import Profile, eligible, route_windows
-from bot.schedule import JST, CallbackSlot, callback_slots, is_business_day, parse_slot_key
+from bot.domain.directory import get_directory
+from bot.domain.phone import normalize_phone
+from bot.domain.routing import Profile, eligible, route_windows
+from bot.domain.schedule import JST, CallbackSlot, callback_slots, is_business_day, parse_slot_key
 from tests.fuzz.counting import budget, tick
 
 D = get_directory()
@@ -25,9 +26,12 @@ ages = st.one_of(
     st.tuples(st.integers(0, 120), st.integers(0, 30)).map(lambda t: (float(t[0]), float(min(120, t[0] + t[1])))),
 )
 profiles = st.builds(
-    lambda relation, band, needs: Profile(relation=relation, age_min=band[0] if band else None,
-                                          age_max=band[1] if band else None, needs=tuple(needs)),
-    st.sampled_from([None, "self", "family", "other"]), ages, st.lists(st.sampled_from(NEEDS), unique=True, max_size=4),
+    lambda relation, band, needs: Profile(
+        relation=relation, age_min=band[0] if band else None, age_max=band[1] if band else None, needs=tuple(needs)
+    ),
+    st.sampled_from([None, "self", "family", "other"]),
+    ages,
+    st.lists(st.sampled_from(NEEDS), unique=True, max_size=4),
 )
 days = st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 31))
 
@@ -56,8 +60,9 @@ def test_route_windows_offers_one_to_three_eligible_windows(profile: Profile, to
 
 
 def _mobile_digits() -> st.SearchStrategy[str]:
-    return st.tuples(st.sampled_from(["070", "080", "090"]), st.integers(1000, 9999),
-                     st.integers(0, 9999)).map(lambda t: f"{t[0]}{t[1]:04d}{t[2]:04d}")
+    return st.tuples(st.sampled_from(["070", "080", "090"]), st.integers(1000, 9999), st.integers(0, 9999)).map(
+        lambda t: f"{t[0]}{t[1]:04d}{t[2]:04d}"
+    )
 
 
 @budget()
@@ -67,9 +72,14 @@ def test_mobile_numbers_in_any_format_normalise_to_e164(digits: str, style: str)
     a, b, c = digits[:3], digits[3:7], digits[7:]
     full = str.maketrans("0123456789", "０１２３４５６７８９")
     text = {
-        "plain": digits, "hyphen": f"{a}-{b}-{c}", "full": f"{a}-{b}-{c}".translate(full).replace("-", "－"),
-        "choon": f"{a}ー{b}ー{c}".translate(full), "space": f"{a} {b} {c}", "plus81": f"+81 {a[1:]} {b} {c}",
-        "paren": f"({a}){b}-{c}", "sentence": f"番号は{a}-{b}-{c}です。よろしくお願いします",
+        "plain": digits,
+        "hyphen": f"{a}-{b}-{c}",
+        "full": f"{a}-{b}-{c}".translate(full).replace("-", "－"),
+        "choon": f"{a}ー{b}ー{c}".translate(full),
+        "space": f"{a} {b} {c}",
+        "plus81": f"+81 {a[1:]} {b} {c}",
+        "paren": f"({a}){b}-{c}",
+        "sentence": f"番号は{a}-{b}-{c}です。よろしくお願いします",
     }[style]
     assert normalize_phone(text) == "+81" + digits[1:], text
 
@@ -94,7 +104,7 @@ def test_too_short_digit_runs_are_not_phone_numbers(text: str) -> None:
 
 @budget()
 @given(days, st.sampled_from(PERIODS))
-def test_slot_keys_round_trip(day: date, period) -> None:  # noqa: ANN001
+def test_slot_keys_round_trip(day: date, period) -> None:
     tick()
     slot = CallbackSlot(day, period)
     assert parse_slot_key(slot.key, D.service) == slot
@@ -111,7 +121,7 @@ def test_parse_slot_key_never_raises(key: str) -> None:
 
 @budget()
 @given(st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2030, 12, 31)), st.data())
-def test_offered_slots_are_future_business_periods_and_their_labels_match_back(moment: datetime, data) -> None:  # noqa: ANN001
+def test_offered_slots_are_future_business_periods_and_their_labels_match_back(moment: datetime, data) -> None:
     tick()
     now = moment.replace(tzinfo=JST)
     slots = callback_slots(now, D.service)

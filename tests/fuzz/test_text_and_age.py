@@ -1,4 +1,5 @@
 """Properties of the normaliser and the age extractor on arbitrary and Japanese-looking text."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,8 @@ import unicodedata
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from bot.age import MAX_AGE, extract_age
-from bot.text import kanji_to_int, normalize
+from bot.language.age import MAX_AGE, extract_age
+from bot.language.normaliser import kanji_to_int, normalize
 from tests.fuzz.counting import budget, tick
 
 INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -17,11 +18,17 @@ KANJI_DIGITS = "〇一二三四五六七八九"
 
 # What people actually type: kana, kanji numerals and counters, full-width forms, emoji,
 # zero-width and control characters, mixed scripts, SQL/HTML fragments.
-JA = st.text(alphabet=st.sampled_from(list(
-    "0123456789０１２３４５６７８９〇一二三四五六七八九十百千万歳才さい代年月日時分人回"
-    "息子娘母父私僕はがのでですもうすぐ今年くらい過ぎ手前以上未満前後半ばアラフォーサー還暦"
-    "中高小大学生ー－‐−–—―-~〜、。・!?！？ 　\n\t\r\u200b\u200d\u2060\ufeff\x00\x07\x1b"
-    "😀🙇‍♀️🇯🇵ｱﾗﾌｫｰﾞﾟ①㍻㌔ÅåéЖж한글Ωالعربية<>'\";=*/\\")), max_size=60)
+JA = st.text(
+    alphabet=st.sampled_from(
+        list(
+            "0123456789０１２３４５６７８９〇一二三四五六七八九十百千万歳才さい代年月日時分人回"
+            "息子娘母父私僕はがのでですもうすぐ今年くらい過ぎ手前以上未満前後半ばアラフォーサー還暦"
+            "中高小大学生ー－‐−–—―-~〜、。・!?！？ 　\n\t\r\u200b\u200d\u2060\ufeff\x00\x07\x1b"
+            "😀🙇‍♀️🇯🇵ｱﾗﾌｫｰﾞﾟ①㍻㌔ÅåéЖж한글Ωالعربية<>'\";=*/\\"
+        )
+    ),
+    max_size=60,
+)
 ANY = st.text(max_size=80)
 
 
@@ -55,8 +62,12 @@ def test_normalize_is_idempotent_and_clean(text: str) -> None:
 
 
 @budget()
-@given(st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters="-"),
-               max_size=40).map(lambda s: s.replace("\\", "/")), st.lists(st.sampled_from([" ", "\t", "\n", "　"])))
+@given(
+    st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters="-"), max_size=40).map(
+        lambda s: s.replace("\\", "/")
+    ),
+    st.lists(st.sampled_from([" ", "\t", "\n", "　"])),
+)
 def test_normalize_leaves_plain_ascii_words_alone(text: str, spaces: list[str]) -> None:
     tick()
     assume(not text.startswith("/"))  # a leading slash has its own rule (below)
@@ -83,7 +94,7 @@ def test_a_typed_command_stays_a_command(spaces: str, intent: str) -> None:
 
 
 @budget()
-@given(st.integers(min_value=0, max_value=10 ** 9))
+@given(st.integers(min_value=0, max_value=10**9))
 def test_full_width_digits_become_ascii(n: int) -> None:
     tick()
     full = str(n).translate(str.maketrans("0123456789", "０１２３４５６７８９"))
@@ -107,19 +118,26 @@ def test_extract_age_bounds_and_offsets(text: str, expecting: bool) -> None:
         return
     assert 0 <= match.min <= match.max <= MAX_AGE
     norm = normalize(text)
-    assert 0 <= match.start < match.end <= len(norm) and norm[match.start:match.end] == match.text
+    assert 0 <= match.start < match.end <= len(norm) and norm[match.start : match.end] == match.text
     assert extract_age(norm, expecting_age=expecting) == match
 
 
 @budget()
-@given(st.integers(min_value=1, max_value=99), st.sampled_from(["息子は{}歳です", "娘が{}歳で", "本人は{}才です",
-                                                               "{}歳の息子がいます", "弟({}歳)のことで"]),
-       st.sampled_from(["ascii", "full", "kanji"]), st.sampled_from(["", "夜分にすみません。", "母です。"]))
-def test_exact_age_of_the_person_concerned_is_read_in_any_script(n: int, template: str, script: str,
-                                                                 prefix: str) -> None:
+@given(
+    st.integers(min_value=1, max_value=99),
+    st.sampled_from(["息子は{}歳です", "娘が{}歳で", "本人は{}才です", "{}歳の息子がいます", "弟({}歳)のことで"]),
+    st.sampled_from(["ascii", "full", "kanji"]),
+    st.sampled_from(["", "夜分にすみません。", "母です。"]),
+)
+def test_exact_age_of_the_person_concerned_is_read_in_any_script(
+    n: int, template: str, script: str, prefix: str
+) -> None:
     tick()
-    number = {"ascii": str(n), "full": str(n).translate(str.maketrans("0123456789", "０１２３４５６７８９")),
-              "kanji": kanji_numeral(n)}[script]
+    number = {
+        "ascii": str(n),
+        "full": str(n).translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+        "kanji": kanji_numeral(n),
+    }[script]
     match = extract_age(prefix + template.format(number))
     assert match is not None and (match.min, match.max) == (n, n), (prefix + template.format(number), match)
 

@@ -1,4 +1,5 @@
 """LINE and Telegram against the running stack: signed events in, one reply call out."""
+
 from __future__ import annotations
 
 import base64
@@ -28,14 +29,24 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
 
 
 def line_event(user: str, text: str) -> bytes:
-    return json.dumps({"destination": "Uxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "events": [{
-        "type": "message", "mode": "active", "timestamp": int(time.time() * 1000),
-        "source": {"type": "user", "userId": user},
-        "webhookEventId": uuid.uuid4().hex.upper()[:26],
-        "deliveryContext": {"isRedelivery": False},
-        "replyToken": uuid.uuid4().hex,
-        "message": {"id": str(uuid.uuid4().int)[:18], "type": "text", "quoteToken": "q", "text": text},
-    }]}, ensure_ascii=False).encode("utf-8")
+    return json.dumps(
+        {
+            "destination": "Uxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "events": [
+                {
+                    "type": "message",
+                    "mode": "active",
+                    "timestamp": int(time.time() * 1000),
+                    "source": {"type": "user", "userId": user},
+                    "webhookEventId": uuid.uuid4().hex.upper()[:26],
+                    "deliveryContext": {"isRedelivery": False},
+                    "replyToken": uuid.uuid4().hex,
+                    "message": {"id": str(uuid.uuid4().int)[:18], "type": "text", "quoteToken": "q", "text": text},
+                }
+            ],
+        },
+        ensure_ascii=False,
+    ).encode("utf-8")
 
 
 def sign(body: bytes) -> str:
@@ -81,10 +92,16 @@ def test_unsigned_line_event_is_refused_and_nothing_is_sent(stack, fake_api):
 
 def test_telegram_update_with_secret_gets_an_inline_keyboard(stack, fake_api):
     chat = int(str(uuid.uuid4().int)[:9])
-    update = {"update_id": int(time.time() * 1000) % 10**9, "message": {
-        "message_id": 1, "date": int(time.time()), "text": "こんにちは",
-        "chat": {"id": chat, "type": "private", "first_name": "T"},
-        "from": {"id": chat, "is_bot": False, "first_name": "T"}}}
+    update = {
+        "update_id": int(time.time() * 1000) % 10**9,
+        "message": {
+            "message_id": 1,
+            "date": int(time.time()),
+            "text": "こんにちは",
+            "chat": {"id": chat, "type": "private", "first_name": "T"},
+            "from": {"id": chat, "is_bot": False, "first_name": "T"},
+        },
+    }
     before = len(fake_api.api.calls_to("/sendMessage"))
     url = f"{stack.rasa_url}/webhooks/telegram/webhook"
     body = json.dumps(update, ensure_ascii=False).encode()
@@ -95,5 +112,10 @@ def test_telegram_update_with_secret_gets_an_inline_keyboard(stack, fake_api):
     keyboards = [c.params.get("reply_markup") for c in calls if c.params.get("reply_markup")]
     buttons = [b["text"] for kb in keyboards for row in kb["inline_keyboard"] for b in row]
     assert "答えたくない" in buttons
-    assert all(len(b["callback_data"].encode()) <= 64 for kb in keyboards for row in kb["inline_keyboard"] for b in row
-               if "callback_data" in b)
+    assert all(
+        len(b["callback_data"].encode()) <= 64
+        for kb in keyboards
+        for row in kb["inline_keyboard"]
+        for b in row
+        if "callback_data" in b
+    )

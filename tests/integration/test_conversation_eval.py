@@ -5,6 +5,7 @@ false fact in the reflection, age and windows at least 95 %, steering and crisis
 the same reply three times in a row. The real-derived tier (tests/conversations/real/) is held to
 the ratchet in tests/conversations/results/floors.yml; its targets are printed as GATE lines.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,17 @@ import yaml
 from tests.conversations.evaluate import RESULTS, _tier_failures, gate_failures, report_failures, run_evaluation
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1800)]
-SHOWN = ("cases", "relation", "relation_wrong", "reflection_false_facts", "age", "windows", "steering",
-         "crisis_recall", "calm_with_crisis_reply")
+SHOWN = (
+    "cases",
+    "relation",
+    "relation_wrong",
+    "reflection_false_facts",
+    "age",
+    "windows",
+    "steering",
+    "crisis_recall",
+    "calm_with_crisis_reply",
+)
 
 
 def real_floor_failures(summary: dict) -> list[str]:

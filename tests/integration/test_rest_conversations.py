@@ -3,17 +3,18 @@
 What a person would notice: the greeting, one question at a time with skip buttons, never
 being asked again, the right windows, a stored ticket, crisis lines first in every state.
 """
+
 from __future__ import annotations
 
 import sqlite3
 import time
-from pathlib import Path
 import uuid
+from pathlib import Path
 
 import pytest
 
-from bot.pseudonym import pseudonymize
-from bot.sealed import is_token
+from bot.security.pseudonym import pseudonymize
+from bot.store.sealed import is_token
 from tests.stack import buttons, custom, open_sealed, texts
 
 pytestmark = pytest.mark.stack
@@ -60,14 +61,23 @@ def test_family_happy_path_books_a_ticket_with_encrypted_phone(stack):
     slot_button = next(b for m in reply for b in m.get("buttons", []) if "choose_slot" in b["payload"])
     assert "お名前" in texts(stack.say(s, slot_button["payload"]))
     reply = stack.say(s, "/skip")
-    assert "090-****-5678" in texts(reply) or "***-****-5678" in texts(reply) or "****5678" in texts(reply).replace("-", "")
+    assert (
+        "090-****-5678" in texts(reply)
+        or "***-****-5678" in texts(reply)
+        or "****5678" in texts(reply).replace("-", "")
+    )
     reply = stack.say(s, "はい")
     said = texts(reply)
     assert "受け付けました" in said and "#" in said
     ticket = custom(reply, "ticket")[0]
-    row = sqlite3.connect(stack.db_path).execute(
-        "select relation, age_min, contact_method, phone_enc, priority from callback_tickets where id=?",
-        (ticket["id"],)).fetchone()
+    row = (
+        sqlite3.connect(stack.db_path)
+        .execute(
+            "select relation, age_min, contact_method, phone_enc, priority from callback_tickets where id=?",
+            (ticket["id"],),
+        )
+        .fetchone()
+    )
     assert row[0] == "family" and row[1] == 45 and row[2] == "phone"
     # The priority is at rest only as a token (issue 21, M-2), which the stack's key opens.
     assert is_token(row[4]) and "normal" not in row[4]
@@ -78,8 +88,11 @@ def test_family_happy_path_books_a_ticket_with_encrypted_phone(stack):
 
 def test_everything_in_one_long_message_is_never_asked_again(stack):
     s = new_sender()
-    reply = stack.say(s, "夜分にすみません ７８歳の母です 息子が４５歳で仕事をやめてから十年 家から出られません "
-                         "親だけでも行ける家族会のようなところを知りたいです")
+    reply = stack.say(
+        s,
+        "夜分にすみません ７８歳の母です 息子が４５歳で仕事をやめてから十年 家から出られません "
+        "親だけでも行ける家族会のようなところを知りたいです",
+    )
     said = texts(reply)
     for question in ("どなたのことでのご相談", "年齢を教えて", "いまの様子", "助かりそう"):
         assert question not in said
@@ -116,10 +129,13 @@ def test_crisis_mid_callback_form_puts_lines_first_and_marks_urgent(stack):
     assert ticket["urgent"] is True
 
 
-@pytest.mark.parametrize("text,extra", [
-    ("息子が包丁を持って暴れています", "110"),
-    ("しにたい", "119"),
-])
+@pytest.mark.parametrize(
+    "text,extra",
+    [
+        ("息子が包丁を持って暴れています", "110"),
+        ("しにたい", "119"),
+    ],
+)
 def test_crisis_first_message_answers_with_lines_first(stack, text, extra):
     reply = stack.say(new_sender(), text)
     assert extra in first_text(reply) and YORISOI in first_text(reply)
@@ -155,8 +171,11 @@ def test_declined_consent_stores_nothing_but_gives_lines(stack):
     reply = stack.say(s, "いいえ")
     assert "受付はしません" in texts(reply) and YORISOI in texts(reply)
     sid = pseudonymize("rest", s)
-    count = sqlite3.connect(stack.db_path).execute(
-        "select count(*) from callback_tickets where sender_id=?", (sid,)).fetchone()[0]
+    count = (
+        sqlite3.connect(stack.db_path)
+        .execute("select count(*) from callback_tickets where sender_id=?", (sid,))
+        .fetchone()[0]
+    )
     assert count == 0
 
 
@@ -183,18 +202,20 @@ def test_erasure_leaves_no_conversation(stack):
     assert not any(e["event"] in ("user", "bot") for e in stack.tracker(sid)["events"])
 
 
-@pytest.mark.parametrize("body,ctype,status", [
-    (b"{not json", "application/json", 400),
-    (b'{"sender": "x"}', "application/json", 400),
-    (b"sender=x&message=y", "application/x-www-form-urlencoded", 415),
-    (b'{"sender": "x", "message": "' + b"a" * 70000 + b'"}', "application/json", 413),
-])
+@pytest.mark.parametrize(
+    "body,ctype,status",
+    [
+        (b"{not json", "application/json", 400),
+        (b'{"sender": "x"}', "application/json", 400),
+        (b"sender=x&message=y", "application/x-www-form-urlencoded", 415),
+        (b'{"sender": "x", "message": "' + b"a" * 70000 + b'"}', "application/json", 413),
+    ],
+)
 def test_bad_rest_input_gets_a_clear_error(stack, body, ctype, status):
     import urllib.error
     import urllib.request
 
-    req = urllib.request.Request(f"{stack.rasa_url}/webhooks/rest/webhook", data=body,
-                                 headers={"Content-Type": ctype})
+    req = urllib.request.Request(f"{stack.rasa_url}/webhooks/rest/webhook", data=body, headers={"Content-Type": ctype})
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == status

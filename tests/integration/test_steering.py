@@ -1,5 +1,6 @@
 """The person steers, over REST against the real stack: the README's second conversation and the
 kinds of failure issue #11 found (each written as a user would notice it)."""
+
 from __future__ import annotations
 
 import uuid
@@ -16,7 +17,7 @@ def new_sender() -> str:
 
 
 def slots(stack, sender: str) -> dict:
-    from bot.pseudonym import pseudonymize_with
+    from bot.security.pseudonym import pseudonymize_with
 
     key = (stack.workdir / "sender.key").read_bytes().strip()
     return stack.tracker(pseudonymize_with(key, "rest", sender))["slots"]

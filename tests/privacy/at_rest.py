@@ -3,6 +3,7 @@
 Shared by the SQLite stack test (tests/privacy/test_tracker_at_rest.py) and the PostgreSQL
 cluster test (tests/production/test_two_instances.py).
 """
+
 from __future__ import annotations
 
 import re

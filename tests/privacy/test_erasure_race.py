@@ -5,6 +5,7 @@ The race as reproduced: 「記録を消して」→「はい」, the conversatio
 rows of the session (now 0) and writes the whole session back, phone number included. Here the
 slow save is made to happen after the deletion, with Rasa's real tracker stores.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,11 +29,11 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import select
 
-from bot import crypto
-from bot.db import session_scope
-from bot.erasure import complete_erasure_requests, erase_sender, purge, request_tracker_erasure
-from bot.keys import ROOT
-from bot.models import ErasureRequest
+from bot.security import crypto
+from bot.security.keys import ROOT
+from bot.services.erasure import complete_erasure_requests, erase_sender, purge, request_tracker_erasure
+from bot.store.db import session_scope
+from bot.store.models import ErasureRequest
 
 SENDER = "rest-" + "ab" * 16
 PHONE = "+819055551212"
@@ -55,14 +56,25 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def first_turn() -> list:
-    return [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"),
-            UserUttered("０９０ー５５５５ー１２１２", {"name": "provide_phone", "confidence": 1.0}),
-            SlotSet("phone", PHONE), BotUttered("ご希望の日時を選んでください"), ActionExecuted("action_listen")]
+    return [
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        ActionExecuted("action_listen"),
+        UserUttered("０９０ー５５５５ー１２１２", {"name": "provide_phone", "confidence": 1.0}),
+        SlotSet("phone", PHONE),
+        BotUttered("ご希望の日時を選んでください"),
+        ActionExecuted("action_listen"),
+    ]
 
 
 def erasing_turn() -> list:
-    return [UserUttered("はい", {"name": "affirm", "confidence": 1.0}), ActionExecuted("action_delete_data"),
-            AllSlotsReset(), BotUttered("記録を消しました"), ActionExecuted("action_listen")]
+    return [
+        UserUttered("はい", {"name": "affirm", "confidence": 1.0}),
+        ActionExecuted("action_delete_data"),
+        AllSlotsReset(),
+        BotUttered("記録を消しました"),
+        ActionExecuted("action_listen"),
+    ]
 
 
 def tracker_with(domain: Domain, events: list) -> DialogueStateTracker:
@@ -89,7 +101,7 @@ def the_action_runs() -> None:
 
 
 def test_the_encrypted_store_erases_after_saving_even_when_the_save_comes_last(env, domain):
-    from bot.tracker_store import EncryptedSQLTrackerStore
+    from bot.rasa_plugins.tracker_store import EncryptedSQLTrackerStore
 
     store = EncryptedSQLTrackerStore(domain=domain)
     asyncio.run(store.save(tracker_with(domain, first_turn())))
@@ -104,7 +116,7 @@ def test_the_encrypted_store_erases_after_saving_even_when_the_save_comes_last(e
 
 
 def test_the_save_itself_completes_the_request(env, domain):
-    from bot.tracker_store import EncryptedSQLTrackerStore
+    from bot.rasa_plugins.tracker_store import EncryptedSQLTrackerStore
 
     store = EncryptedSQLTrackerStore(domain=domain)
     asyncio.run(store.save(tracker_with(domain, first_turn())))
@@ -140,7 +152,7 @@ def test_a_completed_request_forgets_the_sender_after_the_recheck_window(env, do
 def test_the_store_refuses_its_own_database_setting(env, domain):
     """Finding 11: Rasa and erasure read one setting; a url/db in the endpoints is refused
     (a ValueError, which Rasa does not swallow into an in-memory store)."""
-    from bot.tracker_store import EncryptedSQLTrackerStore
+    from bot.rasa_plugins.tracker_store import EncryptedSQLTrackerStore
 
     with pytest.raises(ValueError, match="MADOGUCHI_TRACKER_DB_URL"):
         EncryptedSQLTrackerStore(domain=domain, dialect="sqlite", db=str(env / "other.db"))
@@ -153,18 +165,24 @@ def test_endpoint_files_name_no_tracker_database():
 
     for path in ("endpoints.yml", "deploy/endpoints.production.yml"):
         store = yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))["tracker_store"]
-        assert store == {"type": "bot.tracker_store.EncryptedSQLTrackerStore"}, path
+        assert store == {"type": "bot.rasa_plugins.tracker_store.EncryptedSQLTrackerStore"}, path
 
 
 def test_old_plaintext_rows_are_still_read(env, domain):
-    """Conversations stored before encryption stay readable until `python -m bot.crypto rotate`."""
-    from bot.tracker_store import EncryptedSQLTrackerStore
+    """Conversations stored before encryption stay readable until `python -m bot.services.key_rotation rotate`."""
+    from bot.rasa_plugins.tracker_store import EncryptedSQLTrackerStore
 
     store = EncryptedSQLTrackerStore(domain=domain)
     con = sqlite3.connect(env / "tracker.db")
-    con.execute("insert into events (sender_id, type_name, timestamp, data) values (?, 'user', 1.0, ?)",
-                (SENDER, json.dumps({"event": "user", "text": "前からの会話", "timestamp": 1.0, "parse_data": {}},
-                                    ensure_ascii=False)))
+    con.execute(
+        "insert into events (sender_id, type_name, timestamp, data) values (?, 'user', 1.0, ?)",
+        (
+            SENDER,
+            json.dumps(
+                {"event": "user", "text": "前からの会話", "timestamp": 1.0, "parse_data": {}}, ensure_ascii=False
+            ),
+        ),
+    )
     con.commit()
     con.close()
     tracker = asyncio.run(store.retrieve(SENDER))

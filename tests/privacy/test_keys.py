@@ -1,4 +1,5 @@
 """Keys fail closed, rotation reaches everything encrypted, files are private (issue #12: 8, 10)."""
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, text
 
-from bot import crypto, outbox
-from bot.db import get_engine, session_scope
-from bot.keys import ROOT, MissingSecret
-from bot.tickets import TicketDraft, book_callback, get_ticket, record_consent
+from bot.security import crypto
+from bot.security.keys import ROOT, MissingSecret
+from bot.services import key_rotation, outbox
+from bot.store.db import get_engine, session_scope
+from bot.store.tickets import TicketDraft, book_callback, get_ticket, record_consent
 from deploy import local_env
 
 
@@ -35,8 +36,15 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _draft(sender: str = "rest-a", key: str = "k1") -> TicketDraft:
-    return TicketDraft(sender_id=sender, channel="rest", conversation_key=key, contact_method="phone",
-                       consent_at=datetime.now(timezone.utc), phone="+819011112222", nickname="はなこ")
+    return TicketDraft(
+        sender_id=sender,
+        channel="rest",
+        conversation_key=key,
+        contact_method="phone",
+        consent_at=datetime.now(timezone.utc),
+        phone="+819011112222",
+        nickname="はなこ",
+    )
 
 
 # --- fail closed (finding 10) -------------------------------------------------------------------
@@ -59,12 +67,19 @@ def test_outside_production_a_local_key_is_generated_once(env, monkeypatch):
 
 
 def test_init_db_refuses_to_start_production_with_a_key_missing(env, tmp_path):
-    run_env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "MADOGUCHI_ENV": "production",
-               "MADOGUCHI_VAR_DIR": str(env), "MADOGUCHI_DB_URL": f"sqlite:///{tmp_path / 'a.db'}",
-               "MADOGUCHI_TRACKER_DB_URL": f"sqlite:///{tmp_path / 't.db'}",
-               "MADOGUCHI_FERNET_KEYS": Fernet.generate_key().decode(), "MADOGUCHI_SENDER_KEY": "s" * 64}
-    done = subprocess.run([sys.executable, "-m", "deploy.init_db"], env=run_env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    run_env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "MADOGUCHI_ENV": "production",
+        "MADOGUCHI_VAR_DIR": str(env),
+        "MADOGUCHI_DB_URL": f"sqlite:///{tmp_path / 'a.db'}",
+        "MADOGUCHI_TRACKER_DB_URL": f"sqlite:///{tmp_path / 't.db'}",
+        "MADOGUCHI_FERNET_KEYS": Fernet.generate_key().decode(),
+        "MADOGUCHI_SENDER_KEY": "s" * 64,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "deploy.init_db"], env=run_env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2
     assert "MADOGUCHI_STATS_KEY" in done.stderr and "MADOGUCHI_STAFF_SECRET" in done.stderr
     assert not (tmp_path / "a.db").exists()
@@ -91,17 +106,21 @@ def test_rotation_covers_tickets_outbox_spool_and_tracker_events(env, monkeypatc
     outbox.spool(_draft(sender="rest-b", key="k2"))  # the database was down for this one
     get_engine(f"sqlite:///{env / 'tracker.db'}")  # the same file as the tracker store
     tracker = sqlite3.connect(env / "tracker.db")
-    tracker.execute("create table events (id integer primary key, sender_id text, type_name text,"
-                    " timestamp real, intent_name text, action_name text, data text)")
+    tracker.execute(
+        "create table events (id integer primary key, sender_id text, type_name text,"
+        " timestamp real, intent_name text, action_name text, data text)"
+    )
     event = json.dumps({"event": "user", "text": "息子が部屋から出てきません"}, ensure_ascii=False)
-    tracker.executemany("insert into events (sender_id, type_name, data) values ('rest-a', 'user', ?)",
-                        [(crypto.encrypt(event),), (event,)])  # one encrypted, one from before encryption
+    tracker.executemany(
+        "insert into events (sender_id, type_name, data) values ('rest-a', 'user', ?)",
+        [(crypto.encrypt(event),), (event,)],
+    )  # one encrypted, one from before encryption
     tracker.commit()
 
     new_key = Fernet.generate_key().decode()
     monkeypatch.setenv("MADOGUCHI_FERNET_KEYS", f"{new_key},{old_key}")
     crypto.reset_keys()
-    assert crypto.main(["rotate"]) == 0
+    assert key_rotation.main(["rotate"]) == 0
     monkeypatch.setenv("MADOGUCHI_FERNET_KEYS", new_key)  # the old key removed after rotation
     crypto.reset_keys()
 
@@ -117,17 +136,22 @@ def test_var_dir_and_databases_are_private_whatever_the_umask(tmp_path, monkeypa
     var = tmp_path / "fresh" / "var"
     code = (
         "import os; os.umask(0o022)\n"
-        "from bot.db import get_engine, session_scope\n"
-        "from bot.tickets import record_consent\n"
+        "from bot.store.db import get_engine, session_scope\n"
+        "from bot.store.tickets import record_consent\n"
         "with session_scope() as s: record_consent(s, 'rest-a', 'callback_summary', True)\n"
-        "from bot.pseudonym import pseudonymize; pseudonymize('rest', 'x')\n"
-        "from bot.tracker_store import EncryptedSQLTrackerStore; EncryptedSQLTrackerStore()\n"
+        "from bot.security.pseudonym import pseudonymize; pseudonymize('rest', 'x')\n"
+        "from bot.rasa_plugins.tracker_store import EncryptedSQLTrackerStore; EncryptedSQLTrackerStore()\n"
         "open(os.path.join(os.environ['MADOGUCHI_VAR_DIR'], 'later.log'), 'w').close()\n"
     )
-    run_env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "MADOGUCHI_VAR_DIR": str(var),
-               "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
-    done = subprocess.run([sys.executable, "-c", code], env=run_env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    run_env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "MADOGUCHI_VAR_DIR": str(var),
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=run_env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert stat.S_IMODE(var.stat().st_mode) == 0o700
     files = sorted(p.name for p in var.iterdir())
@@ -141,7 +165,7 @@ def test_an_existing_var_dir_is_made_private(tmp_path, monkeypatch):
     var.mkdir(mode=0o755)
     var.chmod(0o755)
     monkeypatch.setenv("MADOGUCHI_VAR_DIR", str(var))
-    from bot.keys import var_dir
+    from bot.security.keys import var_dir
 
     assert stat.S_IMODE(var_dir().stat().st_mode) == 0o700
 
@@ -158,8 +182,11 @@ def test_local_env_adds_missing_keys_and_keeps_every_value(tmp_path):
     path = tmp_path / "production.env"
     path.write_text("MADOGUCHI_SENDER_KEY=keep-me\nMADOGUCHI_FERNET_KEYS=keep-too\nLB_PORT=9999\n", encoding="utf-8")
     assert local_env.main([str(path)]) == 0
-    values = dict(line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines()
-                  if line and not line.startswith("#"))
+    values = dict(
+        line.split("=", 1)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
     assert values["MADOGUCHI_SENDER_KEY"] == "keep-me" and values["MADOGUCHI_FERNET_KEYS"] == "keep-too"
     assert values["LB_PORT"] == "9999"
     assert values["MADOGUCHI_ENV"] == "production"

@@ -7,6 +7,7 @@ tracker store and an urgent ticket is booked. The raw database — every byte of
 every row of every PostgreSQL table — holds none of those words, while Rasa, the staff inbox
 (urgent first) and the notification still read them.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,12 +24,14 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot import crypto, notify
-from bot.db import Base, get_engine, session_scope
-from bot.staff.workflow import InboxFilter, inbox
-from bot.tickets import TicketDraft, book_callback, get_ticket, record_consent
-from bot.tracker_store import EncryptedSQLTrackerStore
+from bot.rasa_plugins.tracker_store import EncryptedSQLTrackerStore
+from bot.security import crypto
+from bot.services import notify
+from bot.store.base import Base
+from bot.store.db import get_engine, session_scope
+from bot.store.tickets import TicketDraft, book_callback, get_ticket, record_consent
 from deploy import init_db
+from staff.workflow import InboxFilter, inbox
 
 PG_ADMIN = "postgresql+psycopg2://root@127.0.0.1:5432/test"
 TELLING = ("crisis", "urgent", "hotline", "ibasho", "緊急")
@@ -69,35 +72,58 @@ def _old_rows(url: str) -> None:
     Base.metadata.create_all(engine)  # the madoguchi tables and the notifications' (no upgrade, no trigger)
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":  # the old column types
-            for table, column, n in (("events", "intent_name", 255), ("events", "action_name", 255),
-                                     ("callback_tickets", "priority", 8)):
+            for table, column, n in (
+                ("events", "intent_name", 255),
+                ("events", "action_name", 255),
+                ("callback_tickets", "priority", 8),
+            ):
                 conn.execute(sa.text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR({n})"))
-        conn.execute(sa.text(
-            "INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data) VALUES "
-            "('line-old', 'user', 1, 'crisis', NULL, :d), ('line-old', 'action', 2, NULL, 'action_crisis_support', :d)"),
-            {"d": crypto.encrypt("{}")})
-        conn.execute(sa.text(
-            "INSERT INTO callback_tickets (idempotency_key, created_at, updated_at, channel, priority, status,"
-            " needs, windows, contact_method, consent_version, consent_at, share_conversation)"
-            " VALUES ('old', :t, :t, 'line', 'urgent', 'new', :needs, '[]', 'chat', '2026-11', :t, false)"),
-            {"t": datetime(2026, 11, 1, tzinfo=timezone.utc), "needs": json.dumps(["ibasho"])})
-        conn.execute(sa.text("INSERT INTO audit_log (at, actor, action, ticket_id, detail)"
-                             " VALUES (:t, 'bot', 'create', 1, 'priority=urgent')"),
-                     {"t": datetime(2026, 11, 1, tzinfo=timezone.utc)})
-        conn.execute(sa.text("INSERT INTO notification_outbox (created_at, kind, channel, payload, attempts)"
-                             " VALUES (:t, 'new_ticket', 'telegram', :p, 1)"),
-                     {"t": datetime(2026, 11, 1, tzinfo=timezone.utc),
-                      "p": json.dumps({"text": "【時間外・緊急】#1", "priority": "urgent"}, ensure_ascii=False)})
+        conn.execute(
+            sa.text(
+                "INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data) VALUES "
+                "('line-old', 'user', 1, 'crisis', NULL, :d), ('line-old', 'action', 2, NULL, 'action_crisis_support', :d)"
+            ),
+            {"d": crypto.encrypt("{}")},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO callback_tickets (idempotency_key, created_at, updated_at, channel, priority, status,"
+                " needs, windows, contact_method, consent_version, consent_at, share_conversation)"
+                " VALUES ('old', :t, :t, 'line', 'urgent', 'new', :needs, '[]', 'chat', '2026-11', :t, false)"
+            ),
+            {"t": datetime(2026, 11, 1, tzinfo=timezone.utc), "needs": json.dumps(["ibasho"])},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO audit_log (at, actor, action, ticket_id, detail)"
+                " VALUES (:t, 'bot', 'create', 1, 'priority=urgent')"
+            ),
+            {"t": datetime(2026, 11, 1, tzinfo=timezone.utc)},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO notification_outbox (created_at, kind, channel, payload, attempts)"
+                " VALUES (:t, 'new_ticket', 'telegram', :p, 1)"
+            ),
+            {
+                "t": datetime(2026, 11, 1, tzinfo=timezone.utc),
+                "p": json.dumps({"text": "【時間外・緊急】#1", "priority": "urgent"}, ensure_ascii=False),
+            },
+        )
     engine.dispose()
 
 
 def _crisis_conversation(sender: str) -> EncryptedSQLTrackerStore:
     store = EncryptedSQLTrackerStore(domain=Domain.empty())
     tracker = DialogueStateTracker(sender, [])
-    for event in (ActionExecuted("action_listen"),
-                  UserUttered("もう消えたい", intent={"name": "crisis", "confidence": 1.0}),
-                  ActionExecuted("action_crisis_support"), BotUttered("いのちの電話…"),
-                  ActionExecuted("action_show_hotlines"), ActionExecuted("action_listen")):
+    for event in (
+        ActionExecuted("action_listen"),
+        UserUttered("もう消えたい", intent={"name": "crisis", "confidence": 1.0}),
+        ActionExecuted("action_crisis_support"),
+        BotUttered("いのちの電話…"),
+        ActionExecuted("action_show_hotlines"),
+        ActionExecuted("action_listen"),
+    ):
         tracker.update(event)
     asyncio.run(store.save(tracker))
     return store
@@ -106,9 +132,17 @@ def _crisis_conversation(sender: str) -> EncryptedSQLTrackerStore:
 def _book(sender: str, priority: str, key: str) -> int:
     with session_scope() as s:
         record_consent(s, sender, "callback_summary", True)
-    ticket, _ = book_callback(TicketDraft(sender_id=sender, channel="line", conversation_key=key,
-                                          contact_method="chat", consent_at=datetime.now(timezone.utc),
-                                          priority=priority, needs=("ibasho", "listen")))
+    ticket, _ = book_callback(
+        TicketDraft(
+            sender_id=sender,
+            channel="line",
+            conversation_key=key,
+            contact_method="chat",
+            consent_at=datetime.now(timezone.utc),
+            priority=priority,
+            needs=("ibasho", "listen"),
+        )
+    )
     return ticket.id
 
 
@@ -118,12 +152,14 @@ def _raw_dump(url: str) -> str:
     try:
         if engine.dialect.name == "sqlite":
             path = Path(engine.url.database)
-            return "".join(p.read_bytes().decode("utf-8", "replace")
-                           for p in (path, Path(f"{path}-wal")) if p.exists())
+            return "".join(p.read_bytes().decode("utf-8", "replace") for p in (path, Path(f"{path}-wal")) if p.exists())
         with engine.connect() as conn:
             tables = sa.inspect(conn).get_table_names()
-            return "\n".join(str(row[0]) for t in tables
-                             for row in conn.execute(sa.text(f'SELECT row_to_json(x)::text FROM "{t}" x')))
+            return "\n".join(
+                str(row[0])
+                for t in tables
+                for row in conn.execute(sa.text(f'SELECT row_to_json(x)::text FROM "{t}" x'))
+            )
     finally:
         engine.dispose()
 

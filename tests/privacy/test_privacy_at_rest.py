@@ -1,4 +1,5 @@
 """Encryption at rest on PostgreSQL, and no message text, phone or raw id in the logs."""
+
 from __future__ import annotations
 
 import re
@@ -9,9 +10,9 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from bot import crypto
-from bot.db import session_scope
-from bot.tickets import TicketDraft, book_callback, get_ticket, record_consent
+from bot.security import crypto
+from bot.store.db import session_scope
+from bot.store.tickets import TicketDraft, book_callback, get_ticket, record_consent
 
 PG_ADMIN = "postgresql+psycopg2://root@127.0.0.1:5432/test"
 
@@ -34,7 +35,7 @@ def pg_db(monkeypatch, tmp_path):
     crypto.reset_keys()
     yield url
     crypto.reset_keys()
-    from bot.db import get_engine
+    from bot.store.db import get_engine
 
     get_engine(url).dispose()
     with admin.connect() as conn:
@@ -45,9 +46,16 @@ def pg_db(monkeypatch, tmp_path):
 def test_postgres_rows_hold_no_plaintext_phone_nickname_or_story(pg_db):
     with session_scope() as s:
         record_consent(s, "line-abc", "callback_summary", True)
-    draft = TicketDraft(sender_id="line-abc", channel="line", conversation_key="k", contact_method="phone",
-                        consent_at=datetime.now(timezone.utc), phone="+819087654321", nickname="はなこ",
-                        situation="息子が部屋から出てきません")
+    draft = TicketDraft(
+        sender_id="line-abc",
+        channel="line",
+        conversation_key="k",
+        contact_method="phone",
+        consent_at=datetime.now(timezone.utc),
+        phone="+819087654321",
+        nickname="はなこ",
+        situation="息子が部屋から出てきません",
+    )
     ticket, _ = book_callback(draft)
     assert get_ticket(ticket.id).phone == "+819087654321"
     engine = create_engine(pg_db, future=True)
@@ -75,8 +83,9 @@ def test_logs_hold_no_message_text_phone_or_raw_id(stack, fake_api):
     before = len(fake_api.api.calls)
     assert post(f"{stack.rasa_url}/webhooks/line/webhook", body, {"X-Line-Signature": sign(body)}) == 200
     wait_for(lambda: len(fake_api.api.calls) > before)
-    logs = "".join((stack.workdir / name).read_text(encoding="utf-8", errors="replace")
-                   for name in ("rasa.log", "actions.log"))
+    logs = "".join(
+        (stack.workdir / name).read_text(encoding="utf-8", errors="replace") for name in ("rasa.log", "actions.log")
+    )
     for leaked in ("ひみつの話", "5555", "1212", line_user, "ラインの秘密", sender):
         assert leaked not in logs, leaked
     assert not re.search(r"0\d{1,4}-\d{1,4}-\d{4}", logs)

@@ -1,5 +1,6 @@
-"""`python -m bot.purge --every SECONDS`, the scheduled purge of `make run-production`
+"""`python -m bot.services.purge --every SECONDS`, the scheduled purge of `make run-production`
 (issue #12, finding 11): it runs round after round, survives a failing round, stops on SIGTERM."""
+
 from __future__ import annotations
 
 import signal
@@ -8,17 +9,27 @@ import sys
 import time
 from pathlib import Path
 
-from bot.keys import ROOT
+from bot.security.keys import ROOT
 
 
 def _run_loop(tmp_path: Path, db_url: str) -> tuple[int, str]:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-           "MADOGUCHI_VAR_DIR": str(tmp_path), "MADOGUCHI_DB_URL": db_url,
-           "MADOGUCHI_TRACKER_DB_URL": f"sqlite:///{tmp_path / 'tracker.db'}"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        "MADOGUCHI_VAR_DIR": str(tmp_path),
+        "MADOGUCHI_DB_URL": db_url,
+        "MADOGUCHI_TRACKER_DB_URL": f"sqlite:///{tmp_path / 'tracker.db'}",
+    }
     out = tmp_path / "purge.out"
     with out.open("wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "bot.purge", "--every", "0.3"], cwd=ROOT, env=env,
-                                stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.services.purge", "--every", "0.3"],
+            cwd=ROOT,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and out.read_text().count("purge") < 3 and proc.poll() is None:
             time.sleep(0.2)

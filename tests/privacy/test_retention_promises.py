@@ -1,8 +1,9 @@
 """Issue 21, M-3: each retention and erasure promise of docs/privacy.md, with the one clock.
 
-The purge runs as `make purge` runs it (`bot.purge.run_once`, retention from the environment's
+The purge runs as `make purge` runs it (`bot.services.purge.run_once`, retention from the environment's
 defaults); time moves with the `clock` fixture only.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,14 +16,15 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from bot import crypto, stats
-from bot.channel_state import platform_id_for, remember_identity
 from bot.clock import JST
-from bot.db import session_scope
-from bot.erasure import erase_sender
-from bot.models import CallbackTicket, ConsentRecord, StatEvent
-from bot.purge import run_once
-from bot.tickets import TicketDraft, book_callback, get_ticket, record_consent
+from bot.security import crypto
+from bot.services.erasure import erase_sender
+from bot.services.purge import run_once
+from bot.store import stats
+from bot.store.channel_state import platform_id_for, remember_identity
+from bot.store.db import session_scope
+from bot.store.models import CallbackTicket, ConsentRecord, StatEvent
+from bot.store.tickets import TicketDraft, book_callback, get_ticket, record_consent
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = timedelta(days=1)
@@ -35,8 +37,11 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MADOGUCHI_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("MADOGUCHI_FERNET_KEYS", Fernet.generate_key().decode())
     monkeypatch.setenv("MADOGUCHI_STATS_KEY", uuid.uuid4().hex)
-    for name in ("MADOGUCHI_RETENTION_TICKET_DAYS", "MADOGUCHI_RETENTION_EVENT_DAYS",
-                 "MADOGUCHI_RETENTION_STATS_LINK_DAYS"):
+    for name in (
+        "MADOGUCHI_RETENTION_TICKET_DAYS",
+        "MADOGUCHI_RETENTION_EVENT_DAYS",
+        "MADOGUCHI_RETENTION_STATS_LINK_DAYS",
+    ):
         monkeypatch.delenv(name, raising=False)  # the defaults the notice states
     crypto.reset_keys()
     stats.reset_key()
@@ -48,8 +53,11 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def _book(sender: str) -> int:
     with session_scope() as s:
         record_consent(s, sender, "callback_summary", True)
-    ticket, _ = book_callback(TicketDraft(sender_id=sender, channel="line", conversation_key="k",
-                                          contact_method="chat", consent_at=datetime.now(JST)))
+    ticket, _ = book_callback(
+        TicketDraft(
+            sender_id=sender, channel="line", conversation_key="k", contact_method="chat", consent_at=datetime.now(JST)
+        )
+    )
     return ticket.id
 
 
@@ -152,8 +160,11 @@ def test_the_purge_ends_the_statistics_link_a_year_after_the_fiscal_year(clock: 
 
 
 def test_the_notice_states_these_retentions_in_days() -> None:
-    rows = {line.split("|")[1].strip(): line for line in (ROOT / "docs/privacy.md").read_text().splitlines()
-            if line.startswith("| ")}
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in (ROOT / "docs/privacy.md").read_text().splitlines()
+        if line.startswith("| ")
+    }
     id_map = next(v for k, v in rows.items() if "利用者ID" in k)
     consent = next(v for k, v in rows.items() if k.startswith("同意の記録"))
     statistics = next(v for k, v in rows.items() if k.startswith("統計"))

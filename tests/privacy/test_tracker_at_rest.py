@@ -3,14 +3,15 @@ phone number, nickname or message text in any file it leaves — tracker store, 
 outbox, keys directory, logs — while Rasa still reads the conversation back (issue #12, finding 2).
 The PostgreSQL counterpart runs on the two-replica cluster (tests/production/test_two_instances.py).
 """
+
 from __future__ import annotations
 
 import uuid
 
 import pytest
 
-from bot import crypto, pseudonym
-from bot.tickets import get_ticket
+from bot.security import crypto, pseudonym
+from bot.store.tickets import get_ticket
 from tests.privacy.at_rest import NICKNAME, PHONE_TYPED, STORY, STORY_CORE, plaintext_found
 from tests.stack import Stack, custom, texts
 

@@ -1,5 +1,6 @@
 """`python -m bench --quick` works end to end: the real stack over LINE with the fake LINE API,
 every turn answered exactly once, results written (to a temp dir, not bench/results)."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,26 @@ pytestmark = pytest.mark.stack
 
 
 def test_quick_bench_smoke(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--users", "1,2", "--rates", "2",
-                           "--phase-seconds", "3", "--results-dir", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--users",
+            "1,2",
+            "--rates",
+            "2",
+            "--phase-seconds",
+            "3",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     runs = [p for p in tmp_path.glob("*.json")]
     assert len(runs) == 1

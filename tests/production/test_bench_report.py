@@ -1,5 +1,6 @@
 """The bench's pure parts: percentiles, the results history (delta vs the previous run),
 the Markdown report and the py-spy profile summary. No processes are started."""
+
 from __future__ import annotations
 
 import json
@@ -14,15 +15,41 @@ def result(ts: str, tps: float, quick: bool = True) -> dict:
     lat = latency_summary([100, 120, 130, 500])
     check = {"turns": 4, "one_reply": 4, "doubled": 0, "pushed_instead": 0, "missing": 0, "http_errors": 0, "ok": True}
     return {
-        "timestamp": ts, "git": "abc", "quick": quick, "model": "m.tar.gz",
+        "timestamp": ts,
+        "git": "abc",
+        "quick": quick,
+        "model": "m.tar.gz",
         "host": {"cpus": 2, "loadavg_start": 1.0, "loadavg_end": 1.2},
-        "e2e": {"closed_loop": [{"users": 10, "throughput_tps": tps, "latency": lat, "check": check,
-                                 "cpu_ms_per_turn": {"rasa": 50.0, "actions": 5.0}, "cpu_bound_tps_per_core": 18.0,
-                                 "loadavg_1m": [1.0, 1.1]}],
-                "open_loop": [{"rate": 20.0, "offered": 4, "conversations": 2, "achieved_tps": 3.0, "latency": lat,
-                               "check": check, "loadavg_1m": [1.0, 1.1]}]},
-        "components": {"parse": latency_summary([20, 22]), "cold_start": {"rasa_s": 12.0, "actions_s": 2.0},
-                       "rss_rest_mb": {"rasa": 1500.0, "actions": 60.0}, "rss_load_mb": {"rasa": 1600.0, "actions": 70.0}},
+        "e2e": {
+            "closed_loop": [
+                {
+                    "users": 10,
+                    "throughput_tps": tps,
+                    "latency": lat,
+                    "check": check,
+                    "cpu_ms_per_turn": {"rasa": 50.0, "actions": 5.0},
+                    "cpu_bound_tps_per_core": 18.0,
+                    "loadavg_1m": [1.0, 1.1],
+                }
+            ],
+            "open_loop": [
+                {
+                    "rate": 20.0,
+                    "offered": 4,
+                    "conversations": 2,
+                    "achieved_tps": 3.0,
+                    "latency": lat,
+                    "check": check,
+                    "loadavg_1m": [1.0, 1.1],
+                }
+            ],
+        },
+        "components": {
+            "parse": latency_summary([20, 22]),
+            "cold_start": {"rasa_s": 12.0, "actions_s": 2.0},
+            "rss_rest_mb": {"rasa": 1500.0, "actions": 60.0},
+            "rss_load_mb": {"rasa": 1600.0, "actions": 70.0},
+        },
     }
 
 
@@ -58,8 +85,10 @@ def test_markdown_reports_targets_honestly() -> None:
 
 def test_profile_summary(tmp_path: Path) -> None:
     raw = tmp_path / "p.txt"
-    raw.write_text("main (a.py:1);parse (/x/site-packages/rasa/nlu.py:10);tok2vec (spacy/t.py:3) 6\n"
-                   "main (a.py:1);save (/x/site-packages/rasa/store.py:5) 4\n")
+    raw.write_text(
+        "main (a.py:1);parse (/x/site-packages/rasa/nlu.py:10);tok2vec (spacy/t.py:3) 6\n"
+        "main (a.py:1);save (/x/site-packages/rasa/store.py:5) 4\n"
+    )
     s = summarise_profile(raw)
     assert s["samples"] == 10
     assert dict(s["top_inclusive"])["a.py:main"] == 100.0

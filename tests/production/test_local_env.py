@@ -1,4 +1,5 @@
 """`make run-production` on a new machine: deploy.local_env writes keys once and never replaces them."""
+
 from __future__ import annotations
 
 import stat
@@ -10,8 +11,11 @@ from deploy import local_env
 
 
 def _values(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines()
-                if line and not line.startswith("#"))
+    return dict(
+        line.split("=", 1)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
 
 
 def test_keys_are_generated_once_private_and_usable(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ process, heartbeat (slow turns and long queues never expire), dead holders expir
 never hangs a turn, waits are bounded and end in the "try again" reply.
 
 Stress proof (docs/reliability.md): LOCK_STRESS=500 runs every test of this file 500 times."""
+
 from __future__ import annotations
 
 import asyncio
@@ -62,8 +63,9 @@ async def test_turns_of_one_conversation_never_overlap_and_keep_arrival_order(st
 async def test_two_stores_like_two_replicas_exclude_each_other(store) -> None:
     from deploy.lock_store import AtomicRedisLockStore
 
-    other = AtomicRedisLockStore(host="127.0.0.1", port=6379, db=1,
-                                 key_prefix=store.key_prefix.split(":")[0], poll_interval=0.005)
+    other = AtomicRedisLockStore(
+        host="127.0.0.1", port=6379, db=1, key_prefix=store.key_prefix.split(":")[0], poll_interval=0.005
+    )
     inside, overlaps = set(), []
 
     async def turn(s, n: int) -> None:
@@ -106,8 +108,10 @@ async def test_four_replicas_with_bursts_never_overlap(store) -> None:
     from deploy.lock_store import AtomicRedisLockStore
 
     prefix = store.key_prefix.split(":")[0]
-    replicas = [store] + [AtomicRedisLockStore(host="127.0.0.1", port=6379, db=1, key_prefix=prefix,
-                                               poll_interval=0.002) for _ in range(3)]
+    replicas = [store] + [
+        AtomicRedisLockStore(host="127.0.0.1", port=6379, db=1, key_prefix=prefix, poll_interval=0.002)
+        for _ in range(3)
+    ]
     rng = random.Random(5)
     holders, overlaps, done = [0], [], []
 
@@ -195,7 +199,7 @@ async def test_a_message_that_cannot_get_the_lock_gets_the_try_again_reply_and_n
     import aiohttp
     from rasa.core.agent import Agent
 
-    from bot.pseudonym import pseudonymize
+    from bot.security.pseudonym import pseudonymize
     from channels.fallback import unavailable_text
     from channels.rest import PseudonymousRestInput
     from tests.channels.harness import serve
@@ -219,11 +223,17 @@ async def test_a_message_that_cannot_get_the_lock_gets_the_try_again_reply_and_n
             holding.set()
             await release.wait()
 
-    async with serve(PseudonymousRestInput(), agent.handle_message, "/webhooks/rest") as url, \
-            aiohttp.ClientSession() as session:
+    async with (
+        serve(PseudonymousRestInput(), agent.handle_message, "/webhooks/rest") as url,
+        aiohttp.ClientSession() as session,
+    ):
+
         async def say(text: str) -> list:
-            async with session.post(f"{url}/webhooks/rest/webhook", json={"sender": "tryagain", "message": text},
-                                    timeout=aiohttp.ClientTimeout(total=30)) as resp:
+            async with session.post(
+                f"{url}/webhooks/rest/webhook",
+                json={"sender": "tryagain", "message": text},
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as resp:
                 assert resp.status == 200
                 return await resp.json()
 

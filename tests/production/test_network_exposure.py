@@ -6,6 +6,7 @@ balancer it reaches the LINE and Telegram webhooks and the health check, and not
 HTTP API — not with the right token either — while this machine's own callers (the outbox)
 use a replica's API with RASA_API_TOKEN, which Rasa now always requires.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,8 +69,9 @@ def line_via(request: Callable[..., tuple[int, bytes]], url: str, user: str, tex
     return wait_for(lambda: cluster.fake.replies.get(token))
 
 
-def local_request(method: str, url: str, *, body: Optional[bytes] = None,
-                  headers: Optional[dict[str, str]] = None) -> tuple[int, bytes]:
+def local_request(
+    method: str, url: str, *, body: Optional[bytes] = None, headers: Optional[dict[str, str]] = None
+) -> tuple[int, bytes]:
     import urllib.error
     import urllib.request
 
@@ -85,24 +87,35 @@ def api_routes(sid: str, attacker: str) -> list[tuple[str, str, Any]]:
     """Every route of Rasa 3.6's HTTP API (rasa/server.py), with a harmful body where one exists."""
     conv = f"/conversations/{sid}"
     return [
-        ("GET", "/", None), ("GET", "/version", None), ("GET", "/status", None), ("GET", "/domain", None),
+        ("GET", "/", None),
+        ("GET", "/version", None),
+        ("GET", "/status", None),
+        ("GET", "/domain", None),
         ("DELETE", "/model", None),
         ("PUT", "/model", {"model_server": {"url": f"http://{attacker}:9/model.tar.gz"}}),
-        ("POST", "/model/parse", {"text": "こんにちは"}), ("POST", "/model/train", {}),
-        ("POST", "/model/predict", []), ("POST", "/model/test/intents", {}), ("POST", "/model/test/stories", ""),
-        ("GET", f"{conv}/tracker", None), ("GET", f"{conv}/story", None),
+        ("POST", "/model/parse", {"text": "こんにちは"}),
+        ("POST", "/model/train", {}),
+        ("POST", "/model/predict", []),
+        ("POST", "/model/test/intents", {}),
+        ("POST", "/model/test/stories", ""),
+        ("GET", f"{conv}/tracker", None),
+        ("GET", f"{conv}/story", None),
         ("POST", f"{conv}/tracker/events", {"event": "slot", "name": "nickname", "value": "forged"}),
         ("PUT", f"{conv}/tracker/events", []),
         ("POST", f"{conv}/execute", {"name": "utter_greet"}),
         ("POST", f"{conv}/trigger_intent", {"name": "staff_reply", "entities": {"staff_message": FAKE_STAFF}}),
-        ("POST", f"{conv}/predict", None), ("POST", f"{conv}/messages", {"text": "/delete_data", "sender": "user"}),
+        ("POST", f"{conv}/predict", None),
+        ("POST", f"{conv}/messages", {"text": "/delete_data", "sender": "user"}),
         ("POST", "/webhooks/rest/webhook", {"sender": "outsider", "message": "こんにちは"}),
-        ("GET", "/webhooks/rest/", None), ("GET", "/webhooks/line/", None), ("GET", "/webhooks/telegram/", None),
+        ("GET", "/webhooks/rest/", None),
+        ("GET", "/webhooks/line/", None),
+        ("GET", "/webhooks/telegram/", None),
     ]
 
 
-def test_from_another_machine_only_the_webhooks_and_the_health_check_answer(cluster: Cluster,
-                                                                          other: AnotherMachine, fake_api) -> None:
+def test_from_another_machine_only_the_webhooks_and_the_health_check_answer(
+    cluster: Cluster, other: AnotherMachine, fake_api
+) -> None:
     lb = f"http://{other.host_address}:{cluster.lb_port}"
     assert other.request("GET", f"{lb}/lb-health")[0] == 200
 
@@ -114,19 +127,37 @@ def test_from_another_machine_only_the_webhooks_and_the_health_check_answer(clus
 
     # Telegram works from outside.
     tg_user = 6_000_000_000 + uuid.uuid4().int % 1_000_000_000
-    update = {"update_id": uuid.uuid4().int % 2**31, "message": {
-        "message_id": 1, "date": int(time.time()), "text": "こんにちは",
-        "from": {"id": tg_user, "is_bot": False, "first_name": "T"}, "chat": {"id": tg_user, "type": "private"}}}
-    status, _ = other.request("POST", f"{lb}/webhooks/telegram/webhook", body=json.dumps(update).encode(),
-                              headers={**JSON, "X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
+    update = {
+        "update_id": uuid.uuid4().int % 2**31,
+        "message": {
+            "message_id": 1,
+            "date": int(time.time()),
+            "text": "こんにちは",
+            "from": {"id": tg_user, "is_bot": False, "first_name": "T"},
+            "chat": {"id": tg_user, "type": "private"},
+        },
+    }
+    status, _ = other.request(
+        "POST",
+        f"{lb}/webhooks/telegram/webhook",
+        body=json.dumps(update).encode(),
+        headers={**JSON, "X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET},
+    )
     assert status == 200
-    wait_for(lambda: [c for c in fake_api.api.calls_to(f"/bot{TELEGRAM_TOKEN}/sendMessage")
-                      if str(c.params.get("chat_id")) == str(tg_user)])
+    wait_for(
+        lambda: [
+            c
+            for c in fake_api.api.calls_to(f"/bot{TELEGRAM_TOKEN}/sendMessage")
+            if str(c.params.get("chat_id")) == str(tg_user)
+        ]
+    )
 
     # Every API route is refused from outside, with or without the real token.
     answered = {}
     for method, path, body in api_routes(sid, other.address):
-        data = None if body is None else (body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)).encode()
+        data = (
+            None if body is None else (body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)).encode()
+        )
         for query in ("", f"{'&' if '?' in path else '?'}token={cluster.api_token}"):
             status, _ = other.request(method, f"{lb}{path}{query}", body=data, headers=JSON)
             answered[f"{method} {path}{' +token' if query else ''}"] = status
@@ -139,8 +170,9 @@ def test_from_another_machine_only_the_webhooks_and_the_health_check_answer(clus
     texts = [row[0] for row in cluster.query("SELECT data FROM events WHERE sender_id = %s", sid)]
     assert texts and not [t for t in texts if FAKE_STAFF in t or "forged" in t or "staff_reply" in t]
     assert not cluster.query("SELECT 1 FROM events WHERE sender_id = %s", sender_id(cluster, "rest", "outsider"))
-    assert not [p for p in cluster.fake.pushes.get(line_user, []) if FAKE_STAFF in json.dumps(p.messages,
-                                                                                             ensure_ascii=False)]
+    assert not [
+        p for p in cluster.fake.pushes.get(line_user, []) if FAKE_STAFF in json.dumps(p.messages, ensure_ascii=False)
+    ]
 
     # The balancer's log names nobody (finding 5), on the real setup too.
     time.sleep(1.5)  # flushed every second
@@ -164,8 +196,8 @@ def test_rasas_api_wants_the_token_even_from_this_machine(cluster: Cluster) -> N
 SPOOL = """
 import sys, uuid
 from datetime import datetime, timezone
-from bot import outbox
-from bot.tickets import TicketDraft
+from bot.services import outbox
+from bot.store.tickets import TicketDraft
 outbox.spool(TicketDraft(sender_id=sys.argv[1], channel="line", conversation_key=uuid.uuid4().hex,
                          contact_method="chat", consent_at=datetime.now(timezone.utc), relation="family",
                          situation="息子が部屋から出てきません", needs=("ibasho",)))
@@ -180,8 +212,9 @@ def test_the_outbox_announces_a_spooled_ticket_through_a_replica(cluster: Cluste
     user = "U" + uuid.uuid4().hex
     line_via(local_request, f"{cluster.lb_url}/webhooks/line/webhook", user, "こんにちは", cluster)
     sid = sender_id(cluster, "line", user)
-    done = subprocess.run([sys.executable, "-c", SPOOL, sid], env=cluster.env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SPOOL, sid], env=cluster.env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     [(ticket_id,)] = wait_for(lambda: cluster.query("SELECT id FROM callback_tickets WHERE sender_id = %s", sid), 120)
     pushed = wait_for(lambda: cluster.fake.pushes.get(user), 120)
@@ -190,23 +223,38 @@ def test_the_outbox_announces_a_spooled_ticket_through_a_replica(cluster: Cluste
 
 
 def test_a_flood_of_forged_webhooks_stops_at_nginx_and_a_crisis_still_gets_its_lines(
-        cluster: Cluster, other: AnotherMachine, line_platform: AnotherMachine) -> None:
+    cluster: Cluster, other: AnotherMachine, line_platform: AnotherMachine
+) -> None:
     """Issue 21 (M-10): one address floods the LINE webhook with forged requests; nginx refuses
     most of them (429) before Python, the rest fail LINE's signature check, and meanwhile a
     person who writes 「もう死にたい」 through LINE gets the crisis lines in the reply."""
     import threading
 
-    from bot.directory import get_directory
+    from bot.domain.directory import get_directory
     from deploy.nginx import WEBHOOK_BURST
 
     forged = line_body("U" + uuid.uuid4().hex, "こんにちは", uuid.uuid4().hex)
     flood: dict[str, list[int]] = {}
-    sender = threading.Thread(target=lambda: flood.setdefault("statuses", other.burst(
-        "POST", f"http://{other.host_address}:{cluster.lb_port}/webhooks/line/webhook", 3 * WEBHOOK_BURST,
-        body=forged, headers={**JSON, "X-Line-Signature": "Zm9yZ2Vk"})))
+    sender = threading.Thread(
+        target=lambda: flood.setdefault(
+            "statuses",
+            other.burst(
+                "POST",
+                f"http://{other.host_address}:{cluster.lb_port}/webhooks/line/webhook",
+                3 * WEBHOOK_BURST,
+                body=forged,
+                headers={**JSON, "X-Line-Signature": "Zm9yZ2Vk"},
+            ),
+        )
+    )
     sender.start()
-    reply = line_via(line_platform.request, f"http://{line_platform.host_address}:{cluster.lb_port}/webhooks/line/webhook",
-                     "U" + uuid.uuid4().hex, "もう死にたい", cluster)
+    reply = line_via(
+        line_platform.request,
+        f"http://{line_platform.host_address}:{cluster.lb_port}/webhooks/line/webhook",
+        "U" + uuid.uuid4().hex,
+        "もう死にたい",
+        cluster,
+    )
     sender.join(180)
     statuses = flood["statuses"]
     assert len(statuses) == 3 * WEBHOOK_BURST

@@ -1,13 +1,14 @@
-"""bot.nlu.sudachi_tokenizer.SudachiTokenizer: normalized forms, offsets on the message text."""
+"""bot.rasa_plugins.sudachi_tokenizer.SudachiTokenizer: normalized forms, offsets on the message text."""
+
 from __future__ import annotations
 
 import pytest
 
 pytest.importorskip("sudachipy")
 
-from rasa.shared.nlu.training_data.message import Message  # noqa: E402
+from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu.sudachi_tokenizer import SudachiTokenizer  # noqa: E402
+from bot.rasa_plugins.sudachi_tokenizer import SudachiTokenizer
 
 
 def tokens(text: str, **config):
@@ -18,7 +19,7 @@ def tokens(text: str, **config):
 def test_offsets_point_at_the_surface_and_text_is_the_normalized_form() -> None:
     text = "息子が45歳で 家から出られません"
     toks = tokens(text)
-    assert all(text[t.start:t.end].strip() for t in toks)
+    assert all(text[t.start : t.end].strip() for t in toks)
     assert "45" in [t.text for t in toks]
     assert "出る" in [t.lemma for t in toks]  # 出 (られ ませ ん) → dictionary/normalized form
     assert " " not in [t.text for t in toks]

@@ -2,6 +2,7 @@
 the atomic Redis lock store (deploy/): nothing lost, nothing doubled, in order, one ticket per
 booking — whichever replica a message reaches.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,14 +19,25 @@ from typing import Any, Optional
 import aiohttp
 import pytest
 
-from bench.load import deliveries, line_event, new_user_id, quick_postbacks, sign
 from bench.cluster import LINE_SECRET, Cluster
+from bench.load import deliveries, line_event, new_user_id, quick_postbacks, sign
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.stack]
 
 FIVE = ["こんにちは", "母です", "４５歳です", "大学を中退してから二十年近く部屋から出てきません", "居場所"]
-BOOKING = ["こんばんは", "母です", "４５歳です", "大学を中退してから二十年近く部屋から出てきません", "居場所",
-           "お願いします", "はい", "電話で", "０９０ー１２３４ー５６７８", {"button": "choose_slot"}, {"button": "skip"}]
+BOOKING = [
+    "こんばんは",
+    "母です",
+    "４５歳です",
+    "大学を中退してから二十年近く部屋から出てきません",
+    "居場所",
+    "お願いします",
+    "はい",
+    "電話で",
+    "０９０ー１２３４ー５６７８",
+    {"button": "choose_slot"},
+    {"button": "skip"},
+]
 
 
 def sender_id(cluster: Cluster, channel: str, platform_id: str) -> str:
@@ -40,8 +52,11 @@ def events_of(cluster: Cluster, sid: str) -> list[dict[str, Any]]:
 def assert_well_formed(events: list[dict[str, Any]], who: str) -> None:
     """Turns never interleave and none is cut short: after every user message at least one
     action runs and the turn ends with action_listen before the next user message."""
-    dup = [k for k, n in Counter((e["_type"], e.get("timestamp"), e.get("name"), e.get("text"))
-                                 for e in events).items() if n > 1]
+    dup = [
+        k
+        for k, n in Counter((e["_type"], e.get("timestamp"), e.get("name"), e.get("text")) for e in events).items()
+        if n > 1
+    ]
     assert not dup, f"{who}: duplicated events {dup[:3]}"
     last_action: Optional[str] = None
     seen_user = False
@@ -49,8 +64,9 @@ def assert_well_formed(events: list[dict[str, Any]], who: str) -> None:
     for e in events:
         if e["_type"] == "user":
             if seen_user:
-                assert actions_since_user > 0 and last_action == "action_listen", \
+                assert actions_since_user > 0 and last_action == "action_listen", (
                     f"{who}: a user message arrived before the previous turn finished ({last_action})"
+                )
             seen_user, actions_since_user = True, 0
         elif e["_type"] == "action":
             last_action = e.get("name")
@@ -58,17 +74,27 @@ def assert_well_formed(events: list[dict[str, Any]], who: str) -> None:
     assert seen_user and last_action == "action_listen", f"{who}: last turn unfinished ({last_action})"
 
 
-async def post_line(session: aiohttp.ClientSession, url: str, user_id: str, *, text: Optional[str] = None,
-                    postback: Optional[str] = None, token: Optional[str] = None, event_id: Optional[str] = None,
-                    redelivery: bool = False) -> tuple[str, str, int]:
+async def post_line(
+    session: aiohttp.ClientSession,
+    url: str,
+    user_id: str,
+    *,
+    text: Optional[str] = None,
+    postback: Optional[str] = None,
+    token: Optional[str] = None,
+    event_id: Optional[str] = None,
+    redelivery: bool = False,
+) -> tuple[str, str, int]:
     token = token or uuid.uuid4().hex
     event_id = event_id or uuid.uuid4().hex[:26].upper()
     event = line_event(user_id, token, event_id, text=text, postback=postback)
     event["deliveryContext"]["isRedelivery"] = redelivery
     body = json.dumps({"destination": "Uprodtest", "events": [event]}, ensure_ascii=False).encode()
-    async with session.post(f"{url}/webhooks/line/webhook", data=body,
-                            headers={"Content-Type": "application/json",
-                                     "X-Line-Signature": sign(LINE_SECRET, body)}) as resp:
+    async with session.post(
+        f"{url}/webhooks/line/webhook",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Line-Signature": sign(LINE_SECRET, body)},
+    ) as resp:
         await resp.read()
         return token, event_id, resp.status
 
@@ -165,8 +191,9 @@ def test_rest_messages_alternate_between_replicas_and_share_the_conversation(clu
     for i, replies in enumerate(cluster.loop.run(run())):
         assert "年齢" in texts(replies[1]), f"alt-{i}: {texts(replies[1])}"
         assert "いまの様子" in texts(replies[2]), f"alt-{i}: {texts(replies[2])}"
-        assert any(isinstance(m.get("custom"), dict) and m["custom"].get("windows") for m in replies[4]), \
+        assert any(isinstance(m.get("custom"), dict) and m["custom"].get("windows") for m in replies[4]), (
             f"alt-{i}: no recommendation after 居場所"
+        )
         sid = sender_id(cluster, "rest", f"alt-{i}")
         events = events_of(cluster, sid)
         assert [e.get("text") for e in events if e["_type"] == "user"] == FIVE
@@ -183,6 +210,7 @@ def test_simultaneous_messages_of_one_person_on_both_replicas_are_serialised(clu
         async def send(n: int, text: str) -> list[dict[str, Any]]:
             await asyncio.sleep(n * 0.01)
             return await say_rest(session, cluster.rasa_urls[n % 2], f"burst-{i}", text)
+
         return await asyncio.gather(*(send(n, t) for n, t in enumerate(FIVE)))
 
     async def run() -> list[list[list[dict[str, Any]]]]:
@@ -219,8 +247,9 @@ def test_bookings_across_replicas_make_one_ticket_each_even_when_redelivered(clu
                 text = step
             token = uuid.uuid4().hex
             fut = cluster.fake.expect(token, uid)
-            _, eid, status = await post_line(session, cluster.rasa_urls[(i + n) % 2], uid, text=text,
-                                             postback=postback, token=token)
+            _, eid, status = await post_line(
+                session, cluster.rasa_urls[(i + n) % 2], uid, text=text, postback=postback, token=token
+            )
             assert status == 200
             arrival = await asyncio.wait_for(fut, 120)
             last = arrival.messages
@@ -243,8 +272,9 @@ def test_bookings_across_replicas_make_one_ticket_each_even_when_redelivered(clu
         assert any(m.get("type") == "flex" for m in reply), reply
     after = cluster.query("SELECT count(*) FROM callback_tickets")[0][0]
     assert after - before == 2
-    claimed = cluster.query("SELECT count(*) FROM processed_events WHERE key = ANY(%s)",
-                            [f"line:{eid}" for _, eid in finals])[0][0]
+    claimed = cluster.query(
+        "SELECT count(*) FROM processed_events WHERE key = ANY(%s)", [f"line:{eid}" for _, eid in finals]
+    )[0][0]
     assert claimed == 2
 
 
@@ -258,8 +288,20 @@ def test_a_line_booking_leaves_no_plaintext_in_postgresql_and_rasa_reads_it_back
 
     rng = random.Random(12)
     uid = new_user_id(rng)
-    steps: list[Any] = ["こんばんは", "母です", "４５歳です", STORY, "居場所", "お願いします", "はい", "電話で",
-                        PHONE_TYPED, {"button": "choose_slot"}, NICKNAME, "はい"]
+    steps: list[Any] = [
+        "こんばんは",
+        "母です",
+        "４５歳です",
+        STORY,
+        "居場所",
+        "お願いします",
+        "はい",
+        "電話で",
+        PHONE_TYPED,
+        {"button": "choose_slot"},
+        NICKNAME,
+        "はい",
+    ]
 
     async def book() -> list[dict[str, Any]]:
         last: list[dict[str, Any]] = []
@@ -272,8 +314,9 @@ def test_a_line_booking_leaves_no_plaintext_in_postgresql_and_rasa_reads_it_back
                     text = step
                 token = uuid.uuid4().hex
                 fut = cluster.fake.expect(token, uid)
-                _, _, status = await post_line(session, cluster.rasa_urls[n % 2], uid, text=text,
-                                               postback=postback, token=token)
+                _, _, status = await post_line(
+                    session, cluster.rasa_urls[n % 2], uid, text=text, postback=postback, token=token
+                )
                 assert status == 200
                 last = (await asyncio.wait_for(fut, 120)).messages
         return last
@@ -290,8 +333,7 @@ def test_a_line_booking_leaves_no_plaintext_in_postgresql_and_rasa_reads_it_back
     assert STORY in [e.get("text") for e in tracker["events"] if e["event"] == "user"]
     assert tracker["slots"].get("phone") is None
 
-    tables = [t for (t,) in cluster.query(
-        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+    tables = [t for (t,) in cluster.query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
     assert "events" in tables and "callback_tickets" in tables
     dumps = [(t, "\n".join(r for (r,) in cluster.query(f'SELECT x::text FROM "{t}" x')).encode()) for t in tables]
     assert plaintext_found(dumps) == []

@@ -6,6 +6,7 @@ started in the background as soon as the first Rasa is up.
 The stack's processes are launched while the production suite runs (tests/early.py: once the
 two-instance cluster is up), so that its Rasa loads beside those tests instead of before the
 first fault test; `rstack` then waits for it with the same bounds."""
+
 from __future__ import annotations
 
 from typing import Iterator

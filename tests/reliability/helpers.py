@@ -4,6 +4,7 @@ webhook builders that sign like LINE does, and waiting for what the platform rec
 Nothing here mocks the processes: Rasa, the action server and the databases are the real ones;
 only LINE's and Telegram's servers are replaced by `tests.channels.fake_api.FakeApi`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -100,9 +101,18 @@ def line_user() -> str:
     return "U" + uuid.uuid4().hex
 
 
-def line_event(user_id: str, text: Optional[str] = None, *, etype: str = "message", event_id: Optional[str] = None,
-               reply_token: Optional[str] = None, redelivery: bool = False, age: float = 0.0,
-               postback: Optional[str] = None, message: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def line_event(
+    user_id: str,
+    text: Optional[str] = None,
+    *,
+    etype: str = "message",
+    event_id: Optional[str] = None,
+    reply_token: Optional[str] = None,
+    redelivery: bool = False,
+    age: float = 0.0,
+    postback: Optional[str] = None,
+    message: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
     event: Dict[str, Any] = {
         "type": etype,
         "mode": "active",
@@ -114,8 +124,12 @@ def line_event(user_id: str, text: Optional[str] = None, *, etype: str = "messag
     if etype in ("message", "postback", "follow", "join"):
         event["replyToken"] = reply_token or uuid.uuid4().hex
     if etype == "message":
-        event["message"] = message or {"id": str(int(time.time() * 1e6)), "type": "text", "text": text or "",
-                                        "quoteToken": "q"}
+        event["message"] = message or {
+            "id": str(int(time.time() * 1e6)),
+            "type": "text",
+            "text": text or "",
+            "quoteToken": "q",
+        }
     if etype == "postback":
         event["postback"] = {"data": postback or ""}
     return event
@@ -138,8 +152,13 @@ def http_post(url: str, body: bytes, headers: Dict[str, str], timeout: float = 3
         return status, raw.decode("utf-8", "replace")
 
 
-def post_line(rasa_url: str, *events: Dict[str, Any], body: Optional[bytes] = None,
-              headers: Optional[Dict[str, str]] = None, sign: bool = True) -> Tuple[int, Any]:
+def post_line(
+    rasa_url: str,
+    *events: Dict[str, Any],
+    body: Optional[bytes] = None,
+    headers: Optional[Dict[str, str]] = None,
+    sign: bool = True,
+) -> Tuple[int, Any]:
     raw = body if body is not None else line_body(*events)
     h = {"Content-Type": "application/json; charset=utf-8"}
     if sign:
@@ -183,9 +202,12 @@ def answered(fake: FakeApiThread, event: Dict[str, Any]) -> List[Call]:
 
     keys = {retry_key_for(event.get("webhookEventId"), i) for i in range(4)}
     token = event.get("replyToken")
-    return [c for c in fake.api.calls
-            if (c.path == "/v2/bot/message/reply" and (c.json or {}).get("replyToken") == token)
-            or (c.path == "/v2/bot/message/push" and c.header("X-Line-Retry-Key") in keys)]
+    return [
+        c
+        for c in fake.api.calls
+        if (c.path == "/v2/bot/message/reply" and (c.json or {}).get("replyToken") == token)
+        or (c.path == "/v2/bot/message/push" and c.header("X-Line-Retry-Key") in keys)
+    ]
 
 
 def line_turn(rasa_url: str, fake: FakeApiThread, user_id: str, text: str, timeout: float = 90) -> str:
@@ -198,29 +220,39 @@ def line_turn(rasa_url: str, fake: FakeApiThread, user_id: str, text: str, timeo
 
 
 # --- Telegram ------------------------------------------------------------------------------------
-_update_ids = iter(range(int(time.time()) % 100000 * 1000, 10 ** 12))
+_update_ids = iter(range(int(time.time()) % 100000 * 1000, 10**12))
 
 
 def tg_update(chat_id: int, text: str, update_id: Optional[int] = None) -> Dict[str, Any]:
-    return {"update_id": update_id if update_id is not None else next(_update_ids),
-            "message": {"message_id": next(_update_ids) % 100000, "date": int(time.time()),
-                        "chat": {"id": chat_id, "type": "private", "first_name": "T"},
-                        "from": {"id": chat_id, "is_bot": False, "first_name": "T"}, "text": text}}
+    return {
+        "update_id": update_id if update_id is not None else next(_update_ids),
+        "message": {
+            "message_id": next(_update_ids) % 100000,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private", "first_name": "T"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "T"},
+            "text": text,
+        },
+    }
 
 
 def post_telegram(rasa_url: str, update: Dict[str, Any], secret: str = TELEGRAM_SECRET) -> Tuple[int, Any]:
-    return http_post(f"{rasa_url}/webhooks/telegram/webhook", json.dumps(update, ensure_ascii=False).encode(),
-                     {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
+    return http_post(
+        f"{rasa_url}/webhooks/telegram/webhook",
+        json.dumps(update, ensure_ascii=False).encode(),
+        {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret},
+    )
 
 
 def tg_sends(fake: FakeApiThread, chat_id: int) -> List[Call]:
-    return [c for c in fake.calls_to(f"/bot{TELEGRAM_TOKEN}/sendMessage")
-            if str(c.params.get("chat_id")) == str(chat_id)]
+    return [
+        c for c in fake.calls_to(f"/bot{TELEGRAM_TOKEN}/sendMessage") if str(c.params.get("chat_id")) == str(chat_id)
+    ]
 
 
 # --- the stack ---------------------------------------------------------------------------------------
 def pseudonym(key: str, channel: str, platform_id: str) -> str:
-    """`bot.pseudonym.pseudonymize` with an explicit key (the test process keeps its own env)."""
+    """`bot.security.pseudonym.pseudonymize` with an explicit key (the test process keeps its own env)."""
     digest = hmac.new(key.encode(), f"{channel}:{platform_id}".encode(), hashlib.sha256)
     return f"{channel}-{digest.hexdigest()[:32]}"
 
@@ -262,9 +294,21 @@ class ReliabilityStack(Stack):
 
     # -- processes -------------------------------------------------------------------------------
     def _rasa_cmd(self, port: int) -> List[str]:
-        return [str(ROOT / ".venv" / "bin" / "rasa"), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port),
-                "-m", str(newest_model()), "--endpoints", str(self.endpoints or self.write_endpoints()),
-                "--credentials", str(ROOT / "credentials.yml")]
+        return [
+            str(ROOT / ".venv" / "bin" / "rasa"),
+            "run",
+            "--enable-api",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            str(newest_model()),
+            "--endpoints",
+            str(self.endpoints or self.write_endpoints()),
+            "--credentials",
+            str(ROOT / "credentials.yml"),
+        ]
 
     def spawn_rasa(self, port: int, log_name: str) -> subprocess.Popen:
         log = open(self.workdir / log_name, "ab")
@@ -321,8 +365,9 @@ class ReliabilityStack(Stack):
 
     def say_at(self, port: int, sender: str, text: str, timeout: float = 60) -> List[Dict[str, Any]]:
         body = json.dumps({"sender": sender, "message": text}).encode("utf-8")
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/rest/webhook", data=body,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/webhooks/rest/webhook", data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
 
@@ -342,8 +387,11 @@ class ReliabilityStack(Stack):
 
         con = sqlite3.connect(db or self.db_path, timeout=30)
         try:
-            return con.execute("select id, idempotency_key, contact_method, phone_enc, preferred_slot, situation_enc"
-                               " from callback_tickets where sender_id=? order by id", (sender_id,)).fetchall()
+            return con.execute(
+                "select id, idempotency_key, contact_method, phone_enc, preferred_slot, situation_enc"
+                " from callback_tickets where sender_id=? order by id",
+                (sender_id,),
+            ).fetchall()
         finally:
             con.close()
 
@@ -362,8 +410,12 @@ def slot_payload(messages: List[Dict[str, Any]], index: int = 0) -> str:
     return payloads[index]
 
 
-def book_over_rest(stack: ReliabilityStack, sender: str, phone: str = "０９０ー１２３４ー５６７８",
-                   say: Optional[Callable[[str, str], List[Dict[str, Any]]]] = None) -> List[Dict[str, Any]]:
+def book_over_rest(
+    stack: ReliabilityStack,
+    sender: str,
+    phone: str = "０９０ー１２３４ー５６７８",
+    say: Optional[Callable[[str, str], List[Dict[str, Any]]]] = None,
+) -> List[Dict[str, Any]]:
     """Walk the callback form over REST up to (not including) the final 「はい」.
 
     Returns the summary turn's reply; the caller sends the confirmation.
@@ -398,7 +450,7 @@ def _pg_admin() -> Any:
     psycopg2 = pytest.importorskip("psycopg2")
     try:
         con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.fail(f"PostgreSQL on 127.0.0.1:5432 not available: {type(exc).__name__}")
     con.autocommit = True
     return con
@@ -431,5 +483,3 @@ class PgDatabase:
         with self.admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
         self.admin.close()
-
-

@@ -2,6 +2,7 @@
 gentle reply, never a 500 or a stack trace; nothing is stored wrongly; odd phone numbers and
 stale slot buttons go through the callback form correctly; the staff pages escape what people
 typed."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from bot import postback
+from bot.domain import postback
 from channels.common import load_texts
 from tests.reliability.helpers import (
     ReliabilityStack,
@@ -44,8 +45,11 @@ def log_mark(rstack: ReliabilityStack) -> Dict[str, int]:
 def new_errors(stack: ReliabilityStack, mark: Dict[str, int]) -> List[str]:
     lines = []
     for name, offset in mark.items():
-        lines += [f"{name}: {line}" for line in stack.log(name)[offset:].splitlines()
-                  if " ERROR " in line or line.startswith("Traceback")]
+        lines += [
+            f"{name}: {line}"
+            for line in stack.log(name)[offset:].splitlines()
+            if " ERROR " in line or line.startswith("Traceback")
+        ]
     return lines
 
 
@@ -90,8 +94,9 @@ BAD_REST = [
 
 
 @pytest.mark.parametrize("what,body,ctype,status", BAD_REST, ids=[b[0] for b in BAD_REST])
-def test_malformed_rest_requests_get_a_clear_error_and_store_nothing(rstack: ReliabilityStack, what: str, body: bytes,
-                                                                   ctype: str, status: int) -> None:
+def test_malformed_rest_requests_get_a_clear_error_and_store_nothing(
+    rstack: ReliabilityStack, what: str, body: bytes, ctype: str, status: int
+) -> None:
     got, answer = rest_post(rstack, body, ctype)
     assert got == status, (what, got, answer)
     assert isinstance(answer, dict) and answer.get("error") and answer.get("message")
@@ -135,7 +140,14 @@ def test_malformed_line_webhooks_get_a_clear_error(rstack: ReliabilityStack, log
     cases = [
         ("no signature", post_line(url, body=good, sign=False), 401),
         ("bad signature", post_line(url, body=good, headers={"X-Line-Signature": "AAAA"}), 401),
-        ("malformed JSON", post_line(url, body=b'{"events": [', ), 400),
+        (
+            "malformed JSON",
+            post_line(
+                url,
+                body=b'{"events": [',
+            ),
+            400,
+        ),
         ("not UTF-8", post_line(url, body=b'{"events": ["\xff"]}'), 400),
         ("no events list", post_line(url, body=b'{"destination": "U1"}'), 400),
         ("events not a list", post_line(url, body=b'{"events": {"type": "message"}}'), 400),
@@ -149,10 +161,24 @@ def test_malformed_line_webhooks_get_a_clear_error(rstack: ReliabilityStack, log
     assert not new_errors(rstack, log_mark)
 
 
-@pytest.mark.parametrize("etype", ["beacon", "accountLink", "memberJoined", "memberLeft", "unsend",
-                                   "videoPlayComplete", "things", "membership", "leave", "somethingNew"])
-def test_unknown_line_event_types_are_accepted_and_ignored(rstack: ReliabilityStack, log_mark: Dict[str, int],
-                                                           etype: str) -> None:
+@pytest.mark.parametrize(
+    "etype",
+    [
+        "beacon",
+        "accountLink",
+        "memberJoined",
+        "memberLeft",
+        "unsend",
+        "videoPlayComplete",
+        "things",
+        "membership",
+        "leave",
+        "somethingNew",
+    ],
+)
+def test_unknown_line_event_types_are_accepted_and_ignored(
+    rstack: ReliabilityStack, log_mark: Dict[str, int], etype: str
+) -> None:
     user = line_user()
     event = line_event(user, etype=etype)
     event["replyToken"] = uuid.uuid4().hex  # some of these carry one
@@ -166,8 +192,9 @@ def test_unknown_line_event_types_are_accepted_and_ignored(rstack: ReliabilitySt
 
 
 @pytest.mark.parametrize("what", list(ODD_TEXTS))
-def test_odd_line_messages_get_exactly_one_gentle_reply(rstack: ReliabilityStack, log_mark: Dict[str, int],
-                                                        what: str) -> None:
+def test_odd_line_messages_get_exactly_one_gentle_reply(
+    rstack: ReliabilityStack, log_mark: Dict[str, int], what: str
+) -> None:
     user = line_user()
     event = line_event(user, ODD_TEXTS[what])
     assert post_line(rstack.rasa_url, event)[0] == 200
@@ -195,7 +222,9 @@ def test_line_sticker_forged_postback_and_stale_slot_button(rstack: ReliabilityS
     rstack.line(user, "電話で相談したいです")
     rstack.line(user, "はい")
     assert "希望日時" in rstack.line(user, "このチャットで")
-    stale = line_event(user, etype="postback", postback=postback.encode('/choose_slot{"preferred_slot":"2026-11-27_am"}'))
+    stale = line_event(
+        user, etype="postback", postback=postback.encode('/choose_slot{"preferred_slot":"2026-11-27_am"}')
+    )
     assert post_line(rstack.rasa_url, stale)[0] == 200
     calls = wait_for(lambda: replies_for(rstack.fake, stale["replyToken"]), 60, what="the stale slot reply")
     assert "その日時は選べませんでした" in line_texts(calls[0].json["messages"])
@@ -252,9 +281,13 @@ def test_stale_and_forged_slot_buttons_are_refused_then_a_valid_one_is_stored(rs
     rstack.say(sender, "はい")
     reply = rstack.say(sender, "このチャットで")
     assert "希望日時" in texts(reply)
-    for key in ("2026-11-27_am",  # last Friday: in the past
-                "2026-11-29_pm",  # Sunday
-                "1999-01-04_am", "2026-13-45_am", "2026-12-01_night"):
+    for key in (
+        "2026-11-27_am",  # last Friday: in the past
+        "2026-11-29_pm",  # Sunday
+        "1999-01-04_am",
+        "2026-13-45_am",
+        "2026-12-01_night",
+    ):
         said = texts(rstack.say(sender, f'/choose_slot{{"preferred_slot":"{key}"}}'))
         assert "その日時は選べませんでした" in said, (key, said)
         assert rstack.slots(rstack.sender("rest", sender)).get("preferred_slot") is None
@@ -276,8 +309,9 @@ SQL = "'; DROP TABLE callback_tickets; --"
 
 
 def test_script_and_sql_text_is_stored_verbatim_and_escaped_in_the_staff_pages(
-        rstack: ReliabilityStack, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("bot.staff", reason="the staff app (bot/staff) is not there yet")
+    rstack: ReliabilityStack, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("staff", reason="the staff app (bot/staff) is not there yet")
     sender = f"xss-{uuid.uuid4().hex[:8]}"
     rstack.say(sender, "こんにちは")
     rstack.say(sender, "母です")
@@ -295,8 +329,8 @@ def test_script_and_sql_text_is_stored_verbatim_and_escaped_in_the_staff_pages(
 
     from argon2 import PasswordHasher
 
-    from bot import crypto
-    from bot.staff import accounts, create_app
+    from bot.security import crypto
+    from staff import accounts, create_app
     from tests.staff.helpers import PASSWORD, closed_port_url, login
 
     monkeypatch.setenv("MADOGUCHI_DB_URL", f"sqlite:///{rstack.db_path}")

@@ -2,13 +2,14 @@
 5xx and 429 are retried with backoff (Retry-After honoured), timeouts too; pushes keep one
 X-Line-Retry-Key across retries; when retries run out the failure is logged and counted and the
 next message works. Redeliveries are handled once; a burst from one person keeps its order."""
+
 from __future__ import annotations
 
-import http.client
 import socket
 import time
 import uuid
 from typing import List
+
 import pytest
 
 from channels import common
@@ -57,8 +58,13 @@ def test_line_reply_5xx_is_retried_until_it_goes_through(rstack: ReliabilityStac
     rstack.fake.script(REPLY, 500, {"message": "Internal error"}, times=2)
     event = line_event(user, "母です")
     send(rstack, event)
-    calls = wait_for(lambda: len(replies_for(rstack.fake, event["replyToken"])) >= 3 and
-                     replies_for(rstack.fake, event["replyToken"]), 60, what="three reply attempts")
+    calls = wait_for(
+        lambda: (
+            len(replies_for(rstack.fake, event["replyToken"])) >= 3 and replies_for(rstack.fake, event["replyToken"])
+        ),
+        60,
+        what="three reply attempts",
+    )
     time.sleep(1)
     assert len(replies_for(rstack.fake, event["replyToken"])) == 3  # 2 failures, 1 success, no more
     assert "年齢" in line_texts(calls[-1].json["messages"])
@@ -67,12 +73,18 @@ def test_line_reply_5xx_is_retried_until_it_goes_through(rstack: ReliabilityStac
 
 def test_line_429_waits_for_retry_after(rstack: ReliabilityStack) -> None:
     user = known_line_user(rstack)
-    rstack.fake.script(REPLY, 429, {"message": "The API rate limit has been exceeded."},
-                       headers={"Retry-After": "2"}, times=1)
+    rstack.fake.script(
+        REPLY, 429, {"message": "The API rate limit has been exceeded."}, headers={"Retry-After": "2"}, times=1
+    )
     event = line_event(user, "母です")
     send(rstack, event)
-    calls = wait_for(lambda: len(replies_for(rstack.fake, event["replyToken"])) >= 2 and
-                     replies_for(rstack.fake, event["replyToken"]), 60, what="the retried reply")
+    calls = wait_for(
+        lambda: (
+            len(replies_for(rstack.fake, event["replyToken"])) >= 2 and replies_for(rstack.fake, event["replyToken"])
+        ),
+        60,
+        what="the retried reply",
+    )
     assert calls[1].at - calls[0].at >= 2.0
 
 
@@ -81,8 +93,13 @@ def test_line_timeouts_are_retried(rstack: ReliabilityStack) -> None:
     rstack.fake.script(REPLY, 200, {}, delay=3.0, times=1)  # LINE_HTTP_TIMEOUT is 2 s in the stack
     event = line_event(user, "母です")
     send(rstack, event)
-    calls = wait_for(lambda: len(replies_for(rstack.fake, event["replyToken"])) >= 2 and
-                     replies_for(rstack.fake, event["replyToken"]), 60, what="the retried reply")
+    calls = wait_for(
+        lambda: (
+            len(replies_for(rstack.fake, event["replyToken"])) >= 2 and replies_for(rstack.fake, event["replyToken"])
+        ),
+        60,
+        what="the retried reply",
+    )
     assert "年齢" in line_texts(calls[-1].json["messages"])
 
 
@@ -91,8 +108,9 @@ def test_line_push_retries_keep_one_retry_key(rstack: ReliabilityStack) -> None:
     rstack.fake.script(PUSH, 500, {"message": "Internal error"}, times=2)
     event = line_event(user, "母です", age=60)  # its reply token has expired: the answer is pushed
     send(rstack, event)
-    pushes = wait_for(lambda: len(pushes_to(rstack.fake, user)) >= 3 and pushes_to(rstack.fake, user), 60,
-                      what="three push attempts")
+    pushes = wait_for(
+        lambda: len(pushes_to(rstack.fake, user)) >= 3 and pushes_to(rstack.fake, user), 60, what="three push attempts"
+    )
     keys = {c.header("X-Line-Retry-Key") for c in pushes}
     assert len(keys) == 1 and None not in keys
     assert not replies_for(rstack.fake, event["replyToken"])
@@ -113,20 +131,33 @@ def test_line_gives_up_after_bounded_retries_logs_it_and_the_next_message_works(
 
 
 def test_telegram_429_and_5xx_are_retried_and_giving_up_is_logged(rstack: ReliabilityStack) -> None:
-    chat = int(uuid.uuid4().int % 10 ** 9) + 10 ** 9
-    rstack.fake.script("/sendMessage", 429, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1",
-                                             "parameters": {"retry_after": 1}}, times=1)
+    chat = int(uuid.uuid4().int % 10**9) + 10**9
+    rstack.fake.script(
+        "/sendMessage",
+        429,
+        {
+            "ok": False,
+            "error_code": 429,
+            "description": "Too Many Requests: retry after 1",
+            "parameters": {"retry_after": 1},
+        },
+        times=1,
+    )
     assert post_telegram(rstack.rasa_url, tg_update(chat, "こんにちは"))[0] == 200
-    sends = wait_for(lambda: len(tg_sends(rstack.fake, chat)) >= 2 and tg_sends(rstack.fake, chat), 60,
-                     what="the retried sendMessage")
+    sends = wait_for(
+        lambda: len(tg_sends(rstack.fake, chat)) >= 2 and tg_sends(rstack.fake, chat),
+        60,
+        what="the retried sendMessage",
+    )
     assert sends[1].at - sends[0].at >= 1.0
     time.sleep(1.5)
     given_up = rstack.log().count("telegram sendMessage failed for good")
     rstack.fake.script("/sendMessage", 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}, times=50)
     before = len(tg_sends(rstack.fake, chat))
     assert post_telegram(rstack.rasa_url, tg_update(chat, "母です"))[0] == 200
-    wait_for(lambda: rstack.log().count("telegram sendMessage failed for good") > given_up, 60,
-             what="the give-up log line")
+    wait_for(
+        lambda: rstack.log().count("telegram sendMessage failed for good") > given_up, 60, what="the give-up log line"
+    )
     assert len(tg_sends(rstack.fake, chat)) - before == 4
     rstack.fake.clear_scripts()
     before = len(tg_sends(rstack.fake, chat))
@@ -181,7 +212,8 @@ def post_burst(rasa_url: str, bodies: List[bytes]) -> float:
         b"POST /webhooks/line/webhook HTTP/1.1\r\nHost: " + host.encode() + b"\r\n"
         b"Content-Type: application/json\r\nX-Line-Signature: " + line_sign(body).encode() + b"\r\n"
         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-        for body in bodies)
+        for body in bodies
+    )
     with socket.create_connection((host, int(port)), timeout=60) as sock:
         started = time.monotonic()
         sock.sendall(wire)
@@ -190,7 +222,7 @@ def post_burst(rasa_url: str, bodies: List[bytes]) -> float:
         for _ in bodies:  # read the answers, in order
             status = int(stream.readline().split()[1])
             length = 0
-            while (line := stream.readline().strip()):
+            while line := stream.readline().strip():
                 name, _, value = line.decode("latin-1").partition(":")
                 if name.strip().lower() == "content-length":
                     length = int(value)

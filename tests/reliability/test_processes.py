@@ -1,6 +1,7 @@
 """The action server dies mid-conversation (SIGKILL): every channel still answers the same turn
 with the apology, the 24-hour lines and the city's window; once it is back, the conversation
 goes on from where it was, nothing asked twice."""
+
 from __future__ import annotations
 
 import time
@@ -99,7 +100,7 @@ def test_line_answers_the_same_turn_while_the_action_server_is_down(rstack: Reli
 
 
 def test_telegram_answers_the_same_turn_while_the_action_server_is_down(rstack: ReliabilityStack) -> None:
-    chat = int(uuid.uuid4().int % 10 ** 9) + 10 ** 9
+    chat = int(uuid.uuid4().int % 10**9) + 10**9
     tg_turn(rstack, chat, "こんにちは")
     with ActionServerDown(rstack):
         assert_gentle_fallback(tg_turn(rstack, chat, "母です", timeout=10))
@@ -125,8 +126,6 @@ def test_a_busy_rasa_loses_action_calls_unless_the_action_server_waits_longer(tm
     soak saw on a loaded machine — the action server has already closed the connection and the
     call fails («Can not write request body»). SANIC_KEEP_ALIVE_TIMEOUT on the action server
     lifts that limit (proposal P5 in docs/reliability.md)."""
-    import os
-    import signal
     import subprocess
     import sys
 
@@ -137,9 +136,13 @@ def test_a_busy_rasa_loses_action_calls_unless_the_action_server_waits_longer(tm
     # "default" is Sanic's own 5 s; "60 s" is what deploy/serving.env gives every stack.
     for label, extra in (("default", {"SANIC_KEEP_ALIVE_TIMEOUT": "5"}), ("60 s", {})):
         port = free_port()
-        proc = spawn([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)],
-                     cwd=ROOT, env=stack_env(tmp_path, **extra), stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL)
+        proc = spawn(
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)],
+            cwd=ROOT,
+            env=stack_env(tmp_path, **extra),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_http(f"http://127.0.0.1:{port}/health", 120)
             seen[label] = (_idle_then_request(port, 1), _idle_then_request(port, 7))

@@ -3,6 +3,7 @@
 conversation (SIGKILL), a fresh process continues the conversation from the SQL tracker store
 with every slot kept — which is all a restart does. Runs last among the stack tests that use
 the first Rasa: afterwards the second process is the stack's Rasa."""
+
 from __future__ import annotations
 
 import threading
@@ -56,16 +57,19 @@ def second(rstack: ReliabilityStack) -> int:
     return rstack.wait_second_rasa()
 
 
-def test_one_line_event_sent_to_two_rasa_instances_at_once_is_handled_once(rstack: ReliabilityStack,
-                                                                          second: int) -> None:
+def test_one_line_event_sent_to_two_rasa_instances_at_once_is_handled_once(
+    rstack: ReliabilityStack, second: int
+) -> None:
     user = line_user()
     rstack.line(user, "こんにちは")  # known user, so both instances would answer
     event = line_event(user, "母です")
     body = line_body(event)
     headers = {"Content-Type": "application/json", "X-Line-Signature": line_sign(body)}
     first_url, second_url = rstack.rasa_url, f"http://127.0.0.1:{second}"
-    statuses = at_once(lambda: http_post(f"{first_url}/webhooks/line/webhook", body, headers),
-                       lambda: http_post(f"{second_url}/webhooks/line/webhook", body, headers))
+    statuses = at_once(
+        lambda: http_post(f"{first_url}/webhooks/line/webhook", body, headers),
+        lambda: http_post(f"{second_url}/webhooks/line/webhook", body, headers),
+    )
     assert [s for s, _ in statuses] == [200, 200]
     wait_for(lambda: replies_for(rstack.fake, event["replyToken"]), 60, what="the reply")
     time.sleep(3)  # room for a second, duplicate turn to show up
@@ -73,20 +77,23 @@ def test_one_line_event_sent_to_two_rasa_instances_at_once_is_handled_once(rstac
     assert user_texts(rstack, rstack.sender("line", user)) == ["こんにちは", "母です"]
 
 
-def test_one_telegram_update_sent_to_two_rasa_instances_at_once_is_handled_once(rstack: ReliabilityStack,
-                                                                               second: int) -> None:
-    chat = int(uuid.uuid4().int % 10 ** 9) + 10 ** 9
+def test_one_telegram_update_sent_to_two_rasa_instances_at_once_is_handled_once(
+    rstack: ReliabilityStack, second: int
+) -> None:
+    chat = int(uuid.uuid4().int % 10**9) + 10**9
     update = tg_update(chat, "こんにちは")
-    statuses = at_once(lambda: post_telegram(rstack.rasa_url, update),
-                       lambda: post_telegram(f"http://127.0.0.1:{second}", update))
+    statuses = at_once(
+        lambda: post_telegram(rstack.rasa_url, update), lambda: post_telegram(f"http://127.0.0.1:{second}", update)
+    )
     assert [s for s, _ in statuses] == [200, 200]
     wait_for(lambda: tg_sends(rstack.fake, chat), 60, what="the answer")
     time.sleep(3)
     assert user_texts(rstack, rstack.sender("telegram", str(chat))) == ["こんにちは"]
 
 
-def test_rasa_killed_mid_conversation_the_next_message_continues_with_slots_kept(rstack: ReliabilityStack,
-                                                                                second: int) -> None:
+def test_rasa_killed_mid_conversation_the_next_message_continues_with_slots_kept(
+    rstack: ReliabilityStack, second: int
+) -> None:
     sender = f"rel-{uuid.uuid4().hex[:10]}"
     sender_id = rstack.sender("rest", sender)
     rstack.say(sender, "こんにちは")

@@ -3,6 +3,7 @@ it is being saved (never 「受け付けました」) with the 24-hour lines, th
 durable outbox, and once the database is back the ticket is stored exactly once and its number
 reaches the person (REST: with their next message; LINE: pushed). A failing staff-notice API
 does not cost the ticket, and the notice goes out once the API recovers."""
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,14 @@ from typing import Any, List
 
 import pytest
 
-from bot import crypto, postback
+from bot.domain import postback
+from bot.security import crypto
 from tests.reliability.helpers import (
-    ExclusiveLock,
-    PgDatabase,
     STAFF_CHAT,
     TELEGRAM_TOKEN,
     YORISOI,
+    ExclusiveLock,
+    PgDatabase,
     ReliabilityStack,
     book_over_rest,
     line_event,
@@ -45,13 +47,14 @@ def outbox_rows(stack: ReliabilityStack, table: str) -> List[Any]:
         return []
     con = sqlite3.connect(path, timeout=30)
     try:
-        return con.execute(f"select * from {table}").fetchall()  # noqa: S608 — test table names
+        return con.execute(f"select * from {table}").fetchall()  # test table names
     finally:
         con.close()
 
 
 def test_locked_sqlite_at_confirmation_tells_the_truth_then_stores_once_and_gives_the_number(
-        rstack: ReliabilityStack) -> None:
+    rstack: ReliabilityStack,
+) -> None:
     sender = f"rel-{uuid.uuid4().hex[:10]}"
     sender_id = rstack.sender("rest", sender)
     assert "この内容で申し込みます" in texts(book_over_rest(rstack, sender))
@@ -60,13 +63,17 @@ def test_locked_sqlite_at_confirmation_tells_the_truth_then_stores_once_and_give
         reply = rstack.say(sender, "はい", timeout=120)
         said = texts(reply)
         assert SAVING in said and YORISOI in said, said
-        assert BOOKED not in said and not any(isinstance(m.get("custom"), dict) and "ticket" in m["custom"]
-                                               for m in reply)
+        assert BOOKED not in said and not any(
+            isinstance(m.get("custom"), dict) and "ticket" in m["custom"] for m in reply
+        )
         assert len(outbox_rows(rstack, "spool")) == 1
         time.sleep(2)  # the outbox keeps retrying meanwhile, and keeps failing
     [ticket] = wait_for(lambda: rstack.tickets(sender_id), 60, what="the spooled ticket in the database")
-    wait_for(lambda: not outbox_rows(rstack, "spool") and not outbox_rows(rstack, "announcements"), 60,
-             what="the outbox to be empty")
+    wait_for(
+        lambda: not outbox_rows(rstack, "spool") and not outbox_rows(rstack, "announcements"),
+        60,
+        what="the outbox to be empty",
+    )
     assert rstack.decrypt(ticket[3]) == "+819012345678" and ticket[4] == "2026-11-30_am"
     time.sleep(2)
     assert len(rstack.tickets(sender_id)) == 1  # exactly once, retries notwithstanding
@@ -114,8 +121,11 @@ def test_postgresql_down_at_confirmation_over_line_then_the_number_is_pushed(rst
         time.sleep(2)
         assert not any(BOOKED in line_texts(c.json["messages"]) for c in pushes_to(rstack.fake, user))
         pg.up()
-        pushed = wait_for(lambda: [c for c in pushes_to(rstack.fake, user) if BOOKED in line_texts(c.json["messages"])],
-                          60, what="the ticket number pushed over LINE")
+        pushed = wait_for(
+            lambda: [c for c in pushes_to(rstack.fake, user) if BOOKED in line_texts(c.json["messages"])],
+            60,
+            what="the ticket number pushed over LINE",
+        )
         import psycopg2
 
         con = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=pg.name)
@@ -131,8 +141,11 @@ def test_postgresql_down_at_confirmation_over_line_then_the_number_is_pushed(rst
 
 
 def test_staff_notice_fails_then_goes_out_once_the_api_recovers_and_the_ticket_is_kept(
-        rstack: ReliabilityStack, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    notify = pytest.importorskip("bot.notify", reason="bot/notify.py (staff notifications) is not there yet")
+    rstack: ReliabilityStack, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    notify = pytest.importorskip(
+        "bot.services.notify", reason="bot/services/notify.py (staff notifications) is not there yet"
+    )
     rstack.fake.script("/sendMessage", 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}, times=1)
     sender = f"rel-{uuid.uuid4().hex[:10]}"
     book_over_rest(rstack, sender)
@@ -147,8 +160,9 @@ def test_staff_notice_fails_then_goes_out_once_the_api_recovers_and_the_ticket_i
         finally:
             con.close()
         # The payload is sealed at rest (issue 21, M-2): opened with the stack's own keys.
-        return [r[:4] for r in rows
-                if json.loads(rstack.decrypt(json.loads(r[4])) or "{}").get("ticket_id") == ticket[0]]
+        return [
+            r[:4] for r in rows if json.loads(rstack.decrypt(json.loads(r[4])) or "{}").get("ticket_id") == ticket[0]
+        ]
 
     [row] = wait_for(lambda: [r for r in notice_rows() if r[1] >= 1 and r[3]], 30, what="the failed first attempt")
     assert row[2] is None  # not sent, kept for retry
@@ -165,8 +179,11 @@ def test_staff_notice_fails_then_goes_out_once_the_api_recovers_and_the_ticket_i
     assert notify.deliver_pending(now=datetime.now(timezone.utc) + timedelta(minutes=5)) >= 1
     [row] = notice_rows()
     assert row[2] is not None and row[1] == 2
-    sent = [c for c in rstack.fake.calls_to("/sendMessage")
-            if str(c.params.get("chat_id")) == STAFF_CHAT and f"#{ticket[0]}（" in str(c.params.get("text"))]
+    sent = [
+        c
+        for c in rstack.fake.calls_to("/sendMessage")
+        if str(c.params.get("chat_id")) == STAFF_CHAT and f"#{ticket[0]}（" in str(c.params.get("text"))
+    ]
     assert len(sent) == 2 and f"#{ticket[0]}" in str(sent[-1].params.get("text"))
     assert notify.deliver_pending(now=datetime.now(timezone.utc) + timedelta(hours=2)) == 0  # sent once
     assert len(rstack.tickets(rstack.sender("rest", sender))) == 1

@@ -1,6 +1,7 @@
 """A pytest run that is killed (SIGKILL, SIGTERM) or whose test times out leaves none of the
 processes its tests started: the action server started here through tests/stack.py is gone
 once the run is."""
+
 from __future__ import annotations
 
 import os
@@ -55,8 +56,23 @@ def test_no_child_survives_a_killed_or_timed_out_run(tmp_path: Path, end: str) -
     pid_file = tmp_path / "child.pid"
     env = dict(os.environ, PYTHONPATH=str(ROOT), CHILD_PID_FILE=str(pid_file))
     log = open(tmp_path / "inner.log", "ab")
-    run = spawn([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "timeout_method=signal",
-                 str(tmp_path / "test_inner.py")], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    run = spawn(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "timeout_method=signal",
+            str(tmp_path / "test_inner.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 120
         while not pid_file.exists():

@@ -1,5 +1,6 @@
 """`make run` itself, on free ports and its own var dir: a crashed action server is restarted
 (supervisord) while Rasa stays up and the conversation goes on; Ctrl-C stops every process."""
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,7 @@ import pytest
 from bench.children import spawn, stop
 from tests import early
 from tests.reliability.helpers import UNAVAILABLE, YORISOI, pseudonym
-from tests.stack import ROOT, Stack, free_port, newest_model, wait_http
+from tests.stack import ROOT, Stack, free_port, newest_model
 
 pytestmark = pytest.mark.stack
 
@@ -32,8 +33,18 @@ class MakeRun:
     env: dict[str, str]
 
     def pid(self, program: str) -> int:
-        out = subprocess.run([str(ROOT / ".venv" / "bin" / "supervisorctl"), "-c", str(self.var / "run" / "supervisord.conf"),
-                              "pid", program], capture_output=True, text=True, timeout=30).stdout.strip()
+        out = subprocess.run(
+            [
+                str(ROOT / ".venv" / "bin" / "supervisorctl"),
+                "-c",
+                str(self.var / "run" / "supervisord.conf"),
+                "pid",
+                program,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
         return int(out)
 
     def processes(self) -> list[int]:
@@ -64,17 +75,32 @@ def launch_make_run(config: pytest.Config) -> MakeRun:
     var = tmp / "var"
     model = newest_model()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS")) and k != "RASA_API_TOKEN"}
-    env.update({
-        "HOST": "127.0.0.1", "RASA_PORT": str(free_port()), "ACTIONS_PORT": str(free_port()),
-        "STAFF_PORT": str(free_port()), "MADOGUCHI_VAR_DIR": str(var), "MADOGUCHI_DB_URL": "",
-        "MADOGUCHI_SENDER_KEY": uuid.uuid4().hex, "RASA_ENDPOINTS": "",
-        "LINE_CHANNEL_SECRET": "", "LINE_CHANNEL_ACCESS_TOKEN": "", "TELEGRAM_BOT_TOKEN": "",
-        "TELEGRAM_SECRET_TOKEN": "",
-    })
+    env.update(
+        {
+            "HOST": "127.0.0.1",
+            "RASA_PORT": str(free_port()),
+            "ACTIONS_PORT": str(free_port()),
+            "STAFF_PORT": str(free_port()),
+            "MADOGUCHI_VAR_DIR": str(var),
+            "MADOGUCHI_DB_URL": "",
+            "MADOGUCHI_SENDER_KEY": uuid.uuid4().hex,
+            "RASA_ENDPOINTS": "",
+            "LINE_CHANNEL_SECRET": "",
+            "LINE_CHANNEL_ACCESS_TOKEN": "",
+            "TELEGRAM_BOT_TOKEN": "",
+            "TELEGRAM_SECRET_TOKEN": "",
+        }
+    )
     log = open(tmp / "make-run.log", "ab")
     # -o: the model is given and never rebuilt here (make test has just built it).
-    proc = spawn(["make", "-s", "-o", str(model), "run", f"MODEL={model}"], cwd=ROOT, env=env,
-                 stdout=log, stderr=subprocess.STDOUT, death_signal=signal.SIGTERM)
+    proc = spawn(
+        ["make", "-s", "-o", str(model), "run", f"MODEL={model}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        death_signal=signal.SIGTERM,
+    )
     rest = Stack(workdir=tmp, env=env, rasa_port=int(env["RASA_PORT"]))
     return MakeRun(proc=proc, var=var, rest=rest, actions_port=int(env["ACTIONS_PORT"]), env=env)
 
@@ -149,4 +175,3 @@ def test_ctrl_c_stops_every_process_of_make_run(make_run: MakeRun) -> None:
         time.sleep(0.5)
     assert make_run.processes() == []
     assert not any(_alive(pid) for pid in before)
-

@@ -1,8 +1,9 @@
 """Crisis detection: recall on the reviewed crisis suite must be 100%.
 
-A failing crisis message is fixed in bot/resources/crisis_lexicon.yml (or bot/crisis.py),
+A failing crisis message is fixed in bot/resources/crisis_lexicon.yml (or bot/language/crisis.py),
 never by editing tests/safety/crisis_messages.yml.
 """
+
 from __future__ import annotations
 
 import random
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) from any directory
     sys.path.insert(0, str(ROOT))
 
-from bot.crisis import (  # noqa: E402
+from bot.language.crisis import (  # noqa: E402  (after the path set-up above)
     DEFAULT_LEXICON_PATH,
     HIGH_CATEGORIES,
     CrisisCategory,
@@ -28,8 +29,8 @@ from bot.crisis import (  # noqa: E402
     default_detector,
     detect_crisis,
 )
-from bot.safety_report import evaluate, load_suite, outcome, render  # noqa: E402
-from bot.text import normalize  # noqa: E402
+from bot.language.normaliser import normalize  # noqa: E402
+from tools.safety_report import evaluate, load_suite, outcome, render  # noqa: E402
 
 try:  # hypothesis is a dev dependency; the seeded fuzz below runs either way
     from hypothesis import HealthCheck, given, settings
@@ -55,6 +56,7 @@ def _describe(signal: CrisisSignal | None) -> str:
 
 # ─── the suites themselves ──────────────────────────────────────────────────────────────
 
+
 def test_suites_are_big_and_spread() -> None:
     assert len(CRISIS) >= 320
     assert len(CALM) >= 320
@@ -71,14 +73,25 @@ def test_suites_are_big_and_spread() -> None:
 
 def test_suite_covers_required_forms() -> None:
     texts = [m.text for m in CRISIS]
-    for needle in ("消えたい", "いなくなりたい", "楽になりたい", "全部終わりにしたい",
-                   "朝が来なければ", "生まれてこなければよかった", "しにたい", "しにた い",
-                   "😢死にたい", "ＯＤ", "包丁を持ち出して暴れる"):
+    for needle in (
+        "消えたい",
+        "いなくなりたい",
+        "楽になりたい",
+        "全部終わりにしたい",
+        "朝が来なければ",
+        "生まれてこなければよかった",
+        "しにたい",
+        "しにた い",
+        "😢死にたい",
+        "ＯＤ",
+        "包丁を持ち出して暴れる",
+    ):
         assert any(needle in t for t in texts), needle
     assert any(len(t) > 200 and "包丁を持ち出して暴れる" in t for t in texts), "long run-on family message"
 
 
 # ─── recall: every crisis message ───────────────────────────────────────────────────────
+
 
 @pytest.mark.parametrize("msg", CRISIS, ids=[f"{i:03d}-{m.category}" for i, m in enumerate(CRISIS)])
 def test_crisis_message_detected(msg) -> None:
@@ -88,6 +101,7 @@ def test_crisis_message_detected(msg) -> None:
 
 
 # ─── calm look-alikes: never high, and the documented expectation ──────────────────────
+
 
 @pytest.mark.parametrize("msg", CALM, ids=[f"{i:03d}-{m.category}" for i, m in enumerate(CALM)])
 def test_calm_message_not_high(msg) -> None:
@@ -109,6 +123,7 @@ def test_false_positive_rate_report(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # ─── the span rule: any high-risk match anywhere wins ──────────────────────────────────
+
 
 @pytest.mark.parametrize(
     "text, category",
@@ -158,6 +173,7 @@ def test_long_calm_run_on_stays_calm(seed: int) -> None:
 
 
 # ─── past_or_negated policy ────────────────────────────────────────────────────────────
+
 
 @pytest.mark.parametrize(
     "text",
@@ -212,6 +228,7 @@ def test_danger_now_is_never_demoted() -> None:
 
 # ─── CrisisSignal properties ───────────────────────────────────────────────────────────
 
+
 @pytest.mark.parametrize(
     "text, police, child",
     [
@@ -245,13 +262,20 @@ def test_signal_shape() -> None:
 
 def test_category_enum() -> None:
     assert [c.value for c in CrisisCategory] == [
-        "suicide", "self_harm", "overdose", "violence", "child_abuse", "elder_abuse",
-        "danger_now", "history",
+        "suicide",
+        "self_harm",
+        "overdose",
+        "violence",
+        "child_abuse",
+        "elder_abuse",
+        "danger_now",
+        "history",
     ]
     assert CrisisCategory("suicide") == "suicide"
 
 
 # ─── matching-view invariances ─────────────────────────────────────────────────────────
+
 
 def _key(signal: CrisisSignal | None) -> tuple[str, frozenset[str]]:
     return (outcome(signal), frozenset(_cats(signal)))
@@ -291,6 +315,7 @@ def test_fullwidth_ascii_is_equivalent() -> None:
 
 # ─── robustness: detect never raises ───────────────────────────────────────────────────
 
+
 @pytest.mark.parametrize("text", ["", " ", "\n\n", "。", "😢", "\u200b", "a" * 5, "ー" * 50])
 def test_trivial_inputs(text: str) -> None:
     assert detect_crisis(text) is None
@@ -317,7 +342,7 @@ def test_seeded_fuzz_never_raises() -> None:
 
 
 def test_long_input_is_fast() -> None:
-    text = ("息子は部屋にこもってゲームをしています。死ぬほど暑い日が続いています。" * 400)
+    text = "息子は部屋にこもってゲームをしています。死ぬほど暑い日が続いています。" * 400
     start = time.perf_counter()
     assert detect_crisis(text) is None
     assert time.perf_counter() - start < 2.0
@@ -365,6 +390,7 @@ else:  # pragma: no cover
 
 
 # ─── lexicon loading and validation ────────────────────────────────────────────────────
+
 
 def _minimal() -> dict:
     return {

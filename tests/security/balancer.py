@@ -2,6 +2,7 @@
 the balancer's rules (what is published, limits, what is logged) in seconds, without Rasa.
 The same rules against the real two-replica setup: tests/production/test_network_exposure.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,9 @@ class Upstream:
 
             def _any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                upstream.seen.append(Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
-                                          body))
+                upstream.seen.append(
+                    Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
                 out = json.dumps({"upstream": True}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -60,7 +62,7 @@ class Upstream:
                 self.end_headers()
                 self.wfile.write(out)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _any  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = _any
 
         class Server(ThreadingHTTPServer):
             request_queue_size = 256  # a burst through nginx is not dropped at accept (default 5)
@@ -104,14 +106,30 @@ class Balancer:
         time.sleep(0.5)
 
 
-def render(run_dir: Path, *, port: int, rasa_ports: tuple[int, int], rest_public: str = "0",
-           lb_host: str = "0.0.0.0", upstream: str = "rasa_sticky", staff_port: int | None = None,
-           internal_port: int | None = None, trusted: tuple[str, ...] = ()) -> str:
+def render(
+    run_dir: Path,
+    *,
+    port: int,
+    rasa_ports: tuple[int, int],
+    rest_public: str = "0",
+    lb_host: str = "0.0.0.0",
+    upstream: str = "rasa_sticky",
+    staff_port: int | None = None,
+    internal_port: int | None = None,
+    trusted: tuple[str, ...] = (),
+) -> str:
     """The template with the values deploy/run_two_instances.sh gives deploy.nginx."""
-    values = {"RUN_DIR": str(run_dir), "LB_HOST": lb_host, "LB_PORT": str(port), "RASA1_PORT": str(rasa_ports[0]),
-              "RASA2_PORT": str(rasa_ports[1]), "STAFF_PORT": str(staff_port if staff_port is not None else rasa_ports[0]),
-              "LB_INTERNAL_PORT": str(internal_port or free_port()), "WEBHOOK_UPSTREAM": upstream,
-              "REST_PUBLIC": rest_public}
+    values = {
+        "RUN_DIR": str(run_dir),
+        "LB_HOST": lb_host,
+        "LB_PORT": str(port),
+        "RASA1_PORT": str(rasa_ports[0]),
+        "RASA2_PORT": str(rasa_ports[1]),
+        "STAFF_PORT": str(staff_port if staff_port is not None else rasa_ports[0]),
+        "LB_INTERNAL_PORT": str(internal_port or free_port()),
+        "WEBHOOK_UPSTREAM": upstream,
+        "REST_PUBLIC": rest_public,
+    }
     return nginx.render(values, nginx.trusted_proxies(" ".join(trusted)))
 
 
@@ -122,12 +140,25 @@ def balancer(run_dir: Path, *, rest_public: str = "0", trusted: tuple[str, ...] 
     upstream, staff = Upstream(), Upstream()
     port, internal_port = free_port(), free_port()
     conf = run_dir / "nginx.conf"
-    conf.write_text(render(run_dir, port=port, rasa_ports=(upstream.port, upstream.port), rest_public=rest_public,
-                           staff_port=staff.port, internal_port=internal_port, trusted=trusted), encoding="utf-8")
+    conf.write_text(
+        render(
+            run_dir,
+            port=port,
+            rasa_ports=(upstream.port, upstream.port),
+            rest_public=rest_public,
+            staff_port=staff.port,
+            internal_port=internal_port,
+            trusted=trusted,
+        ),
+        encoding="utf-8",
+    )
     nginx = nginx_binary()
     subprocess.run([nginx, "-t", "-q", "-c", str(conf), "-p", str(run_dir), "-g", "daemon off;"], check=True)
-    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(run_dir), "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [nginx, "-c", str(conf), "-p", str(run_dir), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -136,7 +167,9 @@ def balancer(run_dir: Path, *, rest_public: str = "0", trusted: tuple[str, ...] 
                     break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("nginx did not start: " + (run_dir / "nginx-error.log").read_text(errors="replace"))
+                    raise RuntimeError(
+                        "nginx did not start: " + (run_dir / "nginx-error.log").read_text(errors="replace")
+                    ) from None
                 time.sleep(0.1)
         yield Balancer(run_dir, port, upstream, proc, staff, internal_port)
     finally:
@@ -184,20 +217,42 @@ def tls_terminator(run_dir: Path, target_port: int) -> Iterator[Terminator]:
     """A second nginx, https on 0.0.0.0:<free port> with a certificate made here, forwarding to
     127.0.0.1:``target_port`` with X-Forwarded-For, as caddy, stunnel or an nginx in front would."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-keyout", str(run_dir / "key.pem"), "-out", str(run_dir / "cert.pem")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(run_dir / "key.pem"),
+            "-out",
+            str(run_dir / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
     conf = run_dir / "terminator.conf"
     conf.write_text(TERMINATOR.format(dir=run_dir, port=port, target=target_port), encoding="utf-8")
     nginx = nginx_binary()
-    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(run_dir), "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [nginx, "-c", str(conf), "-p", str(run_dir), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while subprocess.run(["curl", "-sk", "-o", "/dev/null", f"https://127.0.0.1:{port}/"]).returncode != 0:
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the TLS terminator did not start: " + (run_dir / "error.log").read_text(errors="replace"))
+                raise RuntimeError(
+                    "the TLS terminator did not start: " + (run_dir / "error.log").read_text(errors="replace")
+                )
             time.sleep(0.1)
         yield Terminator(port)
     finally:

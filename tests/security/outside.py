@@ -8,6 +8,7 @@ reaches this machine's services from a non-loopback address, exactly as a reques
 internet would; nothing leaves this machine. Needs root (CI runs as root); the namespace and the
 link are removed afterwards.
 """
+
 from __future__ import annotations
 
 import random
@@ -39,19 +40,37 @@ class AnotherMachine:
     host_address: str  # this machine, as the namespace sees it
     address: str  # the namespace's own (client) address
 
-    def _curl(self, method: str, headers: Optional[dict[str, str]], body: Optional[bytes],
-              timeout: float) -> list[str]:
+    def _curl(self, method: str, headers: Optional[dict[str, str]], body: Optional[bytes], timeout: float) -> list[str]:
         # -k: the tests' TLS terminators have a certificate made for the test.
-        cmd = ["ip", "netns", "exec", self.namespace, "curl", "-s", "-k", "--path-as-is", "-X", method,
-               "-m", str(timeout)]
+        cmd = [
+            "ip",
+            "netns",
+            "exec",
+            self.namespace,
+            "curl",
+            "-s",
+            "-k",
+            "--path-as-is",
+            "-X",
+            method,
+            "-m",
+            str(timeout),
+        ]
         for name, value in (headers or {}).items():
             cmd += ["-H", f"{name}: {value}"]
         if body is not None:
             cmd += ["--data-binary", "@-"]
         return cmd
 
-    def request(self, method: str, url: str, *, body: Optional[bytes] = None,
-                headers: Optional[dict[str, str]] = None, timeout: float = 30) -> tuple[int, bytes]:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Optional[bytes] = None,
+        headers: Optional[dict[str, str]] = None,
+        timeout: float = 30,
+    ) -> tuple[int, bytes]:
         """One HTTP request from inside the namespace (curl, the path sent as given)."""
         out = Path(f"/tmp/{self.namespace}-{uuid.uuid4().hex}")
         cmd = self._curl(method, headers, body, timeout) + ["-o", str(out), "-w", "%{http_code}"]
@@ -62,12 +81,26 @@ class AnotherMachine:
             out.unlink(missing_ok=True)
         return int(done.stdout.decode() or 0), data
 
-    def burst(self, method: str, url: str, count: int, *, body: Optional[bytes] = None,
-              headers: Optional[dict[str, str]] = None, parallel: int = 50, timeout: float = 30) -> list[int]:
+    def burst(
+        self,
+        method: str,
+        url: str,
+        count: int,
+        *,
+        body: Optional[bytes] = None,
+        headers: Optional[dict[str, str]] = None,
+        parallel: int = 50,
+        timeout: float = 30,
+    ) -> list[int]:
         """``count`` copies of one request, ``parallel`` at a time, as fast as one curl sends them:
         the HTTP status of each (0: no answer)."""
-        cmd = self._curl(method, headers, body, timeout) + ["-Z", "--parallel-max", str(parallel),
-                                                            "-w", "%{http_code}\n"]
+        cmd = self._curl(method, headers, body, timeout) + [
+            "-Z",
+            "--parallel-max",
+            str(parallel),
+            "-w",
+            "%{http_code}\n",
+        ]
         for _ in range(count):
             cmd += ["-o", "/dev/null", url]  # each -o goes with the URL after it
         done = subprocess.run(cmd, input=body, capture_output=True, timeout=timeout * 2 + 30)
@@ -83,7 +116,10 @@ def another_machine() -> Iterator[AnotherMachine]:
     for _ in range(50):
         base = f"10.200.{rng.randrange(256)}.{4 * rng.randrange(64)}"
         prefix = base.rsplit(".", 1)[0] + "."
-        host_address, address = prefix + str(int(base.rsplit(".", 1)[1]) + 1), prefix + str(int(base.rsplit(".", 1)[1]) + 2)
+        host_address, address = (
+            prefix + str(int(base.rsplit(".", 1)[1]) + 1),
+            prefix + str(int(base.rsplit(".", 1)[1]) + 2),
+        )
         if f" {host_address}/" not in in_use and f" {address}/" not in in_use:
             break
     _ip("netns", "add", ns)

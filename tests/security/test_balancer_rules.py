@@ -2,6 +2,7 @@
 findings 1 and 4; issue 21, H-2 and M-10): nginx from the template, a recording stand-in for the
 replicas, clients in network namespaces, and a TLS terminator on this machine in front. The same
 against the real two-replica setup: tests/production/test_network_exposure.py."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,6 @@ import pytest
 from deploy import nginx
 from tests.security.balancer import Balancer, Terminator, balancer, tls_terminator
 from tests.security.outside import AnotherMachine, another_machine
-
 
 pytestmark = pytest.mark.nginx  # starts nginx from deploy/nginx.conf.template
 
@@ -50,17 +50,20 @@ def url(other: AnotherMachine, lb: Balancer, path: str) -> str:
     return f"http://{other.host_address}:{lb.port}{path}"
 
 
-@pytest.mark.parametrize("path", [
-    "/webhooks/line/webhook/../../../model",  # sent as is (curl --path-as-is)
-    "/webhooks/line/webhook%2F..%2F..%2F..%2Fstatus",
-    "/webhooks/line/../../status",
-    "//model",
-    "/webhooks/line/webhook/",
-    "/webhooks/line/webhookx",
-    "/webhooks/line/",
-    "/webhooks/telegram/",
-    "/webhooks/rest/webhook/../../../conversations/x/tracker",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/webhooks/line/webhook/../../../model",  # sent as is (curl --path-as-is)
+        "/webhooks/line/webhook%2F..%2F..%2F..%2Fstatus",
+        "/webhooks/line/../../status",
+        "//model",
+        "/webhooks/line/webhook/",
+        "/webhooks/line/webhookx",
+        "/webhooks/line/",
+        "/webhooks/telegram/",
+        "/webhooks/rest/webhook/../../../conversations/x/tracker",
+    ],
+)
 def test_no_path_trick_reaches_anything_but_a_webhook(other: AnotherMachine, closed: Balancer, path: str) -> None:
     status, _ = other.request("POST", url(other, closed, path), body=b"{}", headers=JSON)
     assert status == 403, path
@@ -68,8 +71,9 @@ def test_no_path_trick_reaches_anything_but_a_webhook(other: AnotherMachine, clo
 
 
 def test_a_webhook_is_passed_on_as_exactly_its_path(other: AnotherMachine, closed: Balancer) -> None:
-    status, _ = other.request("POST", url(other, closed, "/model/../webhooks/line/webhook?token=x"), body=b"{}",
-                              headers=JSON)
+    status, _ = other.request(
+        "POST", url(other, closed, "/model/../webhooks/line/webhook?token=x"), body=b"{}", headers=JSON
+    )
     assert status == 200
     [seen] = closed.upstream.seen
     assert seen.path.split("?")[0] == "/webhooks/line/webhook"
@@ -93,9 +97,12 @@ def test_rest_is_closed_to_other_machines_by_default(other: AnotherMachine, clos
 
 
 def test_published_rest_is_limited_per_address_and_tells_the_channel_who_asked(
-        other: AnotherMachine, public_rest: Balancer) -> None:
-    statuses = [other.request("POST", url(other, public_rest, "/webhooks/rest/webhook"), body=REST,
-                              headers=JSON)[0] for _ in range(40)]
+    other: AnotherMachine, public_rest: Balancer
+) -> None:
+    statuses = [
+        other.request("POST", url(other, public_rest, "/webhooks/rest/webhook"), body=REST, headers=JSON)[0]
+        for _ in range(40)
+    ]
     assert statuses[:30] == [200] * 30  # the burst
     assert 429 in statuses[30:]
     assert {s.headers.get("x-real-ip") for s in public_rest.upstream.seen} == {other.address}
@@ -111,7 +118,8 @@ def test_this_machine_is_not_limited_on_the_internal_listener(public_rest: Balan
 
 
 def test_the_privacy_notice_is_published_and_nothing_else_of_the_staff_app(
-        other: AnotherMachine, closed: Balancer) -> None:
+    other: AnotherMachine, closed: Balancer
+) -> None:
     """Issue 21 (H-3): the greeting's link, MADOGUCHI_PUBLIC_URL/privacy, opens from another
     machine (the staff app serves it); its login, tickets and audit log do not."""
     assert closed.staff is not None
@@ -122,7 +130,6 @@ def test_the_privacy_notice_is_published_and_nothing_else_of_the_staff_app(
         assert other.request("GET", url(other, closed, path))[0] == 403, path
     assert other.request("POST", url(other, closed, "/privacy"), body=b"x")[0] == 403
     assert [s.path for s in closed.staff.seen] == ["/privacy", "/static/staff.css"]
-
 
 
 # Issue 21, H-2: by listener, not by address; the client's address from real_ip.
@@ -142,15 +149,24 @@ def behind_tls(tmp_path: Path) -> Iterator[tuple[Balancer, Terminator]]:
 
 
 def test_behind_a_local_tls_terminator_rasas_api_and_rest_stay_closed(
-        other: AnotherMachine, behind_tls: tuple[Balancer, Terminator]) -> None:
+    other: AnotherMachine, behind_tls: tuple[Balancer, Terminator]
+) -> None:
     lb, tls = behind_tls
     https = f"https://{other.host_address}:{tls.port}"
     # Every request arrives from 127.0.0.1 now; before, that opened everything.
-    for method, path in (("GET", "/status"), ("DELETE", "/model"), ("GET", "/conversations/someone/tracker"),
-                         ("POST", "/model/parse"), ("POST", "/webhooks/rest/webhook"), ("GET", "/webhooks/rest/"),
-                         ("GET", "/login"), ("GET", "/webhooks/line/webhook/../../status")):
-        assert other.request(method, f"{https}{path}", body=REST if method == "POST" else None,
-                             headers=JSON)[0] == 403, (method, path)
+    for method, path in (
+        ("GET", "/status"),
+        ("DELETE", "/model"),
+        ("GET", "/conversations/someone/tracker"),
+        ("POST", "/model/parse"),
+        ("POST", "/webhooks/rest/webhook"),
+        ("GET", "/webhooks/rest/"),
+        ("GET", "/login"),
+        ("GET", "/webhooks/line/webhook/../../status"),
+    ):
+        assert (
+            other.request(method, f"{https}{path}", body=REST if method == "POST" else None, headers=JSON)[0] == 403
+        ), (method, path)
     # A local process on the public listener gets no more than the internet does.
     import urllib.error
     import urllib.request
@@ -174,19 +190,26 @@ def test_behind_a_local_tls_terminator_rasas_api_and_rest_stay_closed(
 
 
 def test_behind_the_terminator_each_client_has_its_own_bucket(
-        other: AnotherMachine, third: AnotherMachine, behind_tls: tuple[Balancer, Terminator]) -> None:
+    other: AnotherMachine, third: AnotherMachine, behind_tls: tuple[Balancer, Terminator]
+) -> None:
     lb, tls = behind_tls
-    statuses = other.burst("POST", f"https://{other.host_address}:{tls.port}/webhooks/line/webhook", FLOOD,
-                           body=LINE, headers=FORGED)
+    statuses = other.burst(
+        "POST", f"https://{other.host_address}:{tls.port}/webhooks/line/webhook", FLOOD, body=LINE, headers=FORGED
+    )
     assert len(statuses) == FLOOD and statuses.count(429) >= nginx.WEBHOOK_BURST, statuses
     # Another client through the same terminator is not held back by the first one's flood.
-    assert [third.request("POST", f"https://{third.host_address}:{tls.port}/webhooks/line/webhook", body=LINE,
-                          headers=FORGED)[0] for _ in range(5)] == [200] * 5
+    assert [
+        third.request(
+            "POST", f"https://{third.host_address}:{tls.port}/webhooks/line/webhook", body=LINE, headers=FORGED
+        )[0]
+        for _ in range(5)
+    ] == [200] * 5
     assert {s.headers["x-real-ip"] for s in lb.upstream.seen} == {other.address, third.address}
 
 
 def test_a_forged_x_forwarded_for_from_an_untrusted_address_is_ignored(
-        other: AnotherMachine, third: AnotherMachine, behind_tls: tuple[Balancer, Terminator]) -> None:
+    other: AnotherMachine, third: AnotherMachine, behind_tls: tuple[Balancer, Terminator]
+) -> None:
     lb, _ = behind_tls
     direct = f"http://{other.host_address}:{lb.port}/webhooks/line/webhook"
     statuses = other.burst("POST", direct, FLOOD, body=LINE, headers={**FORGED, "X-Forwarded-For": third.address})
@@ -195,8 +218,12 @@ def test_a_forged_x_forwarded_for_from_an_untrusted_address_is_ignored(
     again = other.burst("POST", direct, 100, body=LINE, headers={**FORGED, "X-Forwarded-For": "198.51.100.23"})
     assert again.count(429) >= 60, again
     # …and the address it named was never charged.
-    assert third.request("POST", f"http://{third.host_address}:{lb.port}/webhooks/line/webhook", body=LINE,
-                         headers=FORGED)[0] == 200
+    assert (
+        third.request(
+            "POST", f"http://{third.host_address}:{lb.port}/webhooks/line/webhook", body=LINE, headers=FORGED
+        )[0]
+        == 200
+    )
     assert {s.headers["x-real-ip"] for s in lb.upstream.seen} == {other.address, third.address}
     assert sum(s.headers["x-real-ip"] == third.address for s in lb.upstream.seen) == 1
 

@@ -6,6 +6,7 @@ the units as systemd would, check them against the definition, run ``systemd-ana
 them, and start Rasa the way both paths do to show that its API token is never on a command line
 yet is enforced.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,9 @@ def committed() -> dict[str, str]:
 
 
 def test_the_committed_units_are_the_rendered_ones() -> None:
-    assert committed() == render_systemd.render_units(), \
+    assert committed() == render_systemd.render_units(), (
         "deploy/systemd/ differs from deploy/processes.py: run python -m deploy.render_systemd"
+    )
     assert render_systemd.main(["--check", str(UNITS)]) == 0
 
 
@@ -95,8 +97,13 @@ def test_rasa_gets_its_token_and_the_target_starts_everything() -> None:
     assert "deploy.rasa_serve" in rasa["ExecStart"][0] and "--enable-api" in rasa["ExecStart"][0]
     assert "RASA_API_TOKEN" in process("rasa").needs
     target = parse(committed()["madoguchi.target"])["Unit"]["Wants"][0].split()
-    assert target == ["madoguchi-actions.service", "madoguchi-rasa@5006.service", "madoguchi-rasa@5007.service",
-                      "madoguchi-staff.service", "madoguchi-purge.timer"]
+    assert target == [
+        "madoguchi-actions.service",
+        "madoguchi-rasa@5006.service",
+        "madoguchi-rasa@5007.service",
+        "madoguchi-staff.service",
+        "madoguchi-purge.timer",
+    ]
     timer = parse(committed()["madoguchi-purge.timer"])
     assert timer["Install"]["WantedBy"] == ["madoguchi.target"]
     assert timer["Timer"]["OnUnitActiveSec"] == [f"{process('purge').every_s}s"]
@@ -116,15 +123,19 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     env_file.write_text("", encoding="utf-8")
     units = tmp_path / "units"
     units.mkdir()
-    render_systemd.write(units, render_systemd.render_units(Place(root=str(root), model=str(tmp_path / "m.tar.gz"),
-                                                                  env_file=str(env_file))))
+    render_systemd.write(
+        units,
+        render_systemd.render_units(Place(root=str(root), model=str(tmp_path / "m.tar.gz"), env_file=str(env_file))),
+    )
     names = [n.name for n in sorted(units.iterdir())]
     names = [n.replace("@.service", f"@{Ports().rasa[0]}.service") for n in names]
-    done = subprocess.run([tool, "verify", "--man=no", *names], cwd=units, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([tool, "verify", "--man=no", *names], cwd=units, capture_output=True, text=True, timeout=120)
     # systemd < 254 does not know the restart back-off keys yet; it ignores them (and says so).
-    complaints = [line for line in done.stderr.splitlines()
-                  if line.strip() and not re.search(r"Unknown key '(RestartSteps|RestartMaxDelaySec)'", line)]
+    complaints = [
+        line
+        for line in done.stderr.splitlines()
+        if line.strip() and not re.search(r"Unknown key '(RestartSteps|RestartMaxDelaySec)'", line)
+    ]
     assert done.returncode == 0 and complaints == [], done.stderr
 
 
@@ -147,9 +158,22 @@ def full_env() -> dict[str, str]:
 def test_no_launcher_command_holds_a_secret(proc) -> None:
     """What supervisord starts (and ps shows) for each process: python -m deploy.processes argv."""
     env = full_env()
-    out = subprocess.run([sys.executable, "-m", "deploy.processes", "argv", proc.name,
-                          *(["1"] if proc.port == "rasa" else []), "/srv/model.tar.gz"],
-                         cwd=ROOT, env=env, capture_output=True, check=True, timeout=60).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deploy.processes",
+            "argv",
+            proc.name,
+            *(["1"] if proc.port == "rasa" else []),
+            "/srv/model.tar.gz",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
     words = out.decode().split("\0")[:-1]
     assert words[:2] == [str(ROOT / ".venv" / "bin" / "python"), "-m"]
     assert [w for w in words if any(env[s] in w for s in SECRET_NAMES)] == []
@@ -199,12 +223,19 @@ def rasa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.
     tmp = tmp_path_factory.mktemp("rasa-serve")
     port = free_port()
     proc_def = process("rasa")
-    place = Place(root=str(ROOT), model=str(tmp / "no-such-model.tar.gz"), env_file="",
-                  endpoints=str(ROOT / "endpoints.yml"))
+    place = Place(
+        root=str(ROOT), model=str(tmp / "no-such-model.tar.gz"), env_file="", endpoints=str(ROOT / "endpoints.yml")
+    )
     cmd = argv(proc_def, place, str(port))
     cmd[0] = sys.executable
-    env = {**os.environ, "RASA_API_TOKEN": TOKEN, "PYTHONPATH": str(ROOT), "RASA_TELEMETRY_ENABLED": "false",
-           "TF_CPP_MIN_LOG_LEVEL": "2", "MADOGUCHI_VAR_DIR": str(tmp / "var")}
+    env = {
+        **os.environ,
+        "RASA_API_TOKEN": TOKEN,
+        "PYTHONPATH": str(ROOT),
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "MADOGUCHI_VAR_DIR": str(tmp / "var"),
+    }
     log = (tmp / "rasa.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -234,8 +265,11 @@ def status_of_or_none(url: str) -> int | None:
 def test_no_command_line_shows_the_token(rasa: tuple[subprocess.Popen, int]) -> None:
     proc, _ = rasa
     pids = family(proc.pid)
-    cmdlines = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                for p in pids if Path(f"/proc/{p}/cmdline").exists()}
+    cmdlines = {
+        p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        for p in pids
+        if Path(f"/proc/{p}/cmdline").exists()
+    }
     assert any("deploy.rasa_serve" in c for c in cmdlines.values()), cmdlines
     assert [c for c in cmdlines.values() if TOKEN in c or "--auth-token" in c] == []
     ps = subprocess.run(["ps", "-eww", "-o", "args="], capture_output=True, text=True, check=True).stdout

@@ -2,6 +2,7 @@
 this .venv against a stand-in advisory service (an OSV API on 127.0.0.1): a known advisory in an
 installed package fails the stage, an accepted one (with its reason) does not, and a service
 that cannot be reached fails it closed instead of passing as "no known vulnerabilities"."""
+
 from __future__ import annotations
 
 import json
@@ -25,18 +26,32 @@ SCRIPT = ROOT / "scripts" / "pip_audit.py"
 @pytest.fixture(scope="module")
 def advisories() -> Iterator[str]:
     """An OSV API that knows one advisory, for the Jinja2 installed here; its /v1/query URL."""
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             query = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             found = {}
             if query["package"]["name"] == "jinja2":
-                found = {"vulns": [{"id": ADVISORY, "aliases": ["CVE-2099-0001"], "summary": "test",
-                                    "affected": [{"package": {"name": "jinja2", "ecosystem": "PyPI"},
-                                                  "ranges": [{"type": "ECOSYSTEM",
-                                                              "events": [{"introduced": "0"}, {"fixed": "99.0"}]}]}]}]}
+                found = {
+                    "vulns": [
+                        {
+                            "id": ADVISORY,
+                            "aliases": ["CVE-2099-0001"],
+                            "summary": "test",
+                            "affected": [
+                                {
+                                    "package": {"name": "jinja2", "ecosystem": "PyPI"},
+                                    "ranges": [
+                                        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99.0"}]}
+                                    ],
+                                }
+                            ],
+                        }
+                    ]
+                }
             out = json.dumps(found).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -56,10 +71,15 @@ def stage(osv_url: str, tmp_path: Path, ignore: str = "", **env: str) -> tuple[i
     ignore_file = tmp_path / "ignore.txt"
     ignore_file.write_text(ignore, encoding="utf-8")
     run_env = {k: v for k, v in os.environ.items() if not k.startswith("MADOGUCHI_PIP_AUDIT")}
-    run_env.update(MADOGUCHI_PIP_AUDIT_SERVICE="osv", MADOGUCHI_PIP_AUDIT_OSV_URL=osv_url,
-                   MADOGUCHI_PIP_AUDIT_IGNORE=str(ignore_file), **env)
-    done = subprocess.run([sys.executable, str(SCRIPT)], cwd=ROOT, env=run_env, capture_output=True, text=True,
-                          timeout=240)
+    run_env.update(
+        MADOGUCHI_PIP_AUDIT_SERVICE="osv",
+        MADOGUCHI_PIP_AUDIT_OSV_URL=osv_url,
+        MADOGUCHI_PIP_AUDIT_IGNORE=str(ignore_file),
+        **env,
+    )
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT)], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=240
+    )
     return done.returncode, done.stdout + done.stderr
 
 
@@ -96,8 +116,9 @@ def test_offline_ok_never_hides_an_advisory_that_was_read() -> None:
         import pip_audit as stage_module  # scripts/pip_audit.py, not the tool
     finally:
         sys.path.remove(str(SCRIPT.parent))
-    report = stage_module.Report((stage_module.Finding("jinja2", "3.1.6", ADVISORY, (), ()),), 10,
-                                 ("absl-py 1.4.0: not found",))
+    report = stage_module.Report(
+        (stage_module.Finding("jinja2", "3.1.6", ADVISORY, (), ()),), 10, ("absl-py 1.4.0: not found",)
+    )
     status, lines = stage_module.judge(report, "", {}, offline_ok=True)
     assert status == 1 and any("KNOWN ADVISORY" in line for line in lines)
 

@@ -1,10 +1,11 @@
 """deploy/preflight.py: the start-time policy (issue 12, findings 1, 4 and 7). The start scripts
 refusing to start is tested for real in test_start_scripts.py and tests/production."""
+
 from __future__ import annotations
 
 import pytest
 
-from bot.netaddr import is_loopback
+from bot.security.netaddr import is_loopback
 from deploy.preflight import local_problems, main, production_problems
 from deploy.processes import PROCESSES
 
@@ -55,8 +56,9 @@ def test_public_rest_needs_its_own_token() -> None:
 @pytest.mark.parametrize("value", ["yes", "true", "on", "2"])
 def test_public_rest_switch_is_zero_or_one(value: str) -> None:
     # The value is rendered into nginx's geo default: anything but 0/1 must not start.
-    [problem] = production_problems({"RASA_API_TOKEN": TOKEN, "MADOGUCHI_REST_PUBLIC": value,
-                                     "MADOGUCHI_REST_TOKEN": TOKEN})
+    [problem] = production_problems(
+        {"RASA_API_TOKEN": TOKEN, "MADOGUCHI_REST_PUBLIC": value, "MADOGUCHI_REST_TOKEN": TOKEN}
+    )
     assert "MADOGUCHI_REST_PUBLIC" in problem
 
 
@@ -81,15 +83,15 @@ def full_production_env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("name", ["MADOGUCHI_FERNET_KEYS", "MADOGUCHI_REDIS_HOST", "MADOGUCHI_STAFF_SECRET"])
-def test_production_refuses_a_start_without_what_a_process_needs(
-        name: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_production_refuses_a_start_without_what_a_process_needs(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 21 (M-6): every unit runs the preflight for its own process (ExecStartPre)."""
     env = {k: v for k, v in full_production_env().items() if k != name}
     assert main(["production"], env=env) == 2
     assert f"refusing to start: {name} is not set" in capsys.readouterr().err
     # Each unit checks its own process: the purge starts without the staff app's session key.
-    assert {p.name: main(["production", p.name], env=env) for p in PROCESSES} == \
-        {p.name: 2 if name in p.needs else 0 for p in PROCESSES}
+    assert {p.name: main(["production", p.name], env=env) for p in PROCESSES} == {
+        p.name: 2 if name in p.needs else 0 for p in PROCESSES
+    }
     assert main(["production", "nonsense"], env=full_production_env()) == 2
 
 

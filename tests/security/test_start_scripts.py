@@ -6,6 +6,7 @@ refuses to start without them. The stack runs from a scratch copy of the tree (s
 own var/) with a model path that does not exist: Rasa then starts in seconds without an agent,
 which is all these checks need.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,11 +48,22 @@ def start(tmp: Path, **env: str) -> tuple[subprocess.Popen, dict[str, int], Path
     ports = {"RASA_PORT": free_port(), "ACTIONS_PORT": free_port(), "STAFF_PORT": free_port()}
     full = {k: v for k, v in os.environ.items() if k not in ("RASA_API_TOKEN", "MADOGUCHI_REST_TOKEN")}
     full.update({k: str(v) for k, v in ports.items()})
-    full.update(MADOGUCHI_VAR_DIR=str(tree / "var"), MADOGUCHI_DB_URL=f"sqlite:///{tree / 'var' / 'madoguchi.db'}",
-                LINE_CHANNEL_SECRET="", TELEGRAM_BOT_TOKEN="", **env)
+    full.update(
+        MADOGUCHI_VAR_DIR=str(tree / "var"),
+        MADOGUCHI_DB_URL=f"sqlite:///{tree / 'var' / 'madoguchi.db'}",
+        LINE_CHANNEL_SECRET="",
+        TELEGRAM_BOT_TOKEN="",
+        **env,
+    )
     log = tmp / "run_stack.log"
-    proc = subprocess.Popen(["bash", "scripts/run_stack.sh", str(tmp / "no-such-model.tar.gz")], cwd=tree, env=full,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", "scripts/run_stack.sh", str(tmp / "no-such-model.tar.gz")],
+        cwd=tree,
+        env=full,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     return proc, ports, log
 
 
@@ -89,8 +101,13 @@ def test_all_interfaces_keeps_the_action_server_on_this_machine(tmp_path: Path, 
         host = other.host_address
         # A forged action call (it could erase any sender) does not even connect from elsewhere…
         forged = b'{"next_action": "action_delete_data", "sender_id": "line-0123", "tracker": {}}'
-        status, _ = other.request("POST", f"http://{host}:{ports['ACTIONS_PORT']}/webhook", body=forged,
-                                  headers={"Content-Type": "application/json"}, timeout=5)
+        status, _ = other.request(
+            "POST",
+            f"http://{host}:{ports['ACTIONS_PORT']}/webhook",
+            body=forged,
+            headers={"Content-Type": "application/json"},
+            timeout=5,
+        )
         assert status == 0, "the action server answered another machine"
         # …while it is up for Rasa on this machine.
         import urllib.request
@@ -102,7 +119,11 @@ def test_all_interfaces_keeps_the_action_server_on_this_machine(tmp_path: Path, 
         assert other.request("GET", f"{rasa}/status")[0] == 401
         assert other.request("DELETE", f"{rasa}/model")[0] == 401
         rest = b'{"sender": "outsider", "message": "hello"}'
-        assert other.request("POST", f"{rasa}/webhooks/rest/webhook", body=rest,
-                             headers={"Content-Type": "application/json"})[0] == 401
+        assert (
+            other.request(
+                "POST", f"{rasa}/webhooks/rest/webhook", body=rest, headers={"Content-Type": "application/json"}
+            )[0]
+            == 401
+        )
     finally:
         stop(proc)

@@ -3,6 +3,7 @@
 `scripts/ensure_debian_packages.sh` installs them. Without them the browser tests are skipped, unless
 MADOGUCHI_REQUIRE_BROWSER=1 (CI), which turns the skip into a failure.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,10 +19,21 @@ from werkzeug.serving import make_server
 
 CHROMIUM = Path(os.environ.get("MADOGUCHI_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("MADOGUCHI_CHROMEDRIVER", "/usr/bin/chromedriver"))
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--lang=ja-JP",
-         "--force-device-scale-factor=1", "--window-size=1366,900")
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-extensions",
+    "--lang=ja-JP",
+    "--force-device-scale-factor=1",
+    "--window-size=1366,900",
+)
 
 
 def require_browser() -> None:
@@ -65,11 +77,14 @@ def chromium(download_dir: Path) -> Iterator[Any]:
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
-    options.add_experimental_option("prefs", {
-        "download.default_directory": str(download_dir),
-        "download.prompt_for_download": False,
-        "intl.accept_languages": "ja-JP,ja",
-    })
+    options.add_experimental_option(
+        "prefs",
+        {
+            "download.default_directory": str(download_dir),
+            "download.prompt_for_download": False,
+            "intl.accept_languages": "ja-JP,ja",
+        },
+    )
     env = {**os.environ, "LANGUAGE": "ja", "LANG": "ja_JP.UTF-8", "TZ": "Asia/Tokyo"}
     from bench.children import adopt, popen_kwargs
 
@@ -79,8 +94,7 @@ def chromium(download_dir: Path) -> Iterator[Any]:
     adopt(service.process)
     driver.set_page_load_timeout(30)
     try:
-        driver.execute_cdp_cmd("Browser.setDownloadBehavior",
-                               {"behavior": "allow", "downloadPath": str(download_dir)})
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(download_dir)})
         yield driver
     finally:
         driver.quit()
@@ -90,8 +104,7 @@ def chromium(download_dir: Path) -> Iterator[Any]:
 def full_page_screenshot(driver: Any, path: Path, width: int = 1366) -> None:
     """The whole page at `width` CSS pixels (the window grows to the document's height)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    height = driver.execute_script(
-        "return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
+    height = driver.execute_script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
     driver.set_window_size(width, min(max(int(height) + 140, 600), 4000))
     driver.save_screenshot(str(path))
     driver.set_window_size(width, 900)

@@ -1,4 +1,5 @@
 """Fixtures for the staff app: a fresh SQLite database, var dir and keys per test, two accounts."""
+
 from __future__ import annotations
 
 import uuid
@@ -11,16 +12,29 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bot import crypto, pseudonym, stats
-from bot.staff import create_app
-from bot.staff import accounts as staff_accounts
-from bot.staff.accounts import create_user
+from bot.security import crypto, pseudonym
+from bot.store import stats
+from staff import accounts as staff_accounts
+from staff import create_app
+from staff.accounts import create_user
 from tests.staff.helpers import PASSWORD, FakeRasa, closed_port_url, login
 
-NOTIFY_VARS = ("STAFF_TELEGRAM_BOT_TOKEN", "TELEGRAM_BOT_TOKEN", "STAFF_TELEGRAM_CHAT_ID", "TELEGRAM_API_BASE_URL",
-               "STAFF_SMTP_URL", "STAFF_NOTIFY_EMAIL", "STAFF_NOTIFY_FROM", "STAFF_ONCALL_TELEGRAM_CHAT_ID",
-               "RASA_API_TOKEN", "MADOGUCHI_NOW", "MADOGUCHI_STAFF_SECRET", "MADOGUCHI_PUBLIC_URL",
-               "MADOGUCHI_STAFF_SESSION_MINUTES", "MADOGUCHI_PRIVACY_PATH")
+NOTIFY_VARS = (
+    "STAFF_TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_BOT_TOKEN",
+    "STAFF_TELEGRAM_CHAT_ID",
+    "TELEGRAM_API_BASE_URL",
+    "STAFF_SMTP_URL",
+    "STAFF_NOTIFY_EMAIL",
+    "STAFF_NOTIFY_FROM",
+    "STAFF_ONCALL_TELEGRAM_CHAT_ID",
+    "RASA_API_TOKEN",
+    "MADOGUCHI_NOW",
+    "MADOGUCHI_STAFF_SECRET",
+    "MADOGUCHI_PUBLIC_URL",
+    "MADOGUCHI_STAFF_SESSION_MINUTES",
+    "MADOGUCHI_PRIVACY_PATH",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
 """Helpers for the staff app tests: booking tickets, logging in, CSRF tokens, fakes."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +14,8 @@ from typing import Any, Iterator
 
 from flask.testing import FlaskClient
 
-from bot.db import session_scope
-from bot.tickets import TicketDraft, TicketView, book_callback, record_consent
+from bot.store.db import session_scope
+from bot.store.tickets import TicketDraft, TicketView, book_callback, record_consent
 from tests.channels.fake_api import FakeApi
 
 PASSWORD = "correct-horse-battery-staple"
@@ -30,8 +31,10 @@ def csrf_token(html: str) -> str:
 
 def login(client: FlaskClient, username: str, password: str = PASSWORD, *, next_url: str = "") -> Any:
     page = client.get("/login")
-    return client.post("/login", data={"username": username, "password": password, "next": next_url,
-                                       "csrf_token": csrf_token(page.text)})
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "next": next_url, "csrf_token": csrf_token(page.text)},
+    )
 
 
 def post(client: FlaskClient, path: str, data: dict[str, Any], *, token_from: str = "/") -> Any:
@@ -51,7 +54,10 @@ def book(sender: str | None = None, **fields: Any) -> TicketView:
     with session_scope() as s:
         record_consent(s, sender, "callback_summary", True)
     values: dict[str, Any] = dict(
-        sender_id=sender, channel="rest", conversation_key=f"k{next(_counter)}", contact_method="chat",
+        sender_id=sender,
+        channel="rest",
+        conversation_key=f"k{next(_counter)}",
+        contact_method="chat",
         consent_at=datetime.now(timezone.utc),
     )
     values.update(fields)
@@ -90,12 +96,12 @@ class FakeRasa:
                 self.end_headers()
                 self.wfile.write(raw)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 fake.requests.append(("GET", self.path, None))
                 sender = self.path.split("/")[2]
                 self._answer({"sender_id": sender, "events": fake.events.get(sender, [])})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"null")
                 fake.requests.append(("POST", self.path, body))
@@ -121,7 +127,7 @@ def closed_port_url() -> str:
 # --- the fake Telegram Bot API, on its own event loop thread ---------------------------------------
 class ThreadedFakeApi:
     """tests.channels.fake_api.FakeApi served from a background loop, so synchronous code
-    (bot.notify.deliver_pending runs asyncio.run itself) can call it."""
+    (bot.services.notify.deliver_pending runs asyncio.run itself) can call it."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()

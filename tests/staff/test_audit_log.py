@@ -1,6 +1,7 @@
 """Issue 21, M-9: the audit log records address, session, refusals, purges and command-line
 account changes; a leaver can be disabled; the log is append-only (hash chain everywhere, and a
 trigger on PostgreSQL)."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -13,11 +14,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bot import audit
-from bot.db import get_engine, session_scope
-from bot.models import AuditEntry
-from bot.purge import run_once
-from bot.staff import users
+from bot.services import audit_check
+from bot.services.purge import run_once
+from bot.store import audit
+from bot.store.db import get_engine, session_scope
+from bot.store.models import AuditEntry
+from staff import users
 from tests.staff.helpers import book, login
 
 PG_ADMIN = "postgresql+psycopg2://root@127.0.0.1:5432/test"
@@ -69,7 +71,8 @@ def test_the_purge_is_recorded(app: Flask) -> None:
 
 
 def test_disabling_a_leaver_ends_the_session_refuses_login_and_is_audited(
-        app: Flask, accounts: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    app: Flask, accounts: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     c = _client(app, "10.0.0.7")
     assert login(c, "sato").status_code == 302 and c.get("/").status_code == 200
     assert users.main(["disable", "--username", "sato"]) == 0
@@ -83,23 +86,24 @@ def test_disabling_a_leaver_ends_the_session_refuses_login_and_is_audited(
     assert _rows(action="account_unlock")[-1].actor.startswith("cli:")
 
 
-def test_the_verifier_finds_a_changed_or_deleted_row(app: Flask, staff_env: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_verifier_finds_a_changed_or_deleted_row(
+    app: Flask, staff_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with session_scope() as s:
         for n in range(5):
             audit.record(s, "sato", "view", n + 1)
-    assert audit.main(["verify"]) == 0 and "audit log intact: 5 rows" in capsys.readouterr().out
+    assert audit_check.main(["verify"]) == 0 and "audit log intact: 5 rows" in capsys.readouterr().out
     ids = [r.id for r in _rows()]
     db = sqlite3.connect(staff_env / "madoguchi.db")
     db.execute("UPDATE audit_log SET actor = 'suzuki' WHERE id = ?", (ids[2],))
     db.commit()
-    assert audit.main(["verify"]) == 1
+    assert audit_check.main(["verify"]) == 1
     assert f"BROKEN at row id {ids[2]}" in capsys.readouterr().out
     db.execute("UPDATE audit_log SET actor = 'sato' WHERE id = ?", (ids[2],))  # put back ...
     db.execute("DELETE FROM audit_log WHERE id = ?", (ids[1],))  # ... and remove one instead
     db.commit()
     db.close()
-    assert audit.verify().broken_at == ids[2]
+    assert audit_check.verify().broken_at == ids[2]
 
 
 @pytest.fixture
@@ -127,4 +131,4 @@ def test_postgresql_refuses_to_change_or_delete_audit_rows(pg_url: str) -> None:
             with engine.begin() as conn:
                 conn.execute(sa.text(statement))
     engine.dispose()
-    assert audit.verify().ok and audit.verify().rows == 3
+    assert audit_check.verify().ok and audit_check.verify().rows == 3

@@ -1,6 +1,7 @@
 """The staff app in real Chromium: log in, find a booked ticket, claim it, note it, close it,
 export CSV, see the statistics chart. Screenshots go to MADOGUCHI_SCREENSHOT_DIR (docs/screenshots
 when regenerating the README pictures) or the test's tmp dir."""
+
 from __future__ import annotations
 
 import os
@@ -11,10 +12,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from bot import stats
-from bot.db import session_scope
-from bot.models import CallbackTicket
-from bot.schedule import JST
+from bot.domain.schedule import JST
+from bot.store import stats
+from bot.store.db import session_scope
+from bot.store.models import CallbackTicket
 from tests.staff.browser import LiveServer, chromium, full_page_screenshot, require_browser
 from tests.staff.helpers import PASSWORD, book
 
@@ -71,20 +72,51 @@ def log_in(driver, live, username: str) -> None:
 
 def seed_inbox() -> Any:
     """What a REST conversation books (the stack test books one for real), plus a few others."""
-    first = book(priority="urgent", relation="self", age_band="18〜29歳", needs=("listen",), windows=("mihara_kokoro", "peer_support"),
-         contact_method="chat", preferred_slot="any")
-    main = book(contact_method="phone", phone="090-1234-5678", relation="family", relation_detail="母",
-                age_min=45, age_max=45, age_band="40〜49歳",
-                situation="大学を中退してから二十年近く部屋から出てきません", needs=("ibasho",),
-                windows=("chanks", "mihara_kokoro"), preferred_slot="2026-11-30_pm",
-                preferred_at=datetime(2026, 11, 30, 13, tzinfo=JST), nickname="はなこ")
-    book(relation="family", relation_detail="父", age_min=16, age_max=16, age_band="15〜17歳",
-         situation="高校に行けなくなって半年になります", needs=("school", "ibasho"),
-         windows=("kyoiku_iinkai", "mihara_ibasho"), preferred_slot="2026-12-01_am",
-         preferred_at=datetime(2026, 12, 1, 9, tzinfo=JST))
-    last = book(relation="other", relation_detail="民生委員", age_band="50〜64歳", needs=("living",),
-                windows=("jiritsu_mihara",), preferred_slot="2026-12-02_pm",
-                preferred_at=datetime(2026, 12, 2, 13, tzinfo=JST))
+    first = book(
+        priority="urgent",
+        relation="self",
+        age_band="18〜29歳",
+        needs=("listen",),
+        windows=("mihara_kokoro", "peer_support"),
+        contact_method="chat",
+        preferred_slot="any",
+    )
+    main = book(
+        contact_method="phone",
+        phone="090-1234-5678",
+        relation="family",
+        relation_detail="母",
+        age_min=45,
+        age_max=45,
+        age_band="40〜49歳",
+        situation="大学を中退してから二十年近く部屋から出てきません",
+        needs=("ibasho",),
+        windows=("chanks", "mihara_kokoro"),
+        preferred_slot="2026-11-30_pm",
+        preferred_at=datetime(2026, 11, 30, 13, tzinfo=JST),
+        nickname="はなこ",
+    )
+    book(
+        relation="family",
+        relation_detail="父",
+        age_min=16,
+        age_max=16,
+        age_band="15〜17歳",
+        situation="高校に行けなくなって半年になります",
+        needs=("school", "ibasho"),
+        windows=("kyoiku_iinkai", "mihara_ibasho"),
+        preferred_slot="2026-12-01_am",
+        preferred_at=datetime(2026, 12, 1, 9, tzinfo=JST),
+    )
+    last = book(
+        relation="other",
+        relation_detail="民生委員",
+        age_band="50〜64歳",
+        needs=("living",),
+        windows=("jiritsu_mihara",),
+        preferred_slot="2026-12-02_pm",
+        preferred_at=datetime(2026, 12, 2, 13, tzinfo=JST),
+    )
     # Booked over the weekend before the pinned Monday morning.
     with session_scope() as s:
         for i, ticket_id in enumerate(range(first.id, last.id + 1)):
@@ -97,24 +129,42 @@ def seed_stats() -> None:
     """A plausible FY2026 (April–November): newcomers and returning people every month."""
     relations = ("family", "self", "family", "other", "self", "family", "family")
     bands = ("40〜49歳", "18〜29歳", "30〜39歳", "50〜64歳", "15〜17歳", "40〜49歳", "30〜39歳")
-    needs = (("ibasho",), ("listen",), ("work", "living"), ("family",), ("school", "listen"), ("health",),
-             ("ibasho", "family"))
-    windows = (("mihara_kokoro", "chanks"), ("jiritsu_mihara", "saposute"), ("mihara_ibasho",),
-               ("mihara_kokoro", "kazokukai"))
+    needs = (
+        ("ibasho",),
+        ("listen",),
+        ("work", "living"),
+        ("family",),
+        ("school", "listen"),
+        ("health",),
+        ("ibasho", "family"),
+    )
+    windows = (
+        ("mihara_kokoro", "chanks"),
+        ("jiritsu_mihara", "saposute"),
+        ("mihara_ibasho",),
+        ("mihara_kokoro", "kazokukai"),
+    )
     hours = (23, 1, 10, 14, 21, 22, 0, 9, 15, 2, 11, 23, 13)
     pool: list[str] = []
     n = 0
     for idx, month in enumerate(range(4, 12)):
         newcomers = [f"rest-person-{len(pool) + i}" for i in range(4 + idx % 3)]
-        returning = pool[-(3 + idx % 2):]
+        returning = pool[-(3 + idx % 2) :]
         pool += newcomers
         for j, sender in enumerate(newcomers + returning):
             for conv in range(1 + (j % 3 == 0)):
                 n += 1
                 at = datetime(2026, month, 1 + (n * 7) % 27, hours[n % len(hours)], 0, tzinfo=JST)
                 key = f"{month}-{conv}"
-                stats.record_stat("consultation", sender, key, relation=relations[n % 7],
-                                  age_band=bands[n % 7], needs=needs[n % 7], at=at)
+                stats.record_stat(
+                    "consultation",
+                    sender,
+                    key,
+                    relation=relations[n % 7],
+                    age_band=bands[n % 7],
+                    needs=needs[n % 7],
+                    at=at,
+                )
                 if n % 3:
                     stats.record_stat("recommendation", sender, key, windows=windows[n % 4], at=at)
 
@@ -171,16 +221,24 @@ def test_staff_workflow_in_chromium(driver, live, shots):
     # Statistics: the charts are drawn by Chart.js on canvas.
     seed_stats()
     driver.get(f"{live.url}/stats?year=2026")
-    wait_for(lambda: driver.execute_script(
-        "return typeof Chart !== 'undefined' && !!Chart.getChart(document.getElementById('chart-monthly'))"),
-        what="Chart.js chart")
+    wait_for(
+        lambda: driver.execute_script(
+            "return typeof Chart !== 'undefined' && !!Chart.getChart(document.getElementById('chart-monthly'))"
+        ),
+        what="Chart.js chart",
+    )
     painted = driver.execute_script("""
         const c = document.getElementById('chart-monthly');
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0; for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) n++; }
         return [c.width, c.height, n];""")
     assert painted[0] > 300 and painted[1] > 150 and painted[2] > 2000, painted
-    assert driver.execute_script("return Chart.getChart(document.getElementById('chart-hours')).data.datasets[0].data.length") == 24
+    assert (
+        driver.execute_script(
+            "return Chart.getChart(document.getElementById('chart-hours')).data.datasets[0].data.length"
+        )
+        == 24
+    )
     assert "3未満" in driver.page_source
     full_page_screenshot(driver, shots / "staff-stats.png")
     for name in ("staff-inbox.png", "staff-ticket.png", "staff-stats.png"):

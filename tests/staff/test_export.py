@@ -1,25 +1,38 @@
 """/export.csv: phones only on explicit request, escaped cells, BOM, audited."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.db import session_scope
-from bot.models import AuditEntry
-from bot.staff.csvout import escape_cell
+from bot.store.db import session_scope
+from bot.store.models import AuditEntry
+from staff.csvout import escape_cell
 from tests.staff.helpers import book, iter_csv, post
 
 
 def exports() -> list[tuple[str, str]]:
     with session_scope() as s:
-        return [(a, d) for a, d in s.execute(
-            select(AuditEntry.actor, AuditEntry.detail).where(AuditEntry.action == "export").order_by(AuditEntry.id))]
+        return [
+            (a, d)
+            for a, d in s.execute(
+                select(AuditEntry.actor, AuditEntry.detail).where(AuditEntry.action == "export").order_by(AuditEntry.id)
+            )
+        ]
 
 
 def _tickets() -> None:
-    book(contact_method="phone", phone="090-1234-5678", relation="family", relation_detail="母",
-         age_band="40〜49歳", situation="部屋から出てきません", needs=("ibasho",), windows=("chanks",),
-         nickname="はなこ")
-    book(situation="=HYPERLINK(\"http://evil\",\"x\")", nickname="+81 @me", relation="self")
+    book(
+        contact_method="phone",
+        phone="090-1234-5678",
+        relation="family",
+        relation_detail="母",
+        age_band="40〜49歳",
+        situation="部屋から出てきません",
+        needs=("ibasho",),
+        windows=("chanks",),
+        nickname="はなこ",
+    )
+    book(situation='=HYPERLINK("http://evil","x")', nickname="+81 @me", relation="self")
 
 
 def test_export_excludes_phones_by_default(supervisor):
@@ -51,8 +64,9 @@ def test_phone_needs_the_confirmation_form(supervisor):
     # Without a CSRF token the form is refused.
     resp = supervisor.post("/export.csv", data={"include_phone": "y", "confirm_phone": "y"})
     assert resp.status_code == 400
-    resp = post(supervisor, "/export.csv", {"include_phone": "y", "confirm_phone": "y", "scope": "all"},
-                token_from="/export")
+    resp = post(
+        supervisor, "/export.csv", {"include_phone": "y", "confirm_phone": "y", "scope": "all"}, token_from="/export"
+    )
     assert resp.status_code == 200
     rows = list(iter_csv(resp.data))
     assert rows[0][-1] == "電話番号" and rows[1][-1] == "090-1234-5678"

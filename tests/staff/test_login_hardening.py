@@ -1,6 +1,7 @@
 """Login under attack (issue #12, findings 6 and 12): parallel wrong passwords against the real
 threaded server, the per-address limit, the bounded hashing pool, and one answer for unknown,
 locked and wrong."""
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -16,18 +17,18 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from bot.db import session_scope
-from bot.models import AuditEntry
-from bot.staff import accounts as staff_accounts
-from bot.staff import create_app
-from bot.staff.models import StaffUser
+from bot.store.db import session_scope
+from bot.store.models import AuditEntry
+from staff import accounts as staff_accounts
+from staff import create_app
+from staff.models import StaffUser
 from tests.staff.helpers import PASSWORD, csrf_token, login
 
 WRONG = "wrong-password-123"
 
 
 class LiveApp:
-    """The staff app on werkzeug's threaded server (as `python -m bot.staff` runs it)."""
+    """The staff app on werkzeug's threaded server (as `python -m staff` runs it)."""
 
     def __init__(self, **config: object) -> None:
         self.app = create_app({"TESTING": True, **config})
@@ -48,8 +49,9 @@ class LiveApp:
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         with opener.open(f"{self.url}/login", timeout=10) as resp:
             token = csrf_token(resp.read().decode())
-        body = urllib.parse.urlencode({"username": username, "password": password, "next": "",
-                                       "csrf_token": token}).encode()
+        body = urllib.parse.urlencode(
+            {"username": username, "password": password, "next": "", "csrf_token": token}
+        ).encode()
         req = urllib.request.Request(f"{self.url}/login", data=body)
         req.opener = opener  # type: ignore[attr-defined]
         return req
@@ -83,8 +85,10 @@ def _user(username: str) -> StaffUser:
 
 def _audit(actor: str) -> list[tuple[str, str]]:
     with session_scope() as s:
-        return [(a, d or "") for a, d in s.execute(
-            select(AuditEntry.action, AuditEntry.detail).where(AuditEntry.actor == actor))]
+        return [
+            (a, d or "")
+            for a, d in s.execute(select(AuditEntry.action, AuditEntry.detail).where(AuditEntry.actor == actor))
+        ]
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """The staff notification outbox: durable rows, backoff, exactly one send, no personal data."""
+
 from __future__ import annotations
 
 import logging
@@ -10,10 +11,10 @@ from typing import Any, Iterator
 import pytest
 from sqlalchemy import select
 
-from bot import notify
-from bot.db import session_scope
-from bot.notify import NotificationOutbox, deliver_pending, enqueue_new_ticket, notify_new_ticket
-from bot.schedule import JST
+from bot.domain.schedule import JST
+from bot.services import notify
+from bot.services.notify import NotificationOutbox, deliver_pending, enqueue_new_ticket, notify_new_ticket
+from bot.store.db import session_scope
 from tests.channels.fake_api import TELEGRAM_TOKEN, FakeApi
 from tests.staff.helpers import ThreadedFakeApi, book
 
@@ -48,13 +49,25 @@ def sends(api: FakeApi) -> list[dict[str, Any]]:
 
 
 def test_notice_text_has_number_priority_slot_and_link_only():
-    ticket = book(contact_method="phone", phone="090-1234-5678", nickname="はなこ", situation="息子が部屋から出ない",
-                  relation="family", relation_detail="母", priority="urgent", preferred_slot="2026-11-30_am",
-                  preferred_at=datetime(2026, 11, 30, 9, tzinfo=JST), windows=("chanks",))
+    ticket = book(
+        contact_method="phone",
+        phone="090-1234-5678",
+        nickname="はなこ",
+        situation="息子が部屋から出ない",
+        relation="family",
+        relation_detail="母",
+        priority="urgent",
+        preferred_slot="2026-11-30_am",
+        preferred_at=datetime(2026, 11, 30, 9, tzinfo=JST),
+        windows=("chanks",),
+    )
     [row_id] = enqueue_new_ticket(ticket.id, "urgent", "11/30(月) 午前", False)
     text = rows()[0].payload["text"]
-    assert text.splitlines() == [f"新しい折り返し依頼 #{ticket.id}（優先度: 高）", "希望: 11/30(月) 午前",
-                                 f"http://127.0.0.1:8000/tickets/{ticket.id}"]
+    assert text.splitlines() == [
+        f"新しい折り返し依頼 #{ticket.id}（優先度: 高）",
+        "希望: 11/30(月) 午前",
+        f"http://127.0.0.1:8000/tickets/{ticket.id}",
+    ]
     for personal in ("090", "5678", "はなこ", "息子", "母", ticket.sender_id or "-", "ちゃんくす"):
         assert personal not in repr(rows()[0].payload)
 
@@ -62,12 +75,20 @@ def test_notice_text_has_number_priority_slot_and_link_only():
 def test_notify_new_ticket_text_from_a_ticket_view(monkeypatch):
     monkeypatch.setenv("MADOGUCHI_PUBLIC_URL", "https://staff.example.jp/")
     monkeypatch.setattr(threading.Thread, "start", lambda self: None)  # no delivery attempt here
-    ticket = book(contact_method="phone", phone="090-1234-5678", nickname="はなこ", situation="死にたいと言う",
-                  preferred_slot="2026-12-01_pm", preferred_at=datetime(2026, 12, 1, 13, tzinfo=JST))
+    ticket = book(
+        contact_method="phone",
+        phone="090-1234-5678",
+        nickname="はなこ",
+        situation="死にたいと言う",
+        preferred_slot="2026-12-01_pm",
+        preferred_at=datetime(2026, 12, 1, 13, tzinfo=JST),
+    )
     notify_new_ticket(ticket)
     payload = rows()[0].payload
-    assert payload["text"] == (f"新しい折り返し依頼 #{ticket.id}（優先度: 通常）\n希望: 12/1(火) 午後\n"
-                               f"https://staff.example.jp/tickets/{ticket.id}")
+    assert payload["text"] == (
+        f"新しい折り返し依頼 #{ticket.id}（優先度: 通常）\n希望: 12/1(火) 午後\n"
+        f"https://staff.example.jp/tickets/{ticket.id}"
+    )
     assert "5678" not in repr(payload) and "はなこ" not in repr(payload) and "死にたい" not in repr(payload)
 
 
@@ -120,8 +141,12 @@ def test_rate_limit_waits_as_long_as_telegram_asks(telegram: FakeApi):
 
 
 def test_two_workers_never_send_the_same_row_twice(telegram: FakeApi):
-    telegram.script("/sendMessage", 200, {"ok": True, "result": {"message_id": 1, "date": 0,
-                                                                "chat": {"id": 1, "type": "group"}}}, delay=0.5)
+    telegram.script(
+        "/sendMessage",
+        200,
+        {"ok": True, "result": {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "group"}}},
+        delay=0.5,
+    )
     enqueue_new_ticket(10, "normal", None, False)
     results: list[int] = []
     workers = [threading.Thread(target=lambda: results.append(deliver_pending())) for _ in range(3)]
@@ -169,7 +194,7 @@ def test_notify_new_ticket_decides_out_of_hours(telegram: FakeApi, monkeypatch, 
 
 
 def test_notify_new_ticket_never_raises(monkeypatch, tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="bot.notify")
+    caplog.set_level(logging.WARNING, logger="bot.services.notify")
     ticket = book()
     monkeypatch.setenv("MADOGUCHI_DB_URL", f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}")
     notify_new_ticket(ticket)  # database unreachable: logged, not raised
@@ -218,12 +243,16 @@ def test_email_notification(monkeypatch):
 
 
 def test_oncall_contact_from_the_directory(monkeypatch):
-    from bot import directory as directory_mod
+    from bot.domain import directory as directory_mod
 
     real = directory_mod.get_directory()
-    for contact, expected in (("telegram:-100555", ("telegram", "-100555")), ("oncall@example.jp", ("email", "oncall@example.jp")),
-                              ("mailto:x@example.jp", ("email", "x@example.jp")), ("12345678", ("telegram", "12345678")),
-                              ("0848-00-0000 (携帯)", None)):
+    for contact, expected in (
+        ("telegram:-100555", ("telegram", "-100555")),
+        ("oncall@example.jp", ("email", "oncall@example.jp")),
+        ("mailto:x@example.jp", ("email", "x@example.jp")),
+        ("12345678", ("telegram", "12345678")),
+        ("0848-00-0000 (携帯)", None),
+    ):
         service = real.service.__class__(**{**real.service.__dict__, "on_call_contact": contact})
         fake_dir = real.__class__(**{**real.__dict__, "service": service})
         monkeypatch.setattr(directory_mod, "get_directory", lambda d=fake_dir: d)

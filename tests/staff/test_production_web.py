@@ -1,6 +1,7 @@
 """The staff app in production (issue 21, M-4): behind the proxy each member of staff has their
 own login limit, the browser is told to use https only, the cookie is Secure, and a session ends
 a fixed time after login however busy it is."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,9 +10,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bot.staff import create_app, web
-from bot.staff.accounts import create_user
-from bot.staff.texts import t
+from bot.domain.labels import t
+from staff import create_app, web
+from staff.accounts import create_user
 from tests.staff.helpers import PASSWORD, csrf_token, login
 
 
@@ -31,12 +32,17 @@ def wrong_login(client: FlaskClient, client_address: str, proxy: str = "127.0.0.
     (and https, so the browser's same-origin Referer is checked too)."""
     headers = {"X-Forwarded-For": client_address, "X-Forwarded-Proto": "https", "Referer": f"{HOST}/login"}
     page = client.get("/login", headers=headers, environ_base={"REMOTE_ADDR": proxy})
-    return client.post("/login", data={"username": "nobody", "password": "wrong", "csrf_token": csrf_token(page.text)},
-                       headers=headers, environ_base={"REMOTE_ADDR": proxy}).status_code
+    return client.post(
+        "/login",
+        data={"username": "nobody", "password": "wrong", "csrf_token": csrf_token(page.text)},
+        headers=headers,
+        environ_base={"REMOTE_ADDR": proxy},
+    ).status_code
 
 
 def test_behind_the_proxy_one_address_at_its_limit_locks_out_no_one_else(
-        staff_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    staff_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = production_app(monkeypatch).test_client()
     assert [wrong_login(client, "198.51.100.7") for _ in range(4)] == [401, 401, 401, 429]
     # Another member of staff, through the same nginx, still gets to try.
@@ -69,7 +75,8 @@ def test_make_run_on_plain_http_sends_no_hsts(staff_env: Path, monkeypatch: pyte
 
 
 def test_a_session_ends_a_fixed_time_after_login_however_active(
-        staff_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    staff_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = production_app(monkeypatch, MADOGUCHI_STAFF_SESSION_MAX_HOURS="8")
     create_user("sato", PASSWORD, "staff")
     client = app.test_client()
@@ -105,8 +112,9 @@ def test_staff_can_log_in_over_https_through_the_proxy(staff_env: Path, monkeypa
     assert client.get("/login").headers["Referrer-Policy"] == "same-origin"
     headers = {"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https", "Referer": f"{HOST}/login"}
     page = client.get("/login", headers=headers)
-    resp = client.post("/login", data={"username": "sato", "password": PASSWORD, "csrf_token": csrf_token(page.text)},
-                       headers=headers)
+    resp = client.post(
+        "/login", data={"username": "sato", "password": PASSWORD, "csrf_token": csrf_token(page.text)}, headers=headers
+    )
     assert resp.status_code == 302
     assert client.get("/", headers=headers).status_code == 200
 
@@ -118,18 +126,29 @@ def live_wrong_login(base: str, client_address: str) -> int:
     from urllib.parse import urlencode, urlsplit
 
     host, port = urlsplit(base).hostname, urlsplit(base).port
-    headers = {"X-Forwarded-For": client_address, "X-Forwarded-Proto": "https", "Referer": f"{HOST}/login",
-               "Host": urlsplit(HOST).hostname}
+    headers = {
+        "X-Forwarded-For": client_address,
+        "X-Forwarded-Proto": "https",
+        "Referer": f"{HOST}/login",
+        "Host": urlsplit(HOST).hostname,
+    }
     conn = http.client.HTTPConnection(host, port, timeout=30)
     try:
         conn.request("GET", "/login", headers=headers)
         page = conn.getresponse()
         html = page.read().decode()
-        [cookie] = [v.split(";", 1)[0] for k, v in page.getheaders()
-                    if k.lower() == "set-cookie" and v.startswith("madoguchi_staff=")]
+        [cookie] = [
+            v.split(";", 1)[0]
+            for k, v in page.getheaders()
+            if k.lower() == "set-cookie" and v.startswith("madoguchi_staff=")
+        ]
         body = urlencode({"username": "nobody", "password": "wrong", "csrf_token": csrf_token(html)})
-        conn.request("POST", "/login", body=body, headers={**headers, "Cookie": cookie,
-                                                          "Content-Type": "application/x-www-form-urlencoded"})
+        conn.request(
+            "POST",
+            "/login",
+            body=body,
+            headers={**headers, "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+        )
         resp = conn.getresponse()
         resp.read()
         return resp.status
@@ -152,10 +171,16 @@ def test_production_serves_the_staff_app_with_gunicorn_on_loopback(staff_env: Pa
     port = free_port()
     home = staff_env / "home"
     home.mkdir()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MADOGUCHI_ENV="production", STAFF_NOTIFY_INTERVAL="5",
-               HOME=str(home), XDG_RUNTIME_DIR=str(home),
-               MADOGUCHI_STAFF_SECRET="staff-secret-for-this-test-0123456789",
-               MADOGUCHI_STAFF_LOGINS_PER_MINUTE="3")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        MADOGUCHI_ENV="production",
+        STAFF_NOTIFY_INTERVAL="5",
+        HOME=str(home),
+        XDG_RUNTIME_DIR=str(home),
+        MADOGUCHI_STAFF_SECRET="staff-secret-for-this-test-0123456789",
+        MADOGUCHI_STAFF_LOGINS_PER_MINUTE="3",
+    )
     cmd = argv(process("staff"), Place(root=str(ROOT), model="", env_file=""), str(port))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
@@ -167,8 +192,9 @@ def test_production_serves_the_staff_app_with_gunicorn_on_loopback(staff_env: Pa
         listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
         assert [line.split()[3] for line in listening.splitlines()] == [f"127.0.0.1:{port}"]
         time.sleep(1)  # the workers are up once the app answers; give a crashed one time to show
-        workers = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "pid="], capture_output=True,
-                                 text=True).stdout.split()
+        workers = subprocess.run(
+            ["ps", "--ppid", str(proc.pid), "-o", "pid="], capture_output=True, text=True
+        ).stdout.split()
         assert len(workers) == STAFF_WORKERS
         assert [live_wrong_login(base, "198.51.100.7") for _ in range(4)] == [401, 401, 401, 429]
         assert live_wrong_login(base, "203.0.113.20") == 401

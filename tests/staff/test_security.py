@@ -1,4 +1,5 @@
 """Access control, CSRF, lockout, sessions, escaping, headers."""
+
 from __future__ import annotations
 
 import time
@@ -7,14 +8,23 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from bot.db import session_scope
-from bot.models import AuditEntry
-from bot.staff import create_app
-from bot.staff.models import StaffUser
+from bot.store.db import session_scope
+from bot.store.models import AuditEntry
+from staff import create_app
+from staff.models import StaffUser
 from tests.staff.helpers import PASSWORD, book, csrf_token, login, post
 
-PROTECTED_GET = ["/", "/?status=new", "/tickets/1", "/audit", "/export", "/export.csv", "/stats",
-                 "/stats.csv", "/no-such-page"]
+PROTECTED_GET = [
+    "/",
+    "/?status=new",
+    "/tickets/1",
+    "/audit",
+    "/export",
+    "/export.csv",
+    "/stats",
+    "/stats.csv",
+    "/no-such-page",
+]
 SUPERVISOR_ONLY = ["/audit", "/export", "/export.csv", "/stats", "/stats.csv"]
 
 
@@ -26,8 +36,17 @@ def test_every_page_redirects_to_login_without_a_session(client, path):
     assert resp.headers["Location"].startswith("/login")
 
 
-@pytest.mark.parametrize("path", ["/tickets/1/claim", "/tickets/1/status", "/tickets/1/notes",
-                                  "/tickets/1/reply", "/tickets/1/outcome", "/export.csv"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tickets/1/claim",
+        "/tickets/1/status",
+        "/tickets/1/notes",
+        "/tickets/1/reply",
+        "/tickets/1/outcome",
+        "/export.csv",
+    ],
+)
 def test_posts_without_a_session_do_not_reach_the_ticket(client, path):
     book()
     resp = client.post(path, data={})

@@ -1,6 +1,7 @@
 """End to end with the real stack: a REST conversation books a ticket through Rasa and the action
 server; the staff app (in this process, on the same database and keys) shows it, shows the shared
 conversation to a supervisor, and pushes a staff reply back through Rasa's HTTP API."""
+
 from __future__ import annotations
 
 import json
@@ -10,14 +11,14 @@ import uuid
 
 import pytest
 
-from bot import crypto, pseudonym
-from bot.staff import create_app
-from bot.staff.accounts import create_user
+from bot.security import crypto, pseudonym
+from staff import create_app
+from staff.accounts import create_user
+from tests.conftest import PINNED_NOW  # the shared stack pins this time
 from tests.stack import Stack, custom, texts
 from tests.staff.helpers import PASSWORD, login, post
 
 pytestmark = pytest.mark.stack
-from tests.conftest import PINNED_NOW  # noqa: E402  (the shared stack pins this time)
 
 
 @pytest.fixture
@@ -92,21 +93,26 @@ def test_a_rest_booking_reaches_the_staff_app_and_a_reply_reaches_the_conversati
 
 
 def test_the_booking_notice_reaches_the_staff_chat_and_the_statistics_count_it(stack, fake_api, same_store):
-    from bot.db import session_scope
-    from bot.models import StatEvent
+    from bot.store.db import session_scope
+    from bot.store.models import StatEvent
     from tests.conftest import STAFF_CHAT_ID
 
     def counted() -> dict[str, int]:
         with session_scope() as s:
-            return {k: s.query(StatEvent).filter_by(kind=k).count() for k in ("consultation", "recommendation", "callback")}
+            return {
+                k: s.query(StatEvent).filter_by(kind=k).count() for k in ("consultation", "recommendation", "callback")
+            }
 
     before = counted()
     ticket_id = book_by_conversation(stack, f"notice-{uuid.uuid4().hex[:8]}")
     deadline = time.monotonic() + 30
     notices: list[dict] = []
     while time.monotonic() < deadline and not notices:
-        notices = [c.params for c in fake_api.api.calls_to("/sendMessage")
-                   if str(c.params.get("chat_id")) == STAFF_CHAT_ID and f"#{ticket_id}" in str(c.params.get("text"))]
+        notices = [
+            c.params
+            for c in fake_api.api.calls_to("/sendMessage")
+            if str(c.params.get("chat_id")) == STAFF_CHAT_ID and f"#{ticket_id}" in str(c.params.get("text"))
+        ]
         time.sleep(0.5)
     assert notices, "no staff notice reached the fake Telegram chat"
     text = str(notices[0]["text"])

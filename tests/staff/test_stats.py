@@ -1,4 +1,5 @@
 """Anonymous statistics: recording, 実人数 vs 延べ件数, new vs repeat, small-cell suppression."""
+
 from __future__ import annotations
 
 import logging
@@ -8,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from bot import stats
-from bot.db import session_scope
-from bot.models import CallbackTicket, StatEvent
-from bot.schedule import JST
+from bot.domain.schedule import JST
+from bot.store import stats
+from bot.store.db import session_scope
+from bot.store.models import CallbackTicket, StatEvent
 from tests.staff.helpers import book, iter_csv, login, post
 
 S = stats.SUPPRESSED
@@ -29,11 +30,25 @@ def seed() -> None:
     rec("consultation", "rest-F", "f0", at=jst(2026, 9, 3))
     rec("consultation", "rest-A", "a0", relation="family", at=jst(2026, 10, 5))
     for i, day in enumerate((3, 12, 20)):
-        rec("consultation", "rest-A", f"a{i + 1}", relation="family", age_band="40〜49歳", needs=("ibasho",),
-            at=jst(2026, 11, day, 23))
+        rec(
+            "consultation",
+            "rest-A",
+            f"a{i + 1}",
+            relation="family",
+            age_band="40〜49歳",
+            needs=("ibasho",),
+            at=jst(2026, 11, day, 23),
+        )
     for sender, hour in (("rest-B", 2), ("rest-C", 10), ("rest-D", 10)):
-        rec("consultation", sender, "x", relation="self", age_band="18〜29歳", needs=("work", "listen"),
-            at=jst(2026, 11, 15, hour))
+        rec(
+            "consultation",
+            sender,
+            "x",
+            relation="self",
+            age_band="18〜29歳",
+            needs=("work", "listen"),
+            at=jst(2026, 11, 15, hour),
+        )
         rec("recommendation", sender, "x", windows=("jiritsu_mihara", "saposute"), at=jst(2026, 11, 15, hour))
     for sender in ("rest-E", "rest-F", "rest-G"):
         rec("consultation", sender, "y", at=jst(2026, 11, 18, 14))
@@ -100,8 +115,15 @@ def test_callbacks_by_status(supervisor):
 
 def test_record_stat_is_idempotent_and_fills_in_what_was_unknown():
     stats.record_stat("consultation", "line-abc", "session-1", at=jst(2026, 11, 1))
-    stats.record_stat("consultation", "line-abc", "session-1", relation="family", age_band="50〜64歳",
-                      needs=("family",), at=jst(2026, 11, 1))
+    stats.record_stat(
+        "consultation",
+        "line-abc",
+        "session-1",
+        relation="family",
+        age_band="50〜64歳",
+        needs=("family",),
+        at=jst(2026, 11, 1),
+    )
     stats.record_stat("consultation", "line-abc", "session-1", relation="self", at=jst(2026, 11, 1))
     with session_scope() as s:
         rows = s.execute(select(StatEvent)).scalars().all()
@@ -111,9 +133,15 @@ def test_record_stat_is_idempotent_and_fills_in_what_was_unknown():
 
 
 def test_stat_rows_hold_no_ids_and_no_free_text():
-    stats.record_stat("recommendation", "telegram-0123456789abcdef0123456789abcdef", "2026-11-01T10:00",
-                      relation="私の母です", age_band="45歳くらい", needs=("ibasho", "息子が"),
-                      windows=("chanks", "090-1234-5678"))
+    stats.record_stat(
+        "recommendation",
+        "telegram-0123456789abcdef0123456789abcdef",
+        "2026-11-01T10:00",
+        relation="私の母です",
+        age_band="45歳くらい",
+        needs=("ibasho", "息子が"),
+        windows=("chanks", "090-1234-5678"),
+    )
     with session_scope() as s:
         row = s.execute(select(StatEvent)).scalar_one()
         dumped = repr([row.person, row.conversation, row.relation, row.age_band, row.needs, row.windows])
@@ -124,7 +152,7 @@ def test_stat_rows_hold_no_ids_and_no_free_text():
 
 
 def test_record_stat_never_raises(monkeypatch, tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="bot.stats")
+    caplog.set_level(logging.WARNING, logger="bot.store.stats")
     stats.record_stat("nonsense", "rest-secret-id", "c")
     monkeypatch.setenv("MADOGUCHI_DB_URL", f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.db'}")
     stats.record_stat("consultation", "rest-secret-id", "c")
@@ -192,7 +220,11 @@ def test_stats_page_for_staff_is_forbidden(staff):
 
 
 def test_session_key_is_the_latest_session_start():
-    events = [{"event": "session_started", "timestamp": 100.5}, {"event": "user", "timestamp": 101},
-              {"event": "session_started", "timestamp": 200.25}, {"event": "user", "timestamp": 201}]
+    events = [
+        {"event": "session_started", "timestamp": 100.5},
+        {"event": "user", "timestamp": 101},
+        {"event": "session_started", "timestamp": 200.25},
+        {"event": "user", "timestamp": 201},
+    ]
     assert stats.session_key(events) == "200.25"
     assert stats.session_key([]) == "0"

@@ -1,11 +1,12 @@
 """Who sees a phone number and who may reply (issue #12, finding 9): the assignee and
 supervisors only, never on a closed ticket; every view stays audited."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.db import session_scope
-from bot.models import AuditEntry, TicketNote
+from bot.store.db import session_scope
+from bot.store.models import AuditEntry, TicketNote
 from tests.staff.helpers import FakeRasa, book, claim, login, post
 
 PHONE = "090-1234-5678"
@@ -13,9 +14,14 @@ PHONE = "090-1234-5678"
 
 def _views(ticket_id: int) -> list[tuple[str, str]]:
     with session_scope() as s:
-        return [(a, d or "") for a, d in s.execute(
-            select(AuditEntry.actor, AuditEntry.detail)
-            .where(AuditEntry.ticket_id == ticket_id, AuditEntry.action == "view").order_by(AuditEntry.id))]
+        return [
+            (a, d or "")
+            for a, d in s.execute(
+                select(AuditEntry.actor, AuditEntry.detail)
+                .where(AuditEntry.ticket_id == ticket_id, AuditEntry.action == "view")
+                .order_by(AuditEntry.id)
+            )
+        ]
 
 
 def test_phone_is_shown_to_the_assignee_and_supervisors_only(app, staff, supervisor, accounts):
@@ -30,8 +36,13 @@ def test_phone_is_shown_to_the_assignee_and_supervisors_only(app, staff, supervi
     assert login(other, "tanaka").status_code == 302
     assert "5678" not in other.get(page).text  # another staff member, once someone took it
     # Every view is audited, and says whether the number was on screen.
-    assert _views(t.id) == [("sato", ""), ("suzuki", "phone shown"), ("sato", ""), ("sato", "phone shown"),
-                            ("tanaka", "")]
+    assert _views(t.id) == [
+        ("sato", ""),
+        ("suzuki", "phone shown"),
+        ("sato", ""),
+        ("sato", "phone shown"),
+        ("tanaka", ""),
+    ]
 
 
 def test_only_the_assignee_or_a_supervisor_replies(app, staff, supervisor, accounts, fake_rasa: FakeRasa):

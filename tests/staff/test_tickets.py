@@ -1,4 +1,5 @@
 """Inbox, ticket page, workflow, notes, replies, conversation, audit trail."""
+
 from __future__ import annotations
 
 import re
@@ -8,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from bot import clock
-from bot.db import session_scope
-from bot.models import AuditEntry, CallbackTicket, TicketNote
-from bot.schedule import JST
-from bot.staff.workflow import MAX_REPLY
+from bot.domain.schedule import JST
+from bot.store.db import session_scope
+from bot.store.models import AuditEntry, CallbackTicket, TicketNote
+from staff.workflow import MAX_REPLY
 from tests.staff.helpers import FakeRasa, book, claim, post
 
 PINNED = "2026-11-30T10:00:00+09:00"  # Monday 10:00 JST
@@ -42,7 +43,9 @@ def pinned(monkeypatch):
 
 # --- inbox --------------------------------------------------------------------------------------
 def test_inbox_orders_urgent_first_then_preferred_time_then_newest(staff, pinned):
-    at = lambda d, h: datetime(2026, 12, d, h, 0, tzinfo=JST)  # noqa: E731
+    def at(d: int, h: int) -> datetime:
+        return datetime(2026, 12, d, h, 0, tzinfo=JST)
+
     no_pref_old = book()
     late = book(preferred_slot="2026-12-02_pm", preferred_at=at(2, 13))
     early = book(preferred_slot="2026-12-01_am", preferred_at=at(1, 9))
@@ -62,10 +65,17 @@ def test_inbox_shows_only_open_tickets_by_default(staff, supervisor):
 
 
 def test_inbox_filters(staff, pinned):
-    a = book(priority="urgent", windows=("chanks",), preferred_slot="2026-11-30_pm",
-             preferred_at=datetime(2026, 11, 30, 13, tzinfo=JST))
-    b = book(windows=("mihara_ibasho", "mihara_kokoro"), preferred_slot="2026-12-01_am",
-             preferred_at=datetime(2026, 12, 1, 9, tzinfo=JST))
+    a = book(
+        priority="urgent",
+        windows=("chanks",),
+        preferred_slot="2026-11-30_pm",
+        preferred_at=datetime(2026, 11, 30, 13, tzinfo=JST),
+    )
+    b = book(
+        windows=("mihara_ibasho", "mihara_kokoro"),
+        preferred_slot="2026-12-01_am",
+        preferred_at=datetime(2026, 12, 1, 9, tzinfo=JST),
+    )
     c = book(windows=("mihara_kokoro",))
     assert inbox_ids(staff, "?priority=urgent") == [a.id]
     assert set(inbox_ids(staff, "?priority=normal")) == {b.id, c.id}
@@ -83,8 +93,15 @@ def test_inbox_filters(staff, pinned):
 
 
 def test_inbox_badge_for_today_and_japanese_labels(staff, pinned):
-    book(relation="family", relation_detail="母", age_band="40〜49歳", needs=("ibasho",), windows=("chanks",),
-         preferred_slot="2026-11-30_pm", preferred_at=datetime(2026, 11, 30, 13, tzinfo=JST))
+    book(
+        relation="family",
+        relation_detail="母",
+        age_band="40〜49歳",
+        needs=("ibasho",),
+        windows=("chanks",),
+        preferred_slot="2026-11-30_pm",
+        preferred_at=datetime(2026, 11, 30, 13, tzinfo=JST),
+    )
     book(relation="self", preferred_slot="2026-12-01_am", preferred_at=datetime(2026, 12, 1, 9, tzinfo=JST))
     html = staff.get("/").text
     assert html.count(">本日<") == 1
@@ -100,13 +117,33 @@ def test_inbox_shows_no_phone_number(staff):
 
 # --- ticket page --------------------------------------------------------------------------------
 def test_ticket_page_shows_the_consented_summary_with_phone(staff):
-    t = book(contact_method="phone", phone="090-1234-5678", relation="family", relation_detail="母",
-             age_min=45, age_max=45, age_band="40〜49歳", situation="二十年近く部屋から出てきません",
-             needs=("ibasho", "family"), windows=("chanks", "kazokukai"), nickname="はなこ")
+    t = book(
+        contact_method="phone",
+        phone="090-1234-5678",
+        relation="family",
+        relation_detail="母",
+        age_min=45,
+        age_max=45,
+        age_band="40〜49歳",
+        situation="二十年近く部屋から出てきません",
+        needs=("ibasho", "family"),
+        windows=("chanks", "kazokukai"),
+        nickname="はなこ",
+    )
     claim(staff, t.id)  # the phone number is shown to the assignee (and supervisors) only
     html = staff.get(f"/tickets/{t.id}").text
-    for text in ("ご家族（母）", "40〜49歳", "二十年近く部屋から出てきません", "居場所", "家族の相談・家族会",
-                 "ちゃんくす（市の委託事業含む）", "ひきこもり家族会", "090-1234-5678", "はなこ", "電話"):
+    for text in (
+        "ご家族（母）",
+        "40〜49歳",
+        "二十年近く部屋から出てきません",
+        "居場所",
+        "家族の相談・家族会",
+        "ちゃんくす（市の委託事業含む）",
+        "ひきこもり家族会",
+        "090-1234-5678",
+        "はなこ",
+        "電話",
+    ):
         assert text in html, text
 
 
@@ -143,8 +180,11 @@ def test_claim_contact_close(staff):
     html = staff.get(page).text
     assert "この依頼は完了しています" in html and "新規 → 対応中" in html
     changes = [(a, d) for _, a, d in audit_actions(t.id) if a in ("claim", "status")]
-    assert changes == [("claim", "from=new to=assigned"), ("status", "from=assigned to=contacted"),
-                       ("status", "from=contacted to=closed")]
+    assert changes == [
+        ("claim", "from=new to=assigned"),
+        ("status", "from=assigned to=contacted"),
+        ("status", "from=contacted to=closed"),
+    ]
 
 
 @pytest.mark.parametrize("target", ["closed", "contacted", "unreachable", "new", "bogus"])
@@ -317,8 +357,11 @@ def test_conversation_when_rasa_is_down(supervisor):
 # --- privacy ------------------------------------------------------------------------------------
 def test_privacy_renders_the_notice_safely(app, client, tmp_path):
     notice = tmp_path / "privacy.md"
-    notice.write_text("# 個人情報の取り扱い\n\n| 内容 | 期間 |\n|---|---|\n| 会話 | 30日 |\n\n"
-                      "<script>alert(1)</script>\n\n[link](javascript:alert(1))", encoding="utf-8")
+    notice.write_text(
+        "# 個人情報の取り扱い\n\n| 内容 | 期間 |\n|---|---|\n| 会話 | 30日 |\n\n"
+        "<script>alert(1)</script>\n\n[link](javascript:alert(1))",
+        encoding="utf-8",
+    )
     app.config["PRIVACY_PATH"] = str(notice)
     html = client.get("/privacy").text
     assert "<h1>個人情報の取り扱い</h1>" in html and "<td>30日</td>" in html
@@ -332,7 +375,7 @@ def test_privacy_placeholder_when_the_notice_is_missing(app, client, tmp_path):
 
 
 def test_privacy_uses_the_repository_notice_by_default(client):
-    from bot.staff.public import DEFAULT_PRIVACY
+    from staff.public import DEFAULT_PRIVACY
 
     html = client.get("/privacy").text
     if DEFAULT_PRIVACY.exists():

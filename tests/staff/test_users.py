@@ -1,4 +1,5 @@
-"""`python -m bot.staff.users` (make staff-user) and the stored hashes."""
+"""`python -m staff.users` (make staff-user) and the stored hashes."""
+
 from __future__ import annotations
 
 import os
@@ -8,10 +9,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.db import session_scope
-from bot.staff import users
-from bot.staff.accounts import LoginResult, authenticate
-from bot.staff.models import StaffUser
+from bot.store.db import session_scope
+from staff import users
+from staff.accounts import LoginResult, authenticate
+from staff.models import StaffUser
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,11 +55,24 @@ def test_passwd_unlock_and_list(monkeypatch, capsys):
 
 def test_module_entry_point_without_a_terminal(staff_env):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MADOGUCHI_STAFF_PASSWORD": "a-long-enough-password"}
-    done = subprocess.run([sys.executable, "-m", "bot.staff.users", "create", "--username", "cli-user",
-                           "--role", "staff"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "staff.users", "create", "--username", "cli-user", "--role", "staff"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     env.pop("MADOGUCHI_STAFF_PASSWORD")
-    done = subprocess.run([sys.executable, "-m", "bot.staff.users", "create", "--username", "x2"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "staff.users", "create", "--username", "x2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert done.returncode == 2 and "MADOGUCHI_STAFF_PASSWORD" in done.stderr

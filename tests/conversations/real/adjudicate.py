@@ -9,6 +9,7 @@ Ages within 2 years at each end agree (the scorer's own tolerance); the first la
     python -m tests.conversations.real.adjudicate --disagreements > /tmp/for_c.txt
     python -m tests.conversations.real.adjudicate            # writes labels/final.yml
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,11 @@ def differs(field: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
         return _asks(a.get("asks")) != _asks(b.get("asks"))
     if field == "crisis_turn":
         return bool(a.get("crisis")) and bool(b.get("crisis")) and a.get("crisis_turn") != b.get("crisis_turn")
-    return (a.get(field) or None) != (b.get(field) or None) if field != "crisis" else \
-        bool(a.get("crisis")) != bool(b.get("crisis"))
+    return (
+        (a.get(field) or None) != (b.get(field) or None)
+        if field != "crisis"
+        else bool(a.get("crisis")) != bool(b.get("crisis"))
+    )
 
 
 def disagreements(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -66,7 +70,8 @@ def disagreements(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 
 def merge(a: dict[str, Any], b: dict[str, Any], c: dict[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "relation": a.get("relation"), "age": a.get("age"),
+        "relation": a.get("relation"),
+        "age": a.get("age"),
         "needs": sorted(set(a.get("needs") or ()) & set(b.get("needs") or ())),
         "crisis": bool(a.get("crisis")),
     }
@@ -122,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     (LABELS / "final.yml").write_text(
         "# Adjudicated blind labels (python -m tests.conversations.real.adjudicate); do not edit by hand.\n"
-        + yaml.safe_dump(final, allow_unicode=True, sort_keys=True, width=120), encoding="utf-8")
+        + yaml.safe_dump(final, allow_unicode=True, sort_keys=True, width=120),
+        encoding="utf-8",
+    )
     agree = sum(1 for raw in cases if not disagreements(a[raw["id"]], b[raw["id"]]))
     print(f"labels/final.yml: {len(final)} cases; the two labellers agreed on {agree}, the third decided the rest")
     return 0

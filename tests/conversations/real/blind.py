@@ -6,6 +6,7 @@ staff would read on the screen.
     python -m tests.conversations.real.blind            # every case, ordered by id
     python -m tests.conversations.real.blind --ids a,b  # just these
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,0 +1,217 @@
+"""Callback tickets: booking (idempotent), consent, and reading them back decrypted.
+
+The action server books through `book_callback`; the staff app reads and updates through
+the same functions and the same `CallbackTicket` model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot import clock
+from bot.security import crypto
+from bot.store import audit
+from bot.store.db import session_scope
+from bot.store.models import CallbackTicket, ConsentRecord, TicketStatus
+
+NOTICE_VERSION = "2026-11"
+
+
+class ConsentRequired(PermissionError):
+    """A ticket may only be stored after explicit consent (要配慮個人情報)."""
+
+
+@dataclass(frozen=True)
+class TicketDraft:
+    sender_id: str
+    channel: str
+    conversation_key: str  # one booking per conversation turn sequence: makes retries idempotent
+    contact_method: str  # chat | phone
+    consent_at: datetime
+    consent_version: str = NOTICE_VERSION
+    priority: str = "normal"
+    relation: str | None = None
+    relation_detail: str | None = None
+    age_min: float | None = None
+    age_max: float | None = None
+    age_band: str | None = None
+    situation: str | None = None
+    needs: Sequence[str] = field(default_factory=tuple)
+    windows: Sequence[str] = field(default_factory=tuple)
+    phone: str | None = None
+    nickname: str | None = None
+    preferred_slot: str | None = None
+    preferred_at: datetime | None = None
+    share_conversation: bool = False
+
+    @property
+    def idempotency_key(self) -> str:
+        raw = f"{self.sender_id}|{self.conversation_key}".encode("utf-8")
+        return hashlib.sha256(raw).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A ticket with personal fields decrypted, for staff and for confirmations."""
+
+    id: int
+    status: str
+    priority: str
+    created_at: datetime
+    channel: str
+    sender_id: str | None
+    relation: str | None
+    relation_detail: str | None
+    age_min: float | None
+    age_max: float | None
+    age_band: str | None
+    situation: str | None
+    needs: list[str]
+    windows: list[str]
+    contact_method: str
+    phone: str | None
+    nickname: str | None
+    preferred_slot: str | None
+    preferred_at: datetime | None
+    share_conversation: bool
+    assigned_to: str | None
+    next_attempt_at: datetime | None
+    outcome_window: str | None
+
+
+def view(ticket: CallbackTicket) -> TicketView:
+    return TicketView(
+        id=ticket.id,
+        status=ticket.status,
+        priority=ticket.priority,
+        created_at=ticket.created_at,
+        channel=ticket.channel,
+        sender_id=ticket.sender_id,
+        relation=ticket.relation,
+        relation_detail=ticket.relation_detail,
+        age_min=ticket.age_min,
+        age_max=ticket.age_max,
+        age_band=ticket.age_band,
+        situation=crypto.decrypt(ticket.situation_enc),
+        needs=list(ticket.needs or []),
+        windows=list(ticket.windows or []),
+        contact_method=ticket.contact_method,
+        phone=crypto.decrypt(ticket.phone_enc),
+        nickname=crypto.decrypt(ticket.nickname_enc),
+        preferred_slot=ticket.preferred_slot,
+        preferred_at=ticket.preferred_at,
+        share_conversation=bool(ticket.share_conversation),
+        assigned_to=ticket.assigned_to,
+        next_attempt_at=ticket.next_attempt_at,
+        outcome_window=ticket.outcome_window,
+    )
+
+
+def record_consent(
+    session: Session, sender_id: str, scope: str, agreed: bool, notice_version: str = NOTICE_VERSION
+) -> ConsentRecord:
+    rec = ConsentRecord(sender_id=sender_id, scope=scope, agreed=agreed, notice_version=notice_version)
+    session.add(rec)
+    return rec
+
+
+def has_consent(session: Session, sender_id: str, scope: str = "callback_summary") -> bool:
+    latest = session.execute(
+        select(ConsentRecord)
+        .where(ConsentRecord.sender_id == sender_id, ConsentRecord.scope == scope)
+        .order_by(ConsentRecord.created_at.desc(), ConsentRecord.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return bool(latest and latest.agreed)
+
+
+def _ticket_from_draft(draft: TicketDraft) -> CallbackTicket:
+    if draft.contact_method not in ("chat", "phone"):
+        raise ValueError(f"unknown contact method {draft.contact_method!r}")
+    if draft.contact_method == "phone" and not draft.phone:
+        raise ValueError("a phone callback needs a phone number")
+    return CallbackTicket(
+        idempotency_key=draft.idempotency_key,
+        sender_id=draft.sender_id,
+        channel=draft.channel,
+        priority=draft.priority,
+        status=TicketStatus.NEW,
+        relation=draft.relation,
+        relation_detail=draft.relation_detail,
+        age_min=draft.age_min,
+        age_max=draft.age_max,
+        age_band=draft.age_band,
+        situation_enc=crypto.encrypt(draft.situation),
+        needs=list(draft.needs),
+        windows=list(draft.windows),
+        contact_method=draft.contact_method,
+        phone_enc=crypto.encrypt(draft.phone),
+        nickname_enc=crypto.encrypt(draft.nickname),
+        preferred_slot=draft.preferred_slot,
+        preferred_at=draft.preferred_at,
+        consent_version=draft.consent_version,
+        consent_at=draft.consent_at,
+        share_conversation=draft.share_conversation,
+    )
+
+
+def book_callback(draft: TicketDraft, *, db_url: str | None = None) -> tuple[TicketView, bool]:
+    """Store the ticket once. Returns (ticket, created); a retry returns the stored one.
+
+    Raises ConsentRequired without a recorded consent for this sender.
+    """
+    with session_scope(db_url) as session:
+        if not has_consent(session, draft.sender_id):
+            raise ConsentRequired(draft.sender_id)
+        existing = session.execute(
+            select(CallbackTicket).where(CallbackTicket.idempotency_key == draft.idempotency_key)
+        ).scalar_one_or_none()
+        if existing:
+            return view(existing), False
+        ticket = _ticket_from_draft(draft)
+        session.add(ticket)
+        try:
+            session.flush()
+        except IntegrityError:
+            # A concurrent retry won the race: return its row.
+            session.rollback()
+            existing = session.execute(
+                select(CallbackTicket).where(CallbackTicket.idempotency_key == draft.idempotency_key)
+            ).scalar_one()
+            return view(existing), False
+        # No priority here: the audit log is not encrypted (issue 21, M-2).
+        audit.record(session, "bot", "create", ticket.id)
+        return view(ticket), True
+
+
+def get_ticket(ticket_id: int, *, db_url: str | None = None) -> TicketView | None:
+    with session_scope(db_url) as session:
+        t = session.get(CallbackTicket, ticket_id)
+        return view(t) if t else None
+
+
+def tickets_for_sender(sender_id: str, *, db_url: str | None = None) -> list[TicketView]:
+    with session_scope(db_url) as session:
+        rows = session.execute(
+            select(CallbackTicket).where(CallbackTicket.sender_id == sender_id).order_by(CallbackTicket.id)
+        ).scalars()
+        return [view(t) for t in rows]
+
+
+def erase_personal_fields(session: Session, ticket: CallbackTicket) -> None:
+    """Keep the row for the audit trail, drop everything that identifies or describes the person."""
+    ticket.sender_id = None
+    ticket.phone_enc = None
+    ticket.nickname_enc = None
+    ticket.situation_enc = None
+    ticket.relation_detail = None
+    ticket.erased_at = clock.now()
+    for note in ticket.notes:
+        session.delete(note)

@@ -1,0 +1,270 @@
+"""`python -m tools.nlu_eval`: NLU cross-validation summary plus age and crisis figures.
+
+1. Rasa's k-fold cross-validation on data/nlu with config.yml → intent and entity F1.
+2. The trained model (MADOGUCHI_MODEL or the newest in models/) parses held-out messages:
+   age extraction accuracy on tests/data/age_eval.yml and crisis recall / false positives on
+   the safety suites. Figures are printed and written to results/nlu-summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+
+
+# The result of a cross-validation is a function of its inputs (the folds and DIET are seeded), so
+# it is kept, keyed on them: the NLU data, the config, the pinned packages, the seed and the
+# project's own modules that the run imported (tools/nlu_cv.py writes their list). `make test` on an
+# unchanged NLU reuses it instead of training twice more (issue 20). MADOGUCHI_NLU_CV_CACHE=0, a
+# changed input or `make clean` runs it again. A fresh clone has no cache and runs it.
+CV_CACHE = RESULTS / "nlu-cv-cache"
+FIXED_INPUTS = ("constraints.txt", "tools/nlu_cv.py", "tools/nlu_eval.py")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+
+def _inputs(config: str, sources: list[str]) -> dict[str, str]:
+    files = sorted(
+        {str(p.relative_to(ROOT)) for p in (ROOT / "data" / "nlu").rglob("*.yml")} | {config, *FIXED_INPUTS, *sources}
+    )
+    return {f: _sha(ROOT / f) for f in files}
+
+
+def _cache_file(folds: int, config: str) -> Path:
+    seed = os.environ.get("MADOGUCHI_CV_SEED", "42")
+    name = hashlib.sha256(f"{folds}|{config}|{seed}".encode()).hexdigest()[:16]
+    return CV_CACHE / f"{name}.json"
+
+
+def cached_cross_validation(folds: int, config: str) -> dict[str, Any] | None:
+    if os.environ.get("MADOGUCHI_NLU_CV_CACHE", "1") == "0":
+        return None
+    try:
+        entry = json.loads(_cache_file(folds, config).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if entry.get("inputs") != _inputs(config, entry.get("sources", [])):
+        return None
+    return {**entry["result"], "cached_from": entry.get("at")}
+
+
+def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
+    cached = cached_cross_validation(folds, config)
+    if cached is not None:
+        return cached
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("intent_report.json", "phases.json", "sources.json"):
+        (out / stale).unlink(missing_ok=True)
+    started = time.monotonic()
+    cmd = [
+        sys.executable,
+        "-m",
+        "tools.nlu_cv",
+        "--folds",
+        str(folds),
+        "--config",
+        config,
+        "--nlu",
+        "data/nlu",
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-plot",
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        raise SystemExit(f"cross-validation failed ({proc.returncode})")
+    report = json.loads((out / "intent_report.json").read_text(encoding="utf-8"))
+    entity = {}
+    diet = out / "DIETClassifier_report.json"
+    if diet.exists():
+        entity = json.loads(diet.read_text(encoding="utf-8"))
+    phases_file = out / "phases.json"
+    phases = json.loads(phases_file.read_text(encoding="utf-8")) if phases_file.exists() else {}
+    per_intent = {
+        k: round(v["f1-score"], 4)
+        for k, v in report.items()
+        if isinstance(v, dict) and "support" in v and k not in ("macro avg", "weighted avg", "micro avg")
+    }
+    result = {
+        "folds": folds,
+        "seconds": round(time.monotonic() - started, 1),
+        "phase_seconds": phases,
+        "gated_intents": {k: per_intent.get(k, 0.0) for k in GATED_INTENTS},
+        "intent_macro_f1": round(report["macro avg"]["f1-score"], 4),
+        "intent_weighted_f1": round(report["weighted avg"]["f1-score"], 4),
+        "intent_accuracy": round(report.get("accuracy", 0.0), 4),
+        "entity_macro_f1": round(entity.get("macro avg", {}).get("f1-score", 0.0), 4) if entity else None,
+        "worst_intents": sorted(
+            (
+                (k, round(v["f1-score"], 3))
+                for k, v in report.items()
+                if isinstance(v, dict) and "support" in v and k not in ("macro avg", "weighted avg", "micro avg")
+            ),
+            key=lambda kv: kv[1],
+        )[:5],
+    }
+    sources_file = out / "sources.json"
+    if sources_file.exists():  # without the list of modules, the result is not kept
+        sources = json.loads(sources_file.read_text(encoding="utf-8"))
+        CV_CACHE.mkdir(parents=True, exist_ok=True)
+        entry = {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "sources": sources,
+            "inputs": _inputs(config, sources),
+            "result": result,
+        }
+        _cache_file(folds, config).write_text(json.dumps(entry, ensure_ascii=False, indent=1), encoding="utf-8")
+    return result
+
+
+# Issue 11's gate on the cross-validation: intent macro-F1 and each of these intents' F1.
+GATE_MACRO_F1 = 0.90
+GATED_INTENTS = ("affirm", "deny", "skip")
+GATE_INTENT_F1 = 0.90
+
+
+def gate_failures(cv: dict[str, Any]) -> list[str]:
+    failures = []
+    if cv["intent_macro_f1"] < GATE_MACRO_F1:
+        failures.append(f"intent macro-F1 {cv['intent_macro_f1']:.3f} < {GATE_MACRO_F1}")
+    for name, f1 in cv["gated_intents"].items():
+        if f1 < GATE_INTENT_F1:
+            failures.append(f"{name} F1 {f1:.3f} < {GATE_INTENT_F1}")
+    return failures
+
+
+def newest_model() -> str:
+    pinned = os.environ.get("MADOGUCHI_MODEL")
+    if pinned:
+        return pinned
+    models = sorted((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        raise SystemExit("no trained model in models/ (run make model)")
+    return str(models[-1])
+
+
+def _age_from(entities: list[dict[str, Any]]) -> tuple[int, int] | None:
+    lo = next((e["value"] for e in entities if e.get("entity") == "age_min"), None)
+    hi = next((e["value"] for e in entities if e.get("entity") == "age_max"), None)
+    if lo is None:
+        return None
+    if hi is None:  # the AgeExtractor always adds the two together
+        raise TypeError("an age_min entity without age_max")
+    return int(lo), int(hi)
+
+
+async def _parse_all(model: str, texts: list[str]) -> list[dict[str, Any]]:
+    import logging
+
+    from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
+
+    # Parse results carry message text at DEBUG: keep them out of the output.
+    configure_structlog(logging.WARNING)
+    logging.getLogger().setLevel(logging.WARNING)
+
+    agent = Agent.load(model)
+    return [await agent.parse_message(t) for t in texts]
+
+
+def model_figures(model: str) -> dict[str, Any]:
+    age_cases = yaml.safe_load((ROOT / "tests" / "data" / "age_eval.yml").read_text(encoding="utf-8"))["cases"]
+    crisis = yaml.safe_load((ROOT / "tests" / "safety" / "crisis_messages.yml").read_text(encoding="utf-8"))
+    calm = yaml.safe_load((ROOT / "tests" / "safety" / "calm_messages.yml").read_text(encoding="utf-8"))
+    crisis_items = crisis["messages"] if isinstance(crisis, dict) else crisis
+    calm_items = calm["messages"] if isinstance(calm, dict) else calm
+    texts = [c["text"] for c in age_cases] + [c["text"] for c in crisis_items] + [c["text"] for c in calm_items]
+    started = time.monotonic()
+    parsed = asyncio.run(_parse_all(model, texts))
+    seconds = time.monotonic() - started
+    n_age, n_crisis = len(age_cases), len(crisis_items)
+    age_ok = 0
+    for case, result in zip(age_cases, parsed[:n_age]):
+        expected = tuple(case["age"]) if case.get("age") else None
+        age_ok += int(_age_from(result.get("entities", [])) == expected)
+    crisis_hits = sum(r["intent"]["name"] == "crisis" for r in parsed[n_age : n_age + n_crisis])
+    calm_hits = sum(r["intent"]["name"] == "crisis" for r in parsed[n_age + n_crisis :])
+    return {
+        "model": Path(model).name,
+        "age_accuracy": round(age_ok / n_age, 4),
+        "age_cases": n_age,
+        "crisis_recall": round(crisis_hits / n_crisis, 4),
+        "crisis_messages": n_crisis,
+        "calm_false_positive_rate": round(calm_hits / len(calm_items), 4),
+        "calm_messages": len(calm_items),
+        "parse_ms_mean": round(1000 * seconds / len(texts), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--config", default="config.yml")
+    ap.add_argument("--skip-cv", action="store_true")
+    ap.add_argument(
+        "--gate",
+        action="store_true",
+        help=f"fail unless intent macro-F1 and {', '.join(GATED_INTENTS)} F1 are each >= 0.90 (issue 11)",
+    )
+    args = ap.parse_args(argv)
+    summary: dict[str, Any] = {}
+    if not args.skip_cv:
+        summary["cross_validation"] = run_cross_validation(args.folds, args.config, RESULTS / "nlu-cv")
+    started = time.monotonic()
+    summary["model"] = model_figures(newest_model())
+    summary["model"]["seconds"] = round(time.monotonic() - started, 1)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "nlu-summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    cv = summary.get("cross_validation")
+    if cv:
+        how = (
+            f"reused from {cv['cached_from']}: data, config and code unchanged"
+            if cv.get("cached_from")
+            else f"{cv['seconds']} s"
+        )
+        print(
+            f"NLU cross-validation ({cv['folds']} folds, {how}): intent macro-F1 {cv['intent_macro_f1']:.3f}, "
+            f"weighted F1 {cv['intent_weighted_f1']:.3f}, accuracy {cv['intent_accuracy']:.3f}, "
+            f"entity macro-F1 {cv['entity_macro_f1']}"
+        )
+        print("  weakest intents: " + ", ".join(f"{k} {v}" for k, v in cv["worst_intents"]))
+        print(
+            "  gated: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in cv["gated_intents"].items())
+            + "; seconds: "
+            + ", ".join(f"{k} {v}" for k, v in cv["phase_seconds"].items())
+        )
+    m = summary["model"]
+    print(
+        f"Age extraction accuracy {m['age_accuracy']:.3f} on {m['age_cases']} held-out messages; "
+        f"crisis recall {m['crisis_recall']:.3f} on {m['crisis_messages']}, calm false positives "
+        f"{m['calm_false_positive_rate']:.3f} on {m['calm_messages']}; mean parse {m['parse_ms_mean']} ms "
+        f"({m['seconds']} s with loading)"
+    )
+    failed = m["crisis_recall"] != 1.0
+    if cv and args.gate:
+        for failure in gate_failures(cv):
+            print(f"NLU GATE FAILED: {failure}")
+            failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
