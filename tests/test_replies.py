@@ -406,3 +406,35 @@ def test_a_call_time_answers_the_offer_of_a_callback(text):
 def test_labelled_examples_keep_their_reading(text):
     reading = read_reply(text, DialogueContext())
     assert reading is None or reading.intent not in ("stop", "ask_where_to_go")
+
+
+# Issue 18, batch 5's kinds, in phrasings of our own: later contact in every register, passing it
+# on, indirect where-to-go questions, a wish to be heard by phone, home visits.
+@pytest.mark.parametrize(
+    "text,intent",
+    [
+        ("わかりました。妻とも話して、また連絡するかもしれません", "stop"),
+        ("ほいじゃあ またくるけぇ", "stop"),
+        ("承りました。部内で検討のうえ、あらためてご連絡差し上げます", "stop"),
+        ("ありがとう。姉に伝えてみます。今日はこれで", "stop"),
+        ("夜も眠れんようなんですが、心療内科に連れて行った方がええんじゃろうか", "ask_where_to_go"),
+        ("保健所に相談したほうがいいのか、それとも別の所なのか", "ask_where_to_go"),
+        ("同じ立場の親が集まる会があるなら、行ってみたいです", "ask_where_to_go"),
+        ("親の会があるって聞いたんですが、こちらで分かりますか", "ask_where_to_go"),
+        ("弟本人がそちらに直接連絡することもできるんでしょうか", "ask_where_to_go"),
+        ("出歩くのがしんどいけぇ、電話で話せるんならありがたいです", "request_callback"),
+        ("誰か人と電話で話せますか", "request_human"),
+        ("自宅まで来ていただくことはできますか", "request_human"),
+    ],
+)
+def test_batch_five_kinds(text, intent):
+    reading = read_reply(text, DialogueContext())
+    assert reading is not None and reading.intent == intent
+
+
+def test_a_put_off_with_thanks_at_an_offer_is_a_goodbye_and_without_thanks_a_no():
+    offer = DialogueContext(requested_slot="consent")
+    goodbye = read_reply("家族にも聞いてみます。ありがとうございました", offer)
+    assert goodbye is not None and goodbye.intent == "stop"
+    no = read_reply("家族にも聞いてみます", offer)
+    assert no is not None and no.intent == "deny"

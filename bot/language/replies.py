@@ -164,6 +164,7 @@ _SENTENCES = re.compile(r"[。！!？?\n]+")
 _STRONG_YES = re.compile(r"お願い|おねがい|頼み|たのみ|頼む")
 # Parts that only frame the reply: thanks and an acknowledgement (わかりました).
 _FRAMING = frozenset({"thanks", "acknowledge"})
+_THANKS = re.compile(r"ありがと|有難|有り難|感謝|助かりました|お世話になりました")
 
 
 def _whole_class(text: str) -> str | None:
@@ -185,6 +186,8 @@ def _whole_class(text: str) -> str | None:
     replies = {c for c in classes if c not in _FRAMING}
     if len(replies) == 1:
         return replies.pop()
+    if replies == {"decline", "stop"}:
+        return "stop"  # 「本人に伝えてみます。今日はこれで」: put off, and leaving: a leave-taking
     return "thanks" if not replies and "thanks" in classes else None
 
 
@@ -240,6 +243,9 @@ def _in_context(word_class: str, text: str, ctx: DialogueContext) -> Reading | N
         if slot in INTAKE_QUESTIONS or slot in SKIPPABLE_BOOKING_QUESTIONS:
             return Reading("skip", rule="decline@question")
         if slot in OFFERS:
+            if not ctx.crisis_active and patterns().put_off_like.search(text) and _THANKS.search(text):
+                # 「主治医にも話してみます。ありがとうございました」: no to the offer, and a goodbye
+                return Reading("stop", rule="put_off+thanks@offer")
             return Reading("deny", rule="decline@offer")
         if not ctx.crisis_active and patterns().refusal_like.search(text):
             return Reading("deny", rule="refusal")  # 結構です / 遠慮します: a no, whatever came before
