@@ -425,6 +425,9 @@ def test_labelled_examples_keep_their_reading(text):
         ("出歩くのがしんどいけぇ、電話で話せるんならありがたいです", "request_callback"),
         ("誰か人と電話で話せますか", "request_human"),
         ("自宅まで来ていただくことはできますか", "request_human"),
+        ("ほんなら そろそろ寝ます", "stop"),
+        ("おやすみなさい", "stop"),
+        ("また相談します、ありがとうございます", "stop"),
     ],
 )
 def test_batch_five_kinds(text, intent):
