@@ -191,3 +191,25 @@ def test_a_story_in_its_own_words_is_information_not_a_misunderstanding():
 
     assert volunteers_facts("昨日は少しだけ笑ってくれました。このまま様子を見ていていいのか迷っています")
     assert not volunteers_facts("今日は何曜日ですか？")
+
+
+# Issue 18, batch 5: in-laws named through the spouse are family, whatever the form; a relative
+# or a friend named in passing by someone telling their own days is no reason to guess.
+@pytest.mark.parametrize(
+    "text",
+    ["主人のお姉さんのことで相談です。二十年ほど家から出ていません", "妻の弟さんが、もう何年も部屋にこもっていて"],
+)
+def test_a_spouses_relative_is_family(text):
+    assert extract_profile(text).relation == "family"
+
+
+@pytest.mark.parametrize(
+    "text,entity",
+    [
+        ("会社を辞めて半年、仕事もありません。昔の友達にも会えていません", "other"),
+        ("実家で両親と暮らしていて、働いていません。父の背中が小さくなった気がします", "family"),
+    ],
+)
+def test_diets_guess_for_someone_named_in_passing_is_not_said_back(text, entity):
+    update = extract_profile(text, [{"entity": "relation", "value": entity}])
+    assert update.relation in (None, "self")

@@ -130,10 +130,12 @@ def _words() -> _Words:
     roles = alternation(k.role_words() + tuple(k.roles.get("concerned_by_role", ())))
     owners = alternation(k.role_words())
     neutral = alternation(k.neutral)
+    # The writer's spouse's relatives (夫のお姉さん, 主人の兄) are in-laws: family, whatever the form.
+    spouse = "|".join(kn.pattern for kn in k.kin if kn.writer == "配偶者")
     # (OWNER の)? WORD + (honorific)? + subject/topic particle. Named groups say which list it came
     # from. 兄弟 / 姉妹 are the writer's siblings in general, never one of them.
     subject = re.compile(
-        rf"(?:(?:(?P<owner_me>{me})の|(?P<owner_other>{owners})(?:さん)?の)お?)?"
+        rf"(?:(?:(?P<owner_me>{me})の|(?P<owner_spouse>{spouse})の|(?P<owner_other>{owners})(?:さん)?の)お?)?"
         rf"(?:(?P<honor>{honor})|(?P<role>{roles})(?:さん|ちゃん|くん|君)?|(?<![兄姉従義親])(?P<kin>{kin})(?![弟妹])(?P<kin_hon>さん|ちゃん|くん|君)?(?:\(\d{{1,2}}(?:歳|才)?\)|\d{{1,2}}(?:歳|才))?"
         rf"|(?P<neutral>{neutral})|(?P<me>{me})(?:自身)?)"
         r"(?P<particle>のことで|のことです|のことなんです|のことについて|について|の件で|は|が|も|って|ったら|としか|の方が|のほうが"
@@ -200,6 +202,8 @@ def _who(m: re.Match[str]) -> tuple[str, str]:
     """(relation of the writer if this is whose withdrawal it is, the word)."""
     if m.group("neutral"):
         return "none", m.group("neutral")
+    if m.group("owner_spouse") and (m.group("kin") or m.group("honor")):
+        return "family", m.group("owner_spouse") + "の" + (m.group("kin") or m.group("honor"))  # 夫のお姉さん
     if m.group("kin") and m.group("owner_other"):
         return "other", m.group("owner_other") + "の" + m.group("kin")  # 親友の弟
     if m.group("kin") and m.group("kin").endswith(("にいさん", "ねえさん")) and not m.group("owner_me"):
@@ -448,3 +452,19 @@ def read_writer(text: str, *, threshold: float = 1.5) -> WriterReading:
 def tells_withdrawal(text: str) -> bool:
     """Does the message describe anyone's withdrawal (not at school, not working, not going out)?"""
     return bool(withdrawal_subjects(text))
+
+
+def tells_own_life(text: str) -> bool:
+    """Does the writer tell their own days from inside (辞めて4か月, 仕事もありません, 両親の顔を見ら
+    れない)? Then a relative or a friend named in passing is not who the message is about."""
+    w = _words()
+    norm = normalize(text or "")
+    return bool(w.first_person_state.search(norm) or w.own_parent_mention.search(norm) or _OWN_LIFE.search(norm))
+
+
+# One's own circumstances, said without a subject: no job, living with one's parents, no one to rely on.
+_OWN_LIFE = re.compile(
+    r"(?:仕事|職)(?:も|は|が)(?:ありません|ない|なく|していません|してない|しておらず|見つから)"
+    r"|(?:頼れる|たよれる)(?:[^。]{0,6})(?:いない|いません|おらん|ない)|一人きり|ひとりきり|一人暮らし|独り身"
+    r"|(?:親|両親|母|父)と(?:暮らして|くらして|住んで|同居)"
+)
