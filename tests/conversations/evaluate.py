@@ -68,6 +68,9 @@ _RESPONSE_SIGNALS = {
     "utter_ticket_booked_anytime": "booked",
     "utter_ticket_stored_later": "booked",
     "utter_human_offer": "human",
+    # The offer of a callback (「よければ、担当の職員から折り返し…ご希望ですか？」 with its buttons) is
+    # an offer of a person too: the path starts with one tap.
+    "utter_offer_callback": "human",
     "utter_ask_delete": "erase",
     "utter_deleted": "erase",
     "utter_stop": "stopped",
