@@ -29,7 +29,7 @@ MODEL := models/madoguchi-$(MODEL_HASH).tar.gz
 
 .PHONY: help install model run test test-py lint validate test-stories nlu-cv check-directory eval \
 	safety-report purge staff-user bench fuzz soak clean stop line-richmenu telegram-set-webhook telegram-polling test-reliability test-production \
-	run-production
+	run-production db-upgrade db-revision
 
 help:
 	@echo "make run            install, train if needed, start Rasa + actions + staff app (SQLite)"
@@ -41,6 +41,8 @@ help:
 	@echo "make purge          delete data past retention"
 	@echo "make bench / fuzz / soak   benchmark, deep property tests, endurance run"
 	@echo "make run-production two Rasa replicas + actions behind nginx on PostgreSQL + Redis"
+	@echo "make db-upgrade     bring MADOGUCHI_DB_URL's database to the newest migration (an older one too)"
+	@echo "make db-revision MSG=...  a new migration by autogenerate, from the models (docs/deploy.md)"
 
 $(PY):
 	@test -n "$(PY310)" || { echo "Python 3.10 is required (pyenv install 3.10)"; exit 1; }
@@ -63,8 +65,17 @@ $(MODEL): $(DEPS_STAMP) $(MODEL_INPUTS)
 model: $(MODEL)
 
 # umask 077: var/, the databases and the logs are the user's only (docs/security.md).
+# scripts/run_stack.sh upgrades the database to the migrations' head before it starts anything.
 run: $(MODEL)
 	@umask 077; bash scripts/run_stack.sh "$(MODEL)"
+
+# The schema (issue 19): Alembic migrations in bot/store/migrations (docs/deploy.md, "Schema migrations").
+db-upgrade: $(DEPS_STAMP)
+	@umask 077; $(PY) -m bot.store.migrations upgrade
+
+db-revision: $(DEPS_STAMP)
+	@test -n "$(MSG)" || { echo 'usage: make db-revision MSG="add the ticket source"'; exit 2; }
+	$(PY) -m bot.store.migrations revision -m "$(MSG)"
 
 # The stack of `make run` in another terminal: supervisord stops its processes (so none is restarted).
 stop:
@@ -83,6 +94,8 @@ test-reliability: $(MODEL)
 
 # The production configuration on this machine: two Rasa replicas + the action server behind
 # nginx, on the local PostgreSQL and Redis (docs/deploy.md). Balancer on 127.0.0.1:$${LB_PORT:-8080}.
+# deploy/run_two_instances.sh runs deploy.init_db first: the database at the migrations' head
+# before either replica starts.
 PRODUCTION_ENV ?= deploy/production.env
 run-production: $(MODEL)
 	bash scripts/services.sh

@@ -1,9 +1,13 @@
-"""`python -m deploy.init_db`: create the tables once, before the replicas start.
+"""`python -m deploy.init_db`: prepare both databases once, before the replicas start.
 
 Two Rasa replicas starting together on an empty PostgreSQL database both run CREATE TABLE for
 the tracker store; one of them can lose that race ("duplicate key value violates unique
 constraint pg_type_typname_nsp_index") and Rasa then silently falls back to an in-memory tracker
 store. Creating the tables first avoids it. Idempotent.
+
+The madoguchi database is brought to the migrations' head (bot.store.schema.migrate: Alembic,
+bot/store/migrations), an older version's database too; the tracker database's `events` table
+is Rasa's and is made as Rasa makes it (below).
 
 Reads MADOGUCHI_TRACKER_DB_URL (Rasa's events table) and MADOGUCHI_DB_URL (tickets, consent,
 channel id map, webhook dedup). With ``--create-database`` it first creates the PostgreSQL
@@ -12,7 +16,7 @@ With MADOGUCHI_ENV=production it first refuses (exit 2) when a key is missing, s
 stops here rather than at the first message.
 
 It then upgrades what an older version left (bot/store/schema_upgrade.py: plaintext that tells a
-story is encrypted, columns widened); run it again after every update, before the replicas.
+story is encrypted, Rasa's columns widened); run it again after every update, before the replicas.
 """
 
 from __future__ import annotations
@@ -56,16 +60,23 @@ def main() -> int:
         for url in dict.fromkeys((tracker_url, db_url)):
             create_database_if_missing(url)
     from bot.rasa_plugins.tracker_store import EncryptedSQLTrackerStore
-    from bot.store.schema_upgrade import upgrade_events, upgrade_madoguchi
+    from bot.store import schema
+    from bot.store.db import make_engine
+    from bot.store.schema_upgrade import upgrade_events
 
+    # Rasa's `events` table, in the tracker database: Rasa's tracker store creates it with its
+    # own metadata (create_all) and is its owner, so it stays out of madoguchi's migrations.
     engine = create_engine(tracker_url, future=True)
     EncryptedSQLTrackerStore.Base.metadata.create_all(engine)
     upgraded = upgrade_events(engine)
     engine.dispose()
-    from bot.store.db import get_engine
-
-    upgraded += upgrade_madoguchi(get_engine(db_url))  # get_engine creates the madoguchi tables
-    print(f"tables ready (upgraded: {upgraded})")
+    engine = make_engine(db_url)
+    try:
+        was = schema.migrate(engine)  # to head, then the data steps (encryption, audit chain, trigger)
+        revision = schema.current(engine)
+    finally:
+        engine.dispose()
+    print(f"tables ready (madoguchi database: {was}, now at revision {revision}; Rasa events rewritten: {upgraded})")
     return 0
 
 

@@ -10,10 +10,11 @@
 # The processes, their commands, ports and shared environment come from deploy/processes.py, the
 # definition the systemd units in deploy/systemd/ are rendered from (python -m deploy.render_systemd):
 # the two cannot drift apart. No secret is on a command line: Rasa reads RASA_API_TOKEN from its
-# environment (deploy/rasa_serve.py). Renders deploy/nginx.conf.template into RUN_DIR, creates the
-# tables (python -m deploy.init_db), starts every process under supervisord (scripts/supervise.sh:
-# a process that dies is restarted with backoff, logged in RUN_DIR/supervisord.log), writes
-# RUN_DIR/ready when everything answers, and stops everything on Ctrl-C / SIGTERM.
+# environment (deploy/rasa_serve.py). Renders deploy/nginx.conf.template into RUN_DIR, brings the
+# madoguchi database to the migrations' head and creates Rasa's table (python -m deploy.init_db),
+# starts every process under supervisord (scripts/supervise.sh: a process that dies is restarted
+# with backoff, logged in RUN_DIR/supervisord.log), writes RUN_DIR/ready when everything answers,
+# and stops everything on Ctrl-C / SIGTERM.
 set -euo pipefail
 umask 077  # UMask=0077 in the units: var/, logs and databases are this user's only
 cd "$(dirname "$0")/.."

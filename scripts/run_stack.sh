@@ -23,6 +23,9 @@ export MADOGUCHI_ACTIONS_URL="http://127.0.0.1:${ACTIONS_PORT}/webhook"
 export MADOGUCHI_RASA_URL="http://127.0.0.1:${RASA_PORT}"
 export MADOGUCHI_PUBLIC_URL=${MADOGUCHI_PUBLIC_URL:-http://127.0.0.1:${STAFF_PORT}}
 HOST=$HOST $PY -m deploy.preflight local || exit 2  # issue 12: a non-loopback HOST needs RASA_API_TOKEN + MADOGUCHI_REST_TOKEN
+# The database at the migrations' head (an older var/madoguchi.db too) before any process starts
+# (issue 19): the processes then find it ready rather than racing to migrate it.
+$PY -m bot.store.migrations upgrade >"$VAR_DIR/log/db-upgrade.log" 2>&1 || { cat "$VAR_DIR/log/db-upgrade.log" >&2; exit 1; }
 
 # endpoints.yml names the default action port and var/tracker.db: follow ACTIONS_PORT and VAR_DIR.
 ENDPOINTS=${RASA_ENDPOINTS:-}

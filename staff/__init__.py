@@ -39,10 +39,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from bot.domain.phone import phone_for_staff
     from bot.domain.timeutil import fmt
     from bot.security.ratelimit import Rate, RateLimiter
-    from bot.services.notify import ensure_tables as ensure_outbox
     from bot.store import audit
+    from bot.store.db import get_engine
     from staff import auth, public, supervisor, views, web
-    from staff.models import ensure_tables
 
     app = Flask(__name__)
     settings = web.WebSettings.from_env(os.environ)
@@ -71,8 +70,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     app.extensions[auth.LOGIN_LIMIT] = RateLimiter(Rate(per_minute, max(1, int(per_minute))))
     web.install_proxy_fix(app, app.config["WEB_SETTINGS"].proxies)
 
-    ensure_tables()
-    ensure_outbox()
+    get_engine()  # the database at the migrations' head (bot.store.schema) before the first request
 
     CSRFProtect(app)
     auth.login_manager.init_app(app)

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from bot.domain.timeutil import now_utc, to_utc
 from bot.store.audit import record
 from bot.store.db import session_scope
-from staff.models import Role, StaffUser, ensure_tables, new_session_nonce
+from staff.models import Role, StaffUser, new_session_nonce
 
 MIN_PASSWORD_LENGTH = 12
 MAX_FAILURES = 5
@@ -104,7 +104,6 @@ def create_user(username: str, password: str, role: str = Role.STAFF, *, by: str
         raise AccountError("username: 2–64 characters of A–Z a–z 0–9 _ . @ -")
     if role not in Role.ALL:
         raise AccountError(f"role must be one of {', '.join(Role.ALL)}")
-    ensure_tables()
     with session_scope() as session:
         if session.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none():
             raise AccountError(f"user {username!r} already exists")
@@ -118,7 +117,6 @@ def create_user(username: str, password: str, role: str = Role.STAFF, *, by: str
 
 
 def set_password(username: str, password: str, *, by: str | None = None) -> None:
-    ensure_tables()
     with session_scope() as session:
         user = _user(session, username)
         user.password_hash = hash_password(password)
@@ -129,7 +127,6 @@ def set_password(username: str, password: str, *, by: str | None = None) -> None
 
 
 def unlock(username: str, *, by: str | None = None) -> None:
-    ensure_tables()
     with session_scope() as session:
         user = _user(session, username)
         user.failed_logins = 0
@@ -139,7 +136,6 @@ def unlock(username: str, *, by: str | None = None) -> None:
 
 def disable(username: str, *, by: str | None = None) -> None:
     """A leaver: every session ends now (new nonce) and no login succeeds any more."""
-    ensure_tables()
     with session_scope() as session:
         user = _user(session, username)
         user.disabled_at = user.disabled_at or now_utc()
@@ -149,7 +145,6 @@ def disable(username: str, *, by: str | None = None) -> None:
 
 def list_users() -> list[tuple[str, str, datetime | None]]:
     """(username, role, locked until — None unless locked now)."""
-    ensure_tables()
     moment = now_utc()
     with session_scope() as session:
         rows = session.execute(select(StaffUser).order_by(StaffUser.username)).scalars()
@@ -178,7 +173,6 @@ def authenticate(username: str, password: str) -> tuple[LoginResult, StaffIdenti
 
     Raises LoginBusy when no hashing slot frees up in time (nothing is counted then).
     """
-    ensure_tables()
     moment = now_utc()
     with session_scope() as session:
         user = session.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none()

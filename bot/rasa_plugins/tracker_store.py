@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 _CONNECTION_KEYS = ("dialect", "port", "db", "username", "password", "login_db", "query")
 
 
+# Rasa's `events` table has a base of its own, apart from madoguchi's (bot.store.base): the table
+# is Rasa's, in the tracker database (MADOGUCHI_TRACKER_DB_URL). Rasa's SQLTrackerStore creates it
+# with create_all when it starts (and deploy.init_db before the replicas); madoguchi's Alembic
+# migrations (issue 19) neither create nor change it, and its one upgrade — the names encrypted,
+# TEXT on PostgreSQL — is bot.store.schema_upgrade.upgrade_events.
 _Base: Any = declarative_base()  # SQLAlchemy 1.4 without its mypy plugin: an untyped base
 
 

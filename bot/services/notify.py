@@ -31,17 +31,14 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Column, Integer, String, or_, select, update
+from sqlalchemy import or_, select, update
 
 from bot import clock
-from bot.store.base import Base
-from bot.store.db import database_url, get_engine, session_scope
-from bot.store.models import UTCDateTime, utcnow
-from bot.store.sealed import SealedJSON
+from bot.store.db import session_scope
+from bot.store.models import NotificationOutbox
 
 if TYPE_CHECKING:  # pragma: no cover
     from bot.store.tickets import TicketView
@@ -55,31 +52,6 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
 TIMEOUT = 10.0
 KIND_NEW_TICKET = "new_ticket"
-
-
-class NotificationOutbox(Base):
-    __tablename__ = "notification_outbox"
-
-    id = Column(Integer, primary_key=True)
-    created_at = Column(UTCDateTime(), nullable=False, default=utcnow, index=True)
-    kind = Column(String(32), nullable=False)
-    channel = Column(String(16), nullable=False)  # telegram | email | oncall_telegram | oncall_email
-    # {"text", "subject", "ticket_id", "priority", ...}: no personal data, but the text says
-    # 緊急 for an urgent ticket: encrypted (bot.store.sealed, issue 21 M-2).
-    payload = Column(SealedJSON, nullable=False)
-    attempts = Column(Integer, nullable=False, default=0)
-    next_attempt_at = Column(UTCDateTime(), index=True)
-    sent_at = Column(UTCDateTime(), index=True)
-    last_error = Column(String(300))
-
-
-@lru_cache(maxsize=8)
-def _ensure(url: str) -> None:
-    Base.metadata.create_all(get_engine(url), tables=[NotificationOutbox.__table__])
-
-
-def ensure_tables(url: str | None = None) -> None:
-    _ensure(url or database_url())
 
 
 # --- configuration ------------------------------------------------------------------------------
@@ -152,7 +124,6 @@ def enqueue_new_ticket(
     """Write the outbox rows for a new ticket; returns their ids. Raises on database errors."""
     from bot.domain.labels import t
 
-    ensure_tables()
     priority = priority if priority in ("urgent", "normal") else "normal"
     text = notice_text(ticket_id, priority, preferred_label, urgent_out_of_hours)
     payload: dict[str, Any] = {
@@ -376,7 +347,6 @@ def deliver_pending(now: datetime | None = None, *, only: Sequence[int] | None =
 
     Synchronous (runs its own event loop): call it from a thread, not from a running loop.
     """
-    ensure_tables()
     moment = clock.now() if now is None else clock.as_utc(now)
     rows = _claim(moment, only, limit)
     if not rows:
@@ -395,7 +365,6 @@ def deliver_pending(now: datetime | None = None, *, only: Sequence[int] | None =
 
 
 def pending_count() -> int:
-    ensure_tables()
     with session_scope() as s:
         return len(s.execute(select(NotificationOutbox.id).where(NotificationOutbox.sent_at.is_(None))).all())
 

@@ -5,8 +5,8 @@ hash of the row before it (GENESIS for the first). Changing, inserting or deleti
 middle breaks the chain at that row: `python -m bot.store.audit verify` finds it (exit 1). Writers are
 serialised while they read the previous hash (PostgreSQL: an advisory lock; SQLite: the write
 lock), so concurrent writers never fork the chain. On PostgreSQL a trigger also refuses every
-UPDATE, DELETE and TRUNCATE of the table (`install_append_only`, run by the schema upgrade).
-Deleting the newest rows leaves a shorter valid chain: `verify` prints the count and the last
+UPDATE, DELETE and TRUNCATE of the table (`install_append_only`, run after the migrations by
+bot.store.schema.migrate). Deleting the newest rows leaves a shorter valid chain: `verify` prints the count and the last
 hash, to be compared with a copy kept elsewhere.
 
 Who and where: `actor` (a staff username, `bot`, `user`, `purge`, or `cli:<login>` for the
@@ -24,7 +24,7 @@ from datetime import timezone
 from typing import Iterable, Optional
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot import clock
@@ -125,12 +125,6 @@ def verify_rows(rows: Iterable[AuditEntry]) -> Verdict:
 
 
 # --- schema -------------------------------------------------------------------------------------
-_NEW_COLUMNS = {
-    "client": "VARCHAR(64)",
-    "session_ref": "VARCHAR(64)",
-    "prev_hash": "VARCHAR(64)",
-    "row_hash": "VARCHAR(64)",
-}
 _APPEND_ONLY = (
     """CREATE OR REPLACE FUNCTION madoguchi_audit_append_only() RETURNS trigger AS $$
     BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$ LANGUAGE plpgsql""",
@@ -141,14 +135,6 @@ _APPEND_ONLY = (
     """CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION madoguchi_audit_append_only()""",
 )
-
-
-def add_columns(conn: Connection) -> None:
-    """Columns an older audit_log lacks (create_all does not add columns)."""
-    have = {c["name"] for c in sa.inspect(conn).get_columns("audit_log")}
-    for name, kind in _NEW_COLUMNS.items():
-        if name not in have:
-            conn.execute(sa.text(f"ALTER TABLE audit_log ADD COLUMN {name} {kind}"))
 
 
 def chain_legacy_rows(session: Session) -> int:

@@ -1,5 +1,5 @@
-"""The declarative base every madoguchi table registers on (bot.store.models, staff.models,
-bot.services.notify): one metadata, so one schema to create, upgrade and compare."""
+"""The declarative base every madoguchi table registers on (bot.store.models): one metadata, so
+one schema for the migrations (bot/store/migrations) to create, upgrade and compare."""
 
 from __future__ import annotations
 

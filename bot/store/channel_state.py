@@ -23,7 +23,7 @@ from bot.store.models import ChannelIdentity, ProcessedEvent
 __all__ = ["remember_identity", "platform_id_for", "forget_identity", "claim_event", "purge_processed"]
 
 # The connectors call these from worker threads (asyncio.to_thread). bot.store.db.get_engine is an
-# unlocked lru_cache, so two first calls at once would both run create_all and one would fail.
+# unlocked lru_cache, so two first calls at once would both migrate the database and one would fail.
 _engine_lock = threading.Lock()
 
 

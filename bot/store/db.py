@@ -2,6 +2,9 @@
 
 MADOGUCHI_DB_URL picks the database (SQLAlchemy URL); the embedded default is SQLite in
 `var/madoguchi.db`. PostgreSQL works by URL: postgresql+psycopg2://user@host/db.
+
+The first engine of a database in a process brings its schema to the migrations' head
+(bot.store.schema.migrate: Alembic, bot/store/migrations): nothing else creates tables.
 """
 
 from __future__ import annotations
@@ -52,18 +55,20 @@ _engine_lock = threading.Lock()
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:
     engine = make_engine(url)
-    import bot.store.models  # noqa: F401  (registers the tables)
-    from bot.store.base import Base
+    # Imported here: Alembic is loaded by the first engine, not by importing this module.
+    from bot.store.schema import migrate
 
-    Base.metadata.create_all(engine)
-    from bot.store.schema_upgrade import upgrade_madoguchi
-
-    upgrade_madoguchi(engine)  # an older version's rows (bot/store/schema_upgrade.py)
+    try:
+        migrate(engine)  # to head, an older version's database too; then the data steps
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
 def get_engine(url: str | None = None) -> Engine:
-    """One engine per URL; the lock keeps two threads from creating the tables at once."""
+    """One engine per URL; the lock keeps two threads from migrating the database at once (two
+    processes are serialised by bot.store.schema)."""
     with _engine_lock:
         return _engine_for(url or database_url())
 

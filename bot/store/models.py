@@ -1,4 +1,9 @@
-"""Tables: the one model of a callback ticket, shared by the action server and the staff app.
+"""Tables: every table of the madoguchi database, on one declarative base (bot.store.base).
+
+The callback ticket is the one model shared by the action server and the staff app; the staff
+accounts (staff.models) and the staff notifications' outbox (bot.services.notify) are defined here
+too, so that the store layer owns the whole schema and its migrations (bot/store/migrations,
+issue 19) see every table. A change to a table here needs a migration: `make db-revision MSG=…`.
 
 Personal fields (phone, nickname, situation text, platform ids) are stored encrypted
 (`bot.security.crypto`); columns ending in `_enc` never hold plaintext. A ticket's `priority` and
@@ -9,6 +14,7 @@ them; the staff inbox does it after decrypting (staff.workflow.inbox).
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timezone
 
 from sqlalchemy import (
@@ -205,3 +211,47 @@ class ErasureRequest(Base):
     sender_id = Column(String(64), nullable=False, index=True)
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
     done_at = Column(UTCDateTime())
+
+
+# --- staff accounts (staff.models, staff.accounts) ------------------------------------------------
+class StaffRole:
+    STAFF = "staff"
+    SUPERVISOR = "supervisor"
+    ALL = (STAFF, SUPERVISOR)
+
+
+def new_session_nonce() -> str:
+    return secrets.token_hex(8)
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), nullable=False, unique=True)
+    password_hash = Column(String(255), nullable=False)
+    role = Column(String(16), nullable=False, default=StaffRole.STAFF)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    last_login_at = Column(UTCDateTime())
+    failed_logins = Column(Integer, nullable=False, default=0)
+    locked_until = Column(UTCDateTime())
+    # Part of the login cookie: rotating it (logout, password change, disable) ends every session.
+    session_nonce = Column(String(32), nullable=False, default=new_session_nonce)
+    disabled_at = Column(UTCDateTime())
+
+
+# --- staff notifications (bot.services.notify) ------------------------------------------------------
+class NotificationOutbox(Base):
+    __tablename__ = "notification_outbox"
+
+    id = Column(Integer, primary_key=True)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow, index=True)
+    kind = Column(String(32), nullable=False)
+    channel = Column(String(16), nullable=False)  # telegram | email | oncall_telegram | oncall_email
+    # {"text", "subject", "ticket_id", "priority", ...}: no personal data, but the text says
+    # 緊急 for an urgent ticket: encrypted (bot.store.sealed, issue 21 M-2).
+    payload = Column(SealedJSON, nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(UTCDateTime(), index=True)
+    sent_at = Column(UTCDateTime(), index=True)
+    last_error = Column(String(300))

@@ -1,19 +1,22 @@
-"""Bring an existing database up to the current schema, and re-encrypt sealed columns.
+"""The data steps of an upgrade, and the re-encryption of sealed columns.
 
-The project has no migration framework: `create_all` makes missing tables, and this module
-changes what `create_all` cannot (a column's type, values written by an older version). Every
-step is idempotent and runs where the tables are made: `python -m deploy.init_db` (production,
-before the replicas start), `bot.store.db.get_engine` and the tracker store's start (so `make run`
-on an old `var/` works too).
+The schema itself — tables, columns, types — is the migrations' (bot.store.schema, Alembic,
+bot/store/migrations; issue 19): the baseline also adopts a database an older madoguchi made with
+`create_all`, adding the audit log's newer columns and making `callback_tickets.priority` TEXT.
+What remains here changes values, and is idempotent: `bot.store.schema.migrate` runs it after the
+migrations at every start (`python -m deploy.init_db` in production, before the replicas;
+`bot.store.db.get_engine`; `make run`), and the tracker store runs `upgrade_events` on Rasa's table.
 
-Issue 21, M-9: the audit log's new columns, the hash chain over older rows and, on
-PostgreSQL, the trigger that refuses UPDATE/DELETE (bot/store/audit.py).
+Issue 21, M-9: the audit log's older rows join the hash chain and, on PostgreSQL, the trigger
+that refuses UPDATE/DELETE is installed (bot/store/audit.py).
 
 Issue 21, M-2 (no plaintext that tells a story):
   * Rasa's `events.intent_name` / `action_name` (`crisis`, `action_crisis_support`) are
-    encrypted like `data`; on PostgreSQL they become TEXT (a token is longer than 255).
+    encrypted like `data`; on PostgreSQL they become TEXT (a token is longer than 255). The
+    `events` table is Rasa's (its tracker store creates it, in MADOGUCHI_TRACKER_DB_URL), not
+    the migrations': its one type change stays here.
   * `callback_tickets.priority` and `.needs`, and the staff notifications' `payload` (its
-    text says 緊急 for an urgent ticket), are encrypted; `priority` becomes TEXT.
+    text says 緊急 for an urgent ticket), are encrypted.
   * the booking's audit row no longer says `priority=urgent`.
 After rewriting rows, the tables are compacted (SQLite VACUUM, PostgreSQL VACUUM FULL) so the
 old plaintext does not linger in free pages or dead row versions.
@@ -41,13 +44,14 @@ class Sealed:
     table: str
     columns: tuple[str, ...]
     json: bool = False
-    #: Columns that were VARCHAR before and must be TEXT on PostgreSQL.
+    #: Columns that were VARCHAR before and must be TEXT on PostgreSQL (Rasa's table only: the
+    #: migrations change madoguchi's own columns).
     widen: tuple[str, ...] = ()
 
 
 EVENTS = (Sealed("events", ("intent_name", "action_name", "data"), widen=("intent_name", "action_name")),)
 MADOGUCHI = (
-    Sealed("callback_tickets", ("priority",), widen=("priority",)),
+    Sealed("callback_tickets", ("priority",)),  # TEXT since the baseline revision
     Sealed("callback_tickets", ("needs",), json=True),
     Sealed("notification_outbox", ("payload",), json=True),
 )
@@ -156,17 +160,14 @@ def upgrade_events(engine: Engine) -> int:
 
 
 def upgrade_madoguchi(engine: Engine) -> int:
-    """The tickets database. Returns the number of tables rewritten. The audit log then gets
-    its new columns, its older rows join the hash chain, and (PostgreSQL) the trigger that keeps
-    it append-only (bot/store/audit.py, M-9)."""
+    """The tickets database, at the migrations' head. Returns the number of tables rewritten.
+    The audit log's older rows then join the hash chain, and (PostgreSQL) the trigger that keeps
+    it append-only is installed (bot/store/audit.py, M-9)."""
     from sqlalchemy.orm import Session
 
     from bot.store import audit
 
     has_audit = sa.inspect(engine).has_table("audit_log")
-    if has_audit:
-        with engine.begin() as conn:
-            audit.add_columns(conn)
     changed = _upgrade(engine, MADOGUCHI, scrub=True)
     if has_audit:
         with Session(engine) as session, session.begin():

@@ -39,7 +39,6 @@ def telegram(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
 
 
 def rows() -> list[NotificationOutbox]:
-    notify.ensure_tables()
     with session_scope() as s:
         return list(s.execute(select(NotificationOutbox).order_by(NotificationOutbox.id)).scalars())
 
