@@ -1,9 +1,11 @@
 """LINE Messaging API connector: ``channels.line.LineInput`` (webhook) and ``LineOutput`` (push).
 
-Webhook: ``POST /webhooks/line/webhook``. The signature (X-Line-Signature, base64 HMAC-SHA256 of
-the raw body with the channel secret) is checked with the SDK's ``SignatureValidator`` before
-anything is parsed; a missing header is a 401, never a pass. The request is answered at once and
-events are handled in the background, in order per person (LINE counts >2 s as a timeout).
+Webhook: ``POST /webhooks/line/webhook``, served by ``channels.base.WebhookInputChannel`` (the
+checks in their order, the per-person queue, dedup on webhookEventId, the Rasa call). The
+signature (X-Line-Signature, base64 HMAC-SHA256 of the raw body with the channel secret) is
+checked with the SDK's ``SignatureValidator`` before anything is parsed; a missing header is a
+401, never a pass. The request is answered at once and events are handled in the background, in
+order per person (LINE counts >2 s as a timeout).
 
 Each turn's bot messages are collected and sent in one reply call (≤5 message objects); a reply
 token that is older than ``reply_token_ttl`` or rejected as invalid falls back to a push whose
@@ -19,29 +21,23 @@ output channel, so Rasa starts without LINE.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Text
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Text, Tuple
 from urllib.parse import quote
 
 import aiohttp
 from linebot import AsyncLineBotApi, SignatureValidator
 from linebot.aiohttp_async_http_client import AiohttpAsyncHttpClient, AiohttpAsyncHttpResponse
 from linebot.exceptions import LineBotApiError
-from rasa.core.channels.channel import InputChannel, UserMessage
-from sanic import Blueprint, response
-from sanic.request import Request
-from sanic.response import HTTPResponse
 
 from bot import clock
 from bot.domain import postback
-from bot.security.pseudonym import pseudonymize
-from bot.store.channel_state import claim_event, forget_identity, platform_id_for, purge_processed, remember_identity
+from bot.store.channel_state import platform_id_for
 from channels import common
+from channels.base import OnNewMessage, WebhookConfig, WebhookError, WebhookInputChannel
 from channels.common import (
     LINE_MAX_ALT_TEXT,
     LINE_MAX_BUBBLES,
@@ -50,10 +46,6 @@ from channels.common import (
     LINE_MAX_MESSAGES,
     LINE_MAX_QUICK_REPLIES,
     LINE_MAX_TEXT,
-    MAX_WEBHOOK_BODY,
-    NullOutput,
-    RetryPolicy,
-    SenderQueue,
     TurnBuffer,
     Verdict,
     short_id,
@@ -63,8 +55,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://api.line.me"
 CHANNEL = "line"
-DEDUP_TTL = timedelta(hours=24)
-_PURGE_EVERY = 3600.0  # seconds between purges of old dedup keys
 # Stable namespace so the same webhookEventId always yields the same X-Line-Retry-Key.
 _RETRY_KEY_NS = uuid.UUID("6f1d3c1e-5b0a-4d8e-9a52-6b2c0e9f4a11")
 _NON_TEXT = {"image", "video", "audio", "file", "location", "sticker"}
@@ -72,33 +62,31 @@ _NON_TEXT = {"image", "video", "audio", "file", "location", "sticker"}
 
 # --- configuration -----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class LineConfig:
-    """Connector settings.
+class LineConfig(WebhookConfig):
+    """Connector settings (``api_base_url``, ``timeout`` and ``retry``: see ``WebhookConfig``).
 
     Attributes:
         channel_secret (:obj:`str`): verifies X-Line-Signature.
         access_token (:obj:`str`): long-lived channel access token.
-        api_base_url (:obj:`str`): Messaging API base (a fake server in tests).
-        timeout (:obj:`float`): per-request timeout in seconds.
         reply_token_ttl (:obj:`float`): a reply token older than this (from the event's
             timestamp) is not tried; the turn is pushed instead.
         loading_after (:obj:`float`): show the loading animation when a turn takes longer.
         loading_seconds (:obj:`int`): how long the animation may run (5–60, step 5).
-        retry (:class:`channels.common.RetryPolicy`): backoff for 429/5xx/timeouts.
     """
 
+    api_base_url: str = DEFAULT_API_BASE_URL  # the Messaging API
     channel_secret: str = ""
     access_token: str = ""
-    api_base_url: str = DEFAULT_API_BASE_URL
-    timeout: float = 10.0
     reply_token_ttl: float = 25.0
     loading_after: float = 1.0
     loading_seconds: int = 20
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
     def enabled(self) -> bool:
         return bool(self.channel_secret and self.access_token)
+
+    def off_reason(self) -> Tuple[int, str]:
+        return logging.INFO, "LINE channel is off (LINE_CHANNEL_SECRET / LINE_CHANNEL_ACCESS_TOKEN empty)"
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Mapping[str, Any]]) -> "LineConfig":
@@ -560,133 +548,68 @@ class ReplyContext:
         return clock.wall_timestamp() - start < ttl
 
 
-class LineInput(InputChannel):
+class LineInput(WebhookInputChannel[LineConfig, Mapping[str, Any], ReplyContext]):
     """LINE webhook input channel (``/webhooks/line/webhook``)."""
 
-    @classmethod
-    def name(cls) -> Text:
-        return CHANNEL
-
-    @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        """Build from credentials.yml; empty values fall back to the environment. Never raises
-        for missing settings: the channel is then simply off."""
-        config = LineConfig.from_credentials(credentials)
-        if not config.enabled:
-            logger.info("LINE channel is off (LINE_CHANNEL_SECRET / LINE_CHANNEL_ACCESS_TOKEN empty)")
-        return cls(config)
+    channel = CHANNEL
+    title = "LINE"
+    config_class = LineConfig
 
     def __init__(self, config: LineConfig, texts: Optional[Mapping[str, Any]] = None) -> None:
-        self.config = config
-        self.texts = texts or common.load_texts()
+        super().__init__(config, texts)
         self.api = LineApi(config)
-        self.queue = SenderQueue()
         self._validator = SignatureValidator(config.channel_secret) if config.enabled else None
-        self._last_purge: Optional[float] = None
-
-    @property
-    def enabled(self) -> bool:
-        return self.config.enabled
 
     def get_output_channel(self) -> Optional[LineOutput]:
         """A push-capable output channel, or None while the channel is off."""
         return LineOutput(self.api, push=True) if self.enabled else None
 
-    # -- HTTP --------------------------------------------------------------------------------------
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        bp = Blueprint("madoguchi_line", __name__)
+    async def close(self) -> None:
+        await self.api.close()
 
-        @bp.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok" if self.enabled else "disabled"})
-
-        @bp.route("/webhook", methods=["POST"])
-        async def webhook(request: Request) -> HTTPResponse:
-            return await self._webhook(request, on_new_message)
-
-        @bp.listener("after_server_stop")
-        async def close(*_: Any) -> None:
-            await self.queue.drain()
-            await self.api.close()
-
-        return bp
-
-    async def _webhook(self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
-        if not self.enabled or self._validator is None:
-            return _error(503, "the LINE channel is not configured")
-        body: bytes = request.body or b""
-        if len(body) > MAX_WEBHOOK_BODY:
-            return _error(413, "request body too large")
-        content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            return _error(415, "expected application/json")
-        signature = request.headers.get("x-line-signature")
+    # -- webhook -----------------------------------------------------------------------------------
+    def authenticate(self, headers: Mapping[str, str], body: bytes) -> None:
+        """X-Line-Signature must be present and match the raw body (a missing one is a 401)."""
+        signature = headers.get("x-line-signature")
         if not signature:
             logger.warning("line webhook without X-Line-Signature rejected")
-            return _error(401, "missing signature")
+            raise WebhookError(401, "missing signature")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            return _error(400, "body is not UTF-8")
-        if not self._validator.validate(text, signature):
+            raise WebhookError(400, "body is not UTF-8") from None
+        if self._validator is None or not self._validator.validate(text, signature):
             logger.warning("line webhook with a bad X-Line-Signature rejected")
-            return _error(401, "invalid signature")
-        try:
-            payload = json.loads(text)
-        except ValueError:
-            return _error(400, "body is not valid JSON")
-        events = payload.get("events") if isinstance(payload, dict) else None
+            raise WebhookError(401, "invalid signature")
+
+    def parse(self, document: Any) -> List[Mapping[str, Any]]:
+        events = document.get("events") if isinstance(document, dict) else None
         if not isinstance(events, list):
-            return _error(400, "body has no events list")
-        received = clock.wall_timestamp()
-        for event in events:
-            if isinstance(event, dict):
-                key = self._order_key(event)
+            raise WebhookError(400, "body has no events list")
+        return [event for event in events if isinstance(event, dict)]
 
-                def job(e: Mapping[str, Any] = event) -> Awaitable[None]:
-                    return self.handle_event(e, on_new_message, received)
-
-                self.queue.submit(key, job)
-        self._maybe_purge()
-        return response.json({"status": "ok"})
-
-    def _maybe_purge(self) -> None:
-        now = time.monotonic()
-        if self._last_purge is not None and now - self._last_purge < _PURGE_EVERY:
-            return
-        self._last_purge = now
-
-        async def purge() -> None:
-            removed = await asyncio.to_thread(purge_processed, DEDUP_TTL)
-            if removed:
-                logger.info("line: purged %d old dedup keys", removed)
-
-        self.queue.submit("__purge__", purge)
-
-    @staticmethod
-    def _order_key(event: Mapping[str, Any]) -> str:
+    def order_key(self, event: Mapping[str, Any]) -> str:
         source = event.get("source") or {}
-        ident = source.get("userId") or source.get("groupId") or source.get("roomId") or "-"
-        return pseudonymize(CHANNEL, str(ident))
+        return self.sender_for(source.get("userId") or source.get("groupId") or source.get("roomId") or "-")
 
-    async def drain(self) -> None:
-        """Wait for background work (tests, shutdown)."""
-        await self.queue.drain()
+    def dedup_key(self, event: Mapping[str, Any]) -> Optional[str]:
+        event_id = event.get("webhookEventId")
+        return f"line:{event_id}" if event_id else None
+
+    def describe(self, event: Mapping[str, Any]) -> str:
+        return f"{event.get('type') or ''} event (redelivery={_is_redelivery(event)})"
 
     # -- events ------------------------------------------------------------------------------------
     async def handle_event(
         self,
         event: Mapping[str, Any],
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        on_new_message: OnNewMessage,
         received: Optional[float] = None,
     ) -> None:
-        """Handle one webhook event (already signature-checked)."""
+        """Handle one webhook event (already signature-checked and deduplicated)."""
         etype = str(event.get("type") or "")
         event_id = event.get("webhookEventId")
-        redelivery = bool((event.get("deliveryContext") or {}).get("isRedelivery"))
-        if event_id and not await asyncio.to_thread(claim_event, f"line:{event_id}"):
-            logger.info("line: duplicate %s event dropped (redelivery=%s)", etype, redelivery)
-            return
+        redelivery = _is_redelivery(event)
         if event.get("mode") == "standby":
             logger.info("line: %s event in standby mode ignored", etype)
             return
@@ -703,34 +626,33 @@ class LineInput(InputChannel):
             # Nothing about group members is stored or sent to Rasa; one line says why.
             if etype in ("message", "postback", "join"):
                 logger.info("line: %s event in a %s answered with the 1:1 note", etype, stype)
-                await self.deliver(ctx, [{"type": "text", "text": self.texts["group_only"]}])
+                await self.say(ctx, "group_only")
             return
         user_id = source.get("userId")
         if stype != "user" or not user_id:
             logger.info("line: %s event without a user source ignored", etype)
             return
-        sender_id = pseudonymize(CHANNEL, str(user_id))
+        sender_id = self.sender_for(user_id)
         logger.info("line: %s event from %s (redelivery=%s)", etype, short_id(sender_id), redelivery)
         metadata = {"channel": CHANNEL, "event": etype, "redelivery": redelivery}
 
         if etype == "unfollow":
-            await asyncio.to_thread(forget_identity, sender_id)
-            # Recorded in the tracker as intent `unfollow`; any answer is swallowed (blocked users
-            # cannot receive it, and the event has no reply token).
-            await self._rasa(on_new_message, "/unfollow", NullOutput(), sender_id, metadata, event_id)
+            # The event has no reply token, and a blocked user cannot receive an answer.
+            await self.unfollow(on_new_message, sender_id, metadata, event_id)
             return
 
-        await asyncio.to_thread(remember_identity, sender_id, CHANNEL, str(user_id))
+        await self.remember(user_id)
         if etype == "follow":
-            await self.turn(on_new_message, "/greet", sender_id, ctx, metadata)
+            await self.turn(on_new_message, "/greet", sender_id, ctx, metadata, event_id)
         elif etype == "message":
             message = event.get("message") or {}
             mtype = message.get("type")
             metadata["message_type"] = mtype
             if mtype == "text" and isinstance(message.get("text"), str):
-                await self.turn(on_new_message, common.neutralize_user_text(message["text"]), sender_id, ctx, metadata)
+                text = common.neutralize_user_text(message["text"])
+                await self.turn(on_new_message, text, sender_id, ctx, metadata, event_id)
             elif mtype in _NON_TEXT:
-                await self.deliver(ctx, [{"type": "text", "text": self.texts["non_text"]}])
+                await self.say(ctx, "non_text")
             else:
                 logger.info("line: message of type %s ignored", mtype)
         elif etype == "postback":
@@ -738,49 +660,24 @@ class LineInput(InputChannel):
             payload = postback.decode(data) if isinstance(data, str) else None
             if payload is None:
                 logger.info("line: undecodable postback from %s", short_id(sender_id))
-                await self.deliver(ctx, [{"type": "text", "text": self.texts["unknown_postback"]}])
+                await self.say(ctx, "unknown_postback")
             else:
-                await self.turn(on_new_message, payload, sender_id, ctx, metadata)
+                await self.turn(on_new_message, payload, sender_id, ctx, metadata, event_id)
         else:
             logger.info("line: %s event ignored", etype)
 
-    async def _rasa(
-        self,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        text: str,
-        output: TurnBuffer,
-        sender_id: str,
-        metadata: Dict[str, Any],
-        event_id: Optional[str],
-    ) -> bool:
-        try:
-            await on_new_message(
-                UserMessage(text, output, sender_id, input_channel=CHANNEL, message_id=event_id, metadata=metadata)
-            )
-            return True
-        except Exception as exc:
-            logger.error("line: Rasa failed on a turn of %s: %s", short_id(sender_id), type(exc).__name__)
-            logger.debug("line: Rasa failure", exc_info=True)
-            return False
+    async def say(self, ctx: ReplyContext, key: str) -> None:
+        """Answer with one of the connector's own texts (``channels/texts.yml``), without Rasa."""
+        await self.deliver(ctx, [{"type": "text", "text": self.texts[key]}])
 
-    async def turn(
-        self,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        text: str,
-        sender_id: str,
-        ctx: ReplyContext,
-        metadata: Dict[str, Any],
+    # -- turns -------------------------------------------------------------------------------------
+    def turn_output(self, target: ReplyContext) -> LineOutput:
+        return LineOutput(self.api)
+
+    async def answer(
+        self, target: ReplyContext, sender_id: str, messages: List[Dict[str, Any]], started: float
     ) -> None:
-        """One Rasa turn: collect the bot's messages, then answer in one call."""
-        output = LineOutput(self.api)
-        loading = asyncio.get_running_loop().create_task(self._loading_later(ctx.push_to))
-        started = time.monotonic()
-        try:
-            await self._rasa(on_new_message, text, output, sender_id, metadata, ctx.event_id)
-        finally:
-            loading.cancel()
-        # A turn that produced nothing (Rasa error, action server down) still gets an answer.
-        messages = output.messages or [{"text": common.failure_text()}]
+        """Render the turn and send it in one reply (see :meth:`deliver`)."""
         objects = render_turn(messages, self.texts)
         logger.info(
             "line: turn of %s took %.2fs, %d message object(s)",
@@ -788,16 +685,15 @@ class LineInput(InputChannel):
             time.monotonic() - started,
             len(objects),
         )
-        await self.deliver(ctx, objects)
+        await self.deliver(target, objects)
 
-    async def _loading_later(self, chat_id: Optional[str]) -> None:
-        if not chat_id:
-            return
-        await asyncio.sleep(self.config.loading_after)
-        try:
-            await self.api.start_loading(chat_id, self.config.loading_seconds)
-        except Exception as exc:  # cosmetic: never fail a turn over it
-            logger.debug("line loading animation failed: %s", type(exc).__name__)
+    @property
+    def busy_after(self) -> float:
+        return self.config.loading_after
+
+    async def show_busy(self, target: ReplyContext) -> None:
+        if target.push_to:
+            await self.api.start_loading(target.push_to, self.config.loading_seconds)
 
     async def deliver(self, ctx: ReplyContext, objects: List[Dict[str, Any]]) -> None:
         """Reply with the first ≤5 objects while the token is fresh, else push; push the rest."""
@@ -833,5 +729,5 @@ class LineInput(InputChannel):
                 return
 
 
-def _error(status: int, message: str) -> HTTPResponse:
-    return response.json({"error": message}, status=status)
+def _is_redelivery(event: Mapping[str, Any]) -> bool:
+    return bool((event.get("deliveryContext") or {}).get("isRedelivery"))

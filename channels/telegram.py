@@ -1,9 +1,11 @@
 """Telegram Bot API connector: ``channels.telegram.TelegramInput`` and ``TelegramOutput``.
 
-Webhook: ``POST /webhooks/telegram/webhook``. Telegram sends the secret given to setWebhook in
-X-Telegram-Bot-Api-Secret-Token; it is compared in constant time, and a missing or wrong one is
-a 401 with nothing processed. Updates are parsed with ``telegram.Update.de_json``, deduplicated
-on update_id, answered at once and handled in the background, in order per person.
+Webhook: ``POST /webhooks/telegram/webhook``, served by ``channels.base.WebhookInputChannel`` (the
+checks in their order, the per-person queue, dedup, the Rasa call). Telegram sends the secret
+given to setWebhook in X-Telegram-Bot-Api-Secret-Token; it is compared in constant time, and a
+missing or wrong one is a 401 with nothing processed. Updates are parsed with
+``telegram.Update.de_json``, deduplicated on update_id, answered at once and handled in the
+background, in order per person.
 
 Settings (credentials.yml keys, else environment): ``bot_token`` (or Rasa's name
 ``access_token``) / TELEGRAM_BOT_TOKEN,
@@ -18,33 +20,22 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 import hmac
-import json
 import logging
 import re
-import time
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Text, TypeVar
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Text, Tuple, TypeVar
 
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from sanic import Blueprint, response
-from sanic.request import Request
-from sanic.response import HTTPResponse
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot.domain import postback
-from bot.security.pseudonym import pseudonymize
-from bot.store.channel_state import claim_event, forget_identity, platform_id_for, purge_processed, remember_identity
+from bot.store.channel_state import platform_id_for
 from channels import common
+from channels.base import OnNewMessage, WebhookConfig, WebhookError, WebhookInputChannel
 from channels.common import (
-    MAX_WEBHOOK_BODY,
     TELEGRAM_MAX_CALLBACK_DATA,
     TELEGRAM_MAX_TEXT,
-    NullOutput,
-    RetryPolicy,
-    SenderQueue,
     TurnBuffer,
     Verdict,
     short_id,
@@ -56,8 +47,6 @@ T = TypeVar("T")
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 CHANNEL = "telegram"
-DEDUP_TTL = timedelta(hours=24)
-_PURGE_EVERY = 3600.0
 #: Update kinds requested from Telegram (setWebhook / getUpdates).
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 #: Bot commands → Rasa payloads.
@@ -66,28 +55,29 @@ _SECRET_CHARS = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 @dataclass(frozen=True)
-class TelegramConfig:
-    """Connector settings.
+class TelegramConfig(WebhookConfig):
+    """Connector settings (``api_base_url``, ``timeout`` — connect/read/write — and ``retry``: see
+    ``WebhookConfig``).
 
     Attributes:
         bot_token (:obj:`str`): the token from @BotFather.
         secret_token (:obj:`str`): the webhook secret (1–256 of ``A-Za-z0-9_-``).
-        api_base_url (:obj:`str`): Bot API base (a fake server in tests).
-        timeout (:obj:`float`): connect/read/write timeout in seconds.
         typing_after (:obj:`float`): show "typing…" when a turn takes longer than this.
-        retry (:class:`channels.common.RetryPolicy`): backoff for 429/5xx/timeouts.
     """
 
+    api_base_url: str = DEFAULT_API_BASE_URL  # the Bot API
     bot_token: str = ""
     secret_token: str = ""
-    api_base_url: str = DEFAULT_API_BASE_URL
-    timeout: float = 10.0
     typing_after: float = 1.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
     def enabled(self) -> bool:
         return bool(self.bot_token and self.secret_token and _SECRET_CHARS.fullmatch(self.secret_token))
+
+    def off_reason(self) -> Tuple[int, str]:
+        if self.bot_token and self.secret_token:  # a secret Telegram would refuse
+            return logging.WARNING, "Telegram channel is off: TELEGRAM_SECRET_TOKEN must be 1-256 of A-Za-z0-9_-"
+        return logging.INFO, "Telegram channel is off (TELEGRAM_BOT_TOKEN / TELEGRAM_SECRET_TOKEN empty)"
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Mapping[str, Any]]) -> "TelegramConfig":
@@ -317,120 +307,62 @@ class TelegramOutput(TurnBuffer):
 
 
 # --- input channel -------------------------------------------------------------------------------
-class TelegramInput(InputChannel):
+class TelegramInput(WebhookInputChannel[TelegramConfig, Update, int]):
     """Telegram webhook input channel (``/webhooks/telegram/webhook``)."""
 
-    @classmethod
-    def name(cls) -> Text:
-        return CHANNEL
-
-    @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        """Build from credentials.yml; empty values fall back to the environment. Never raises
-        for missing settings: the channel is then simply off."""
-        config = TelegramConfig.from_credentials(credentials)
-        if not config.enabled:
-            if config.bot_token and config.secret_token:
-                logger.warning("Telegram channel is off: TELEGRAM_SECRET_TOKEN must be 1-256 of A-Za-z0-9_-")
-            else:
-                logger.info("Telegram channel is off (TELEGRAM_BOT_TOKEN / TELEGRAM_SECRET_TOKEN empty)")
-        return cls(config)
+    channel = CHANNEL
+    title = "Telegram"
+    config_class = TelegramConfig
 
     def __init__(self, config: TelegramConfig, texts: Optional[Mapping[str, Any]] = None) -> None:
-        self.config = config
-        self.texts = texts or common.load_texts()
+        super().__init__(config, texts)
         self.api = TelegramApi(config) if config.enabled else None
-        self.queue = SenderQueue()
-        self._last_purge: Optional[float] = None
-
-    @property
-    def enabled(self) -> bool:
-        return self.config.enabled
 
     def get_output_channel(self) -> Optional[TelegramOutput]:
         """A push-capable output channel, or None while the channel is off."""
         return TelegramOutput(self.api, texts=self.texts, push=True) if self.api is not None else None
 
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        bp = Blueprint("madoguchi_telegram", __name__)
+    async def close(self) -> None:
+        if self.api is not None:
+            await self.api.close()
 
-        @bp.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok" if self.enabled else "disabled"})
-
-        @bp.route("/webhook", methods=["POST"])
-        async def webhook(request: Request) -> HTTPResponse:
-            return await self._webhook(request, on_new_message)
-
-        @bp.listener("after_server_stop")
-        async def close(*_: Any) -> None:
-            await self.queue.drain()
-            if self.api is not None:
-                await self.api.close()
-
-        return bp
-
-    async def drain(self) -> None:
-        """Wait for background work (tests, shutdown)."""
-        await self.queue.drain()
-
-    async def _webhook(self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
-        if not self.enabled:
-            return _error(503, "the Telegram channel is not configured")
-        given = request.headers.get("x-telegram-bot-api-secret-token") or ""
+    # -- webhook -----------------------------------------------------------------------------------
+    def authenticate(self, headers: Mapping[str, str], body: bytes) -> None:
+        """X-Telegram-Bot-Api-Secret-Token must equal the secret (compared in constant time)."""
+        given = headers.get("x-telegram-bot-api-secret-token") or ""
         if not hmac.compare_digest(given.encode("utf-8"), self.config.secret_token.encode("utf-8")):
             logger.warning("telegram webhook with a missing or wrong secret token rejected")
-            return _error(401, "invalid secret token")
-        body: bytes = request.body or b""
-        if len(body) > MAX_WEBHOOK_BODY:
-            return _error(413, "request body too large")
-        content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            return _error(415, "expected application/json")
+            raise WebhookError(401, "invalid secret token")
+
+    def parse(self, document: Any) -> Optional[List[Update]]:
+        if not isinstance(document, dict):
+            raise WebhookError(400, "body is not an Update object")
         try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return _error(400, "body is not valid JSON")
-        if not isinstance(data, dict):
-            return _error(400, "body is not an Update object")
-        try:
-            update = Update.de_json(data, None)
+            update = Update.de_json(document, None)
         except (TypeError, KeyError, ValueError, AttributeError) as exc:
             # Telegram would redeliver a 4xx forever; an update we cannot read is dropped instead.
             logger.warning("telegram: unparseable update dropped (%s)", type(exc).__name__)
-            return response.json({"status": "ignored"})
+            return None
         if update is None:
-            return _error(400, "body is not an Update object")
-        self.queue.submit(self._order_key(update), lambda: self.handle_update(update, on_new_message))
-        self._maybe_purge()
-        return response.json({"status": "ok"})
+            raise WebhookError(400, "body is not an Update object")
+        return [update]
 
-    def _maybe_purge(self) -> None:
-        now = time.monotonic()
-        if self._last_purge is not None and now - self._last_purge < _PURGE_EVERY:
-            return
-        self._last_purge = now
-
-        async def purge() -> None:
-            removed = await asyncio.to_thread(purge_processed, DEDUP_TTL)
-            if removed:
-                logger.info("telegram: purged %d old dedup keys", removed)
-
-        self.queue.submit("__purge__", purge)
-
-    @staticmethod
-    def _order_key(update: Update) -> str:
+    def order_key(self, update: Update) -> str:
         user = update.effective_user
         chat = update.effective_chat
-        ident = user.id if user else (chat.id if chat else 0)
-        return pseudonymize(CHANNEL, str(ident))
+        return self.sender_for(user.id if user else (chat.id if chat else 0))
+
+    def dedup_key(self, update: Update) -> str:
+        return f"tg:{update.update_id}"
+
+    def describe(self, update: Update) -> str:
+        return "update"
 
     # -- updates -----------------------------------------------------------------------------------
-    async def handle_update(self, update: Update, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
-        """Handle one parsed update (secret already checked)."""
-        if not await asyncio.to_thread(claim_event, f"tg:{update.update_id}"):
-            logger.info("telegram: duplicate update dropped")
-            return
+    async def handle_event(
+        self, update: Update, on_new_message: OnNewMessage, received: Optional[float] = None
+    ) -> None:
+        """Handle one parsed update (secret already checked, deduplicated)."""
         if update.callback_query is not None:
             await self._callback(update, on_new_message)
         elif update.message is not None:
@@ -451,7 +383,7 @@ class TelegramInput(InputChannel):
         except TelegramError as exc:
             common.record_failure(CHANNEL, "sendMessage", type(exc).__name__)
 
-    async def _message(self, update: Update, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+    async def _message(self, update: Update, on_new_message: OnNewMessage) -> None:
         msg = update.message
         assert msg is not None
         if msg.chat.type != "private":
@@ -461,7 +393,7 @@ class TelegramInput(InputChannel):
         user = msg.from_user
         if user is None:
             return
-        sender_id = await self._remember(user.id)
+        sender_id = await self.remember(user.id)
         metadata: Dict[str, Any] = {"channel": CHANNEL, "event": "message"}
         text = msg.text
         if text is None:
@@ -476,14 +408,13 @@ class TelegramInput(InputChannel):
                 await self._say(msg.chat.id, "unknown_command")
                 return
             metadata["event"] = "command"
-            await self.turn(on_new_message, payload, sender_id, msg.chat.id, metadata, update.update_id)
+            await self.turn(on_new_message, payload, sender_id, msg.chat.id, metadata, _message_id(update))
             return
         # Not a command: typed text, neutralised like LINE's (" /delete_data" is not a payload).
-        await self.turn(
-            on_new_message, common.neutralize_user_text(text), sender_id, msg.chat.id, metadata, update.update_id
-        )
+        text = common.neutralize_user_text(text)
+        await self.turn(on_new_message, text, sender_id, msg.chat.id, metadata, _message_id(update))
 
-    async def _callback(self, update: Update, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+    async def _callback(self, update: Update, on_new_message: OnNewMessage) -> None:
         cq = update.callback_query
         api = self.api
         assert cq is not None and api is not None
@@ -496,98 +427,45 @@ class TelegramInput(InputChannel):
             await self._say(chat.id, "group_only")
             return
         chat_id = chat.id if chat is not None else cq.from_user.id
-        sender_id = await self._remember(cq.from_user.id)
+        sender_id = await self.remember(cq.from_user.id)
         payload = postback.decode(cq.data) if cq.data else None
         if payload is None:
             logger.info("telegram: undecodable callback data from %s", short_id(sender_id))
             await self._say(chat_id, "unknown_postback")
             return
-        await self.turn(
-            on_new_message,
-            payload,
-            sender_id,
-            chat_id,
-            {"channel": CHANNEL, "event": "callback_query"},
-            update.update_id,
-        )
+        metadata: Dict[str, Any] = {"channel": CHANNEL, "event": "callback_query"}
+        await self.turn(on_new_message, payload, sender_id, chat_id, metadata, _message_id(update))
 
-    async def _chat_member(self, update: Update, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+    async def _chat_member(self, update: Update, on_new_message: OnNewMessage) -> None:
         member = update.my_chat_member
         assert member is not None
         if member.chat.type != "private" or member.new_chat_member.status != "kicked":
             return
         # The person blocked the bot: Telegram's "unfollow".
-        sender_id = pseudonymize(CHANNEL, str(member.from_user.id))
-        await asyncio.to_thread(forget_identity, sender_id)
+        sender_id = self.sender_for(member.from_user.id)
         logger.info("telegram: %s blocked the bot", short_id(sender_id))
-        await self._rasa(
-            on_new_message,
-            "/unfollow",
-            NullOutput(),
-            sender_id,
-            {"channel": CHANNEL, "event": "blocked"},
-            update.update_id,
-        )
+        await self.unfollow(on_new_message, sender_id, {"channel": CHANNEL, "event": "blocked"}, _message_id(update))
 
-    async def _remember(self, user_id: int) -> str:
-        sender_id = pseudonymize(CHANNEL, str(user_id))
-        await asyncio.to_thread(remember_identity, sender_id, CHANNEL, str(user_id))
-        return sender_id
-
-    async def _rasa(
-        self,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        text: str,
-        output: OutputChannel,
-        sender_id: str,
-        metadata: Dict[str, Any],
-        update_id: int,
-    ) -> bool:
-        try:
-            await on_new_message(
-                UserMessage(
-                    text, output, sender_id, input_channel=CHANNEL, message_id=f"tg-{update_id}", metadata=metadata
-                )
-            )
-            return True
-        except Exception as exc:
-            logger.error("telegram: Rasa failed on a turn of %s: %s", short_id(sender_id), type(exc).__name__)
-            logger.debug("telegram: Rasa failure", exc_info=True)
-            return False
-
-    async def turn(
-        self,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        text: str,
-        sender_id: str,
-        chat_id: int,
-        metadata: Dict[str, Any],
-        update_id: int,
-    ) -> None:
-        """One Rasa turn: collect the bot's messages, then send them in order."""
+    # -- turns -------------------------------------------------------------------------------------
+    def turn_output(self, target: int) -> TelegramOutput:
         assert self.api is not None
-        output = TelegramOutput(self.api, chat_id=chat_id, texts=self.texts)
-        typing = asyncio.get_running_loop().create_task(self._typing_later(chat_id))
-        try:
-            await self._rasa(on_new_message, text, output, sender_id, metadata, update_id)
-        finally:
-            typing.cancel()
-        produced = bool(output.messages)
-        sent = await output.flush(sender_id)
-        if not produced and sent == 0:  # Rasa gave nothing (error, action server down): still answer
-            try:
-                await self.api.send_text(chat_id, common.failure_text())
-            except TelegramError as exc:
-                common.record_failure(CHANNEL, "sendMessage", type(exc).__name__)
+        return TelegramOutput(self.api, chat_id=target, texts=self.texts)
 
-    async def _typing_later(self, chat_id: int) -> None:
+    async def answer(self, target: int, sender_id: str, messages: List[Dict[str, Any]], started: float) -> None:
+        """Send the turn's messages in order (texts superseded by window cards left out)."""
+        output = self.turn_output(target)
+        output.messages = messages
+        await output.flush(sender_id)
+
+    @property
+    def busy_after(self) -> float:
+        return self.config.typing_after
+
+    async def show_busy(self, target: int) -> None:
         assert self.api is not None
-        await asyncio.sleep(self.config.typing_after)
-        try:
-            await self.api.bot.send_chat_action(chat_id=chat_id, action="typing")
-        except TelegramError as exc:  # cosmetic
-            logger.debug("telegram typing action failed: %s", type(exc).__name__)
+        await self.api.bot.send_chat_action(chat_id=target, action="typing")
 
 
-def _error(status: int, message: str) -> HTTPResponse:
-    return response.json({"error": message}, status=status)
+def _message_id(update: Update) -> str:
+    """The message id Rasa stores for a turn started by ``update``."""
+    return f"tg-{update.update_id}"
