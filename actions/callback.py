@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import unicodedata
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -23,25 +21,22 @@ from actions.common import (
 )
 from actions.intake import CONTROL_INTENTS, VETO_INTENTS
 from bot import clock
-from bot.domain.phone import mask_phone, normalize_phone
+from bot.domain.phone import looks_like_a_number, mask_phone, normalize_phone
 from bot.domain.schedule import callback_slots, parse_slot_key, slot_is_bookable
+from bot.domain.slots import (
+    ANY_SLOT,
+    NO_NICKNAME,
+    clean_nickname,
+    contact_method_named,
+    match_slot_text,
+    wants_any_time,
+)
 from bot.language.normaliser import normalize
 from bot.store.db import session_scope
 from bot.store.stats import record_stat, session_key
 from bot.store.tickets import ConsentRequired, TicketDraft, book_callback, record_consent
 
 CALLBACK_FORM = "callback_form"
-ANY_SLOT = "any"
-NO_NICKNAME = "-"
-MAX_NICKNAME = 20
-_PERIOD_WORDS = {"am": re.compile(r"午前|朝|あさ|ごぜん"), "pm": re.compile(r"午後|昼|ひる|夕方|ごご")}
-_DATE = re.compile(r"(\d{1,2})\s*[/月]\s*(\d{1,2})")
-_DAY_ONLY = re.compile(r"(?<![\d/月])(\d{1,2})\s*日")
-_TOMORROW = re.compile(r"明日|あした|あす")
-_EARLIEST = re.compile(r"(一番|いちばん)早い|早いほう|最短|すぐ")
-_PHONE_WORDS = re.compile(r"電話|でんわ|TEL|tel|携帯|けいたい")
-_CHAT_WORDS = re.compile(r"チャット|ちゃっと|ライン|LINE|line|ここ|メッセージ|テレグラム|Telegram|トーク|文字")
-_ANY_TIME = re.compile(r"いつでも|どこでも|何時でも|なんじでも|特になし|とくにない")
 
 
 def response_text(domain: DomainDict, name: str, **values: Any) -> str:
@@ -56,34 +51,6 @@ def _requested(tracker: Tracker, slot: str) -> bool:
 
 def _answering(tracker: Tracker) -> bool:
     return latest_intent(tracker) not in CONTROL_INTENTS
-
-
-def match_slot_text(text: str, slots: List[Any], weekdays: str, today: Optional[Any] = None) -> Optional[Any]:
-    """Free text like 「月曜の午前」「11/30 午後」「明日の午後」「一番早い日」 → an offered slot, else None."""
-    norm = normalize(text)
-    if not slots:
-        return None
-    if _EARLIEST.search(norm):
-        return slots[0]
-    period = next((k for k, p in _PERIOD_WORDS.items() if p.search(norm)), None)
-    m = _DATE.search(norm)
-    day_wanted = (int(m.group(1)), int(m.group(2))) if m else None
-    d = None if m else _DAY_ONLY.search(norm)
-    day_of_month = int(d.group(1)) if d else None
-    tomorrow = today.toordinal() + 1 if today is not None and _TOMORROW.search(norm) else None
-    wd = next((i for i, ch in enumerate(weekdays) if f"{ch}曜" in norm), None)
-    if period is None and day_wanted is None and wd is None and day_of_month is None and tomorrow is None:
-        return None
-    matches = [
-        s
-        for s in slots
-        if (period is None or s.period.key == period)
-        and (day_wanted is None or (s.day.month, s.day.day) == day_wanted)
-        and (day_of_month is None or s.day.day == day_of_month)
-        and (tomorrow is None or s.day.toordinal() == tomorrow)
-        and (wd is None or s.day.weekday() == wd)
-    ]
-    return matches[0] if matches else None
 
 
 class ValidateCallbackForm(FormValidationAction):
@@ -132,11 +99,8 @@ class ValidateCallbackForm(FormValidationAction):
         phone = normalize_phone(text)
         if phone:
             return {"contact_method": "phone", "phone": phone}
-        if _PHONE_WORDS.search(text):
-            return {"contact_method": "phone"}
-        if _CHAT_WORDS.search(text):
-            return {"contact_method": "chat"}
-        return {}
+        named = contact_method_named(text)
+        return {"contact_method": named} if named else {}
 
     async def extract_phone(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -153,7 +117,7 @@ class ValidateCallbackForm(FormValidationAction):
         phone = normalize_phone(text)
         if phone:
             return {"phone": phone}
-        if re.search(r"\d{3,}", normalize(text)):
+        if looks_like_a_number(text):
             dispatcher.utter_message(response="utter_phone_invalid")
             return {"phone": None}
         return {}
@@ -177,7 +141,7 @@ class ValidateCallbackForm(FormValidationAction):
             dispatcher.utter_message(response="utter_slot_invalid")
             return {"preferred_slot": None}
         text = tracker.latest_message.get("text") or ""
-        if intent in ("skip", "dont_know") or _ANY_TIME.search(normalize(text)):
+        if intent in ("skip", "dont_know") or wants_any_time(text):
             return {"preferred_slot": ANY_SLOT}
         if not _answering(tracker):
             return {}
@@ -198,11 +162,7 @@ class ValidateCallbackForm(FormValidationAction):
         if not _answering(tracker) or intent == "affirm":
             # 「はい」 is not a name: the question is asked again.
             return {}
-        text = normalize(tracker.latest_message.get("text") or "")
-        # Names are short; drop symbols that could break staff screens or CSV cells.
-        name = "".join(ch for ch in text if unicodedata.category(ch)[0] in "LNZ" or ch in "・ー-")
-        name = name.strip()[:MAX_NICKNAME]
-        return {"nickname": name or NO_NICKNAME}
+        return {"nickname": clean_nickname(tracker.latest_message.get("text") or "")}
 
     async def extract_confirm(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

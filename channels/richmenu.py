@@ -31,10 +31,10 @@ from linebot.models import PostbackAction, RichMenu, RichMenuArea, RichMenuBound
 
 from bot.domain import postback
 from channels.line import TolerantHttpClient
+from channels.wording import load_texts
 
 IMAGE_PATH = Path(__file__).resolve().parent / "richmenu.png"
 MENU_NAME = "madoguchi-main"
-CHAT_BAR_TEXT = "メニュー"
 WIDTH, HEIGHT = 2500, 1686
 DEFAULT_API = "https://api.line.me"
 DEFAULT_DATA_API = "https://api-data.line.me"
@@ -47,9 +47,9 @@ FONT_CANDIDATES = (
 
 @dataclass(frozen=True)
 class Area:
-    """One tappable area: label, postback key (``bot.domain.postback.RICH_MENU_KEYS``), bounds, colour."""
+    """One tappable area: postback key (``bot.domain.postback.RICH_MENU_KEYS``), bounds, colour;
+    its label is the wording in ``channels/texts.yml`` (``rich_menu.areas``)."""
 
-    label: str
     key: str
     x: int
     y: int
@@ -58,17 +58,21 @@ class Area:
     colour: str
 
     @property
+    def label(self) -> str:
+        return str(load_texts()["rich_menu"]["areas"][self.key])
+
+    @property
     def data(self) -> str:
         return postback.encode(f"/{self.key}")
 
 
 # Two large areas on top, three below; the emergency area is the warm colour.
 AREAS: Sequence[Area] = (
-    Area("相談をはじめる", "greet", 0, 0, 1250, 843, "#2E7D6B"),
-    Area("窓口を見る", "ask_where_to_go", 1250, 0, 1250, 843, "#3D6FA8"),
-    Area("居場所の日程", "ibasho_schedule", 0, 843, 833, 843, "#6B5EA8"),
-    Area("いますぐ話したい（緊急）", "show_hotlines", 833, 843, 834, 843, "#C0504D"),
-    Area("記録を消す", "delete_data", 1667, 843, 833, 843, "#6E6E6E"),
+    Area("greet", 0, 0, 1250, 843, "#2E7D6B"),
+    Area("ask_where_to_go", 1250, 0, 1250, 843, "#3D6FA8"),
+    Area("ibasho_schedule", 0, 843, 833, 843, "#6B5EA8"),
+    Area("show_hotlines", 833, 843, 834, 843, "#C0504D"),
+    Area("delete_data", 1667, 843, 833, 843, "#6E6E6E"),
 )
 
 
@@ -78,7 +82,7 @@ def rich_menu() -> RichMenu:
         size=RichMenuSize(width=WIDTH, height=HEIGHT),
         selected=True,
         name=MENU_NAME,
-        chat_bar_text=CHAT_BAR_TEXT,
+        chat_bar_text=str(load_texts()["rich_menu"]["chat_bar"]),
         areas=[
             RichMenuArea(
                 bounds=RichMenuBounds(x=a.x, y=a.y, width=a.width, height=a.height),

@@ -47,3 +47,11 @@ def mask_phone(e164: str) -> str:
     """Shown back to the user to confirm without echoing the whole number."""
     national = display_phone(e164)
     return re.sub(r"\d(?=(?:\D*\d){4})", "*", national)
+
+
+_DIGITS = re.compile(r"\d{3,}")
+
+
+def looks_like_a_number(text: str) -> bool:
+    """Three digits or more: an attempt at a phone number (answered with 「番号を確かめて」), not a refusal."""
+    return bool(_DIGITS.search(normalize(text or "")))

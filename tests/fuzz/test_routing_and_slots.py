@@ -8,12 +8,12 @@ import phonenumbers
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actions.callback import match_slot_text
 from actions.common import slot_label
 from bot.domain.directory import get_directory
 from bot.domain.phone import normalize_phone
 from bot.domain.routing import Profile, eligible, route_windows
 from bot.domain.schedule import JST, CallbackSlot, callback_slots, is_business_day, parse_slot_key
+from bot.domain.slots import match_slot_text
 from tests.fuzz.counting import budget, tick
 
 D = get_directory()
