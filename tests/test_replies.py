@@ -428,6 +428,11 @@ def test_labelled_examples_keep_their_reading(text):
         ("ほんなら そろそろ寝ます", "stop"),
         ("おやすみなさい", "stop"),
         ("また相談します、ありがとうございます", "stop"),
+        ("ほかに話を聞いてもらえる窓口はないんですか", "ask_where_to_go"),
+        ("どっか専門の所に紹介してもらえんかね", "ask_where_to_go"),
+        ("だれか職員さんに家まで来てもらうことは可能ですか", "request_human"),
+        ("ほんなら またね", "stop"),
+        ("それでは失礼いたします", "stop"),
     ],
 )
 def test_batch_five_kinds(text, intent):
@@ -441,3 +446,7 @@ def test_a_put_off_with_thanks_at_an_offer_is_a_goodbye_and_without_thanks_a_no(
     assert goodbye is not None and goodbye.intent == "stop"
     no = read_reply("家族にも聞いてみます", offer)
     assert no is not None and no.intent == "deny"
+
+
+def test_a_bare_shitsurei_shimasu_opens_as_often_as_it_closes_and_is_left_to_diet():
+    assert read_reply("失礼します", DialogueContext()) is None
