@@ -450,3 +450,14 @@ def test_a_put_off_with_thanks_at_an_offer_is_a_goodbye_and_without_thanks_a_no(
 
 def test_a_bare_shitsurei_shimasu_opens_as_often_as_it_closes_and_is_left_to_diet():
     assert read_reply("失礼します", DialogueContext()) is None
+
+
+@pytest.mark.parametrize("text", ["わかりました。主人とも話してみます、ありがとうございました", "ほな また今度で"])
+def test_leaving_at_an_intake_question_is_a_goodbye_not_a_skip(text):
+    reading = read_reply(text, DialogueContext(requested_slot="needs_status"))
+    assert reading is not None and reading.intent == "stop"
+
+
+def test_a_put_off_without_thanks_at_an_intake_question_is_still_a_skip():
+    reading = read_reply("ちょっと考えてみます", DialogueContext(requested_slot="needs_status"))
+    assert reading is not None and reading.intent == "skip"

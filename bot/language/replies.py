@@ -165,6 +165,12 @@ _STRONG_YES = re.compile(r"お願い|おねがい|頼み|たのみ|頼む")
 # Parts that only frame the reply: thanks and an acknowledgement (わかりました).
 _FRAMING = frozenset({"thanks", "acknowledge"})
 _THANKS = re.compile(r"ありがと|有難|有り難|感謝|助かりました|お世話になりました")
+_SOME_OTHER_TIME = re.compile(r"(また|まあ)(今度|こんど|次|つぎ)|次回|次の機会")
+
+
+def _leaving(text: str) -> bool:
+    """A put-off said with thanks, or 'some other time': the person is leaving, not skipping."""
+    return bool((patterns().put_off_like.search(text) and _THANKS.search(text)) or _SOME_OTHER_TIME.search(text))
 
 
 def _whole_class(text: str) -> str | None:
@@ -240,6 +246,8 @@ def _in_context(word_class: str, text: str, ctx: DialogueContext) -> Reading | N
     if word_class == "decline":
         if ctx.crisis_active and patterns().reassure_like.search(text):
             return None  # 「大丈夫です」 after a crisis check: a reassurance, checked once more
+        if slot in INTAKE_QUESTIONS and not ctx.crisis_active and _leaving(text):
+            return Reading("stop", rule="leaving@question")  # 「家族と話してみます。ありがとう」「また今度」
         if slot in INTAKE_QUESTIONS or slot in SKIPPABLE_BOOKING_QUESTIONS:
             return Reading("skip", rule="decline@question")
         if slot in OFFERS:
