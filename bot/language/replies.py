@@ -160,7 +160,9 @@ def _strip(text: str) -> str:
     return patterns().tail_noise.sub("", text.strip())
 
 
-_SENTENCES = re.compile(r"[。！!？?\n]+")
+_SENTENCES = re.compile(
+    r"[。！!？?\n]+|[、,]\s*(?=(?:どうも|本当に|ほんとに|ほんとうに)?(?:ありがと|有難|有り難|助かりました|感謝))"
+)
 _STRONG_YES = re.compile(r"お願い|おねがい|頼み|たのみ|頼む")
 # Parts that only frame the reply: thanks and an acknowledgement (わかりました).
 _FRAMING = frozenset({"thanks", "acknowledge"})
