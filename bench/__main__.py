@@ -99,7 +99,7 @@ def summarise_profile(raw: Path, top: int = 25) -> dict[str, Any]:
     self_: Counter = Counter()
     total = idle = 0
     opener = gzip.open if str(raw).endswith(".gz") else open
-    with opener(raw, "rt", errors="replace") as fh:  # type: ignore[operator]
+    with opener(raw, "rt", errors="replace") as fh:
         lines = fh.read().splitlines()
     for line in lines:
         stack, _, count = line.rpartition(" ")

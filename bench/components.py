@@ -169,7 +169,7 @@ def timed(
         rc = proc.returncode
     finally:
         if log:
-            out.close()  # type: ignore[union-attr]
+            out.close()
     return {"wall_s": round(time.monotonic() - t0, 1), "cpu_s": round(_children_cpu() - cpu0, 1), "rc": rc}
 
 

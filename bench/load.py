@@ -64,7 +64,7 @@ class FakeLine:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = site._server.sockets[0].getsockname()[1]
         return self
 
     async def close(self) -> None:
@@ -243,7 +243,7 @@ class Client:
                 return turn
             arrival: Arrival = await asyncio.wait_for(asyncio.shield(fut), self.turn_timeout)
             turn.done, turn.kind = arrival.at, arrival.kind
-            turn.reply = arrival.messages  # type: ignore[attr-defined]
+            turn.reply = arrival.messages
         except (asyncio.TimeoutError, aiohttp.ClientError):
             pass
         finally:

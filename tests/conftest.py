@@ -180,7 +180,7 @@ def _launch_stack(tmp_path_factory, fake_api) -> Stack:
         STAFF_TELEGRAM_CHAT_ID=STAFF_CHAT_ID,
     )
     s = Stack(workdir=workdir, env=env)
-    s.db_path = Path(workdir / "madoguchi.db")  # type: ignore[attr-defined]
+    s.db_path = Path(workdir / "madoguchi.db")
     s.write_endpoints()
     s.launch_actions()
     s.launch_rasa()

@@ -258,7 +258,7 @@ class CrisisDetector:
     """Applies the reviewed lexicon. Build once; `detect` is thread-safe and cheap."""
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else DEFAULT_LEXICON_PATH
+        self.path: Path | None = Path(path) if path is not None else DEFAULT_LEXICON_PATH
         with open(self.path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
         self._load(data)
@@ -267,7 +267,7 @@ class CrisisDetector:
     def from_mapping(cls, data: Mapping[str, Any]) -> "CrisisDetector":
         """A detector from an already-parsed lexicon (tests, experiments)."""
         self = cls.__new__(cls)
-        self.path = None  # type: ignore[assignment]
+        self.path = None
         self._load(data)
         return self
 

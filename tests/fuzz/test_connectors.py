@@ -92,8 +92,8 @@ def test_postback_decode_only_yields_safe_payloads(data: str) -> None:
 # --- LINE ---------------------------------------------------------------------------------------------
 def line_input() -> LineInput:
     line = LineInput(LineConfig(channel_secret=SECRET, access_token="t", api_base_url="http://127.0.0.1:9"))
-    line.submitted = []  # type: ignore[attr-defined]
-    line.queue.submit = lambda key, job: line.submitted.append(key)  # type: ignore[method-assign,attr-defined]
+    line.submitted = []
+    line.queue.submit = lambda key, job: line.submitted.append(key)
     return line
 
 
@@ -127,7 +127,7 @@ def test_line_webhook_any_bytes_get_a_clear_status(body: bytes, ctype: str, sign
     resp = asyncio.run(line._webhook(Request(body, headers), _noop))
     assert status_of(resp) in OK_STATUSES
     if signature != "good":
-        assert status_of(resp) != 200 and not line.submitted  # type: ignore[attr-defined]
+        assert status_of(resp) != 200 and not line.submitted
 
 
 @budget()
@@ -144,7 +144,7 @@ def test_line_webhook_signed_json_is_accepted_only_with_an_events_list(payload: 
         assert status_of(resp) == (200 if is_valid else 400)
         if is_valid:
             n = sum(isinstance(e, dict) for e in doc["events"])
-            assert len([k for k in line.submitted if k != "__purge__"]) == n  # type: ignore[attr-defined]
+            assert len([k for k in line.submitted if k != "__purge__"]) == n
 
 
 maybe_text = st.none() | st.text(max_size=30) | st.integers() | st.booleans()
@@ -222,7 +222,7 @@ def test_line_events_of_any_documented_shape_never_crash_and_only_safe_text_reac
     async def deliver(ctx: Any, objects: Any) -> None:
         delivered.append(objects)
 
-    line.deliver = deliver  # type: ignore[method-assign]
+    line.deliver = deliver
     asyncio.run(line.handle_event(event, rasa))
     for m in seen:
         assert isinstance(m.text, str) and m.sender_id.startswith("line-") and len(m.sender_id) == 37
@@ -286,10 +286,10 @@ def telegram_input() -> TelegramInput:
         tg = TelegramInput(
             TelegramConfig(bot_token="123:abc", secret_token=TG_SECRET, api_base_url="http://127.0.0.1:9")
         )
-        tg.queue.submit = lambda key, job: tg.submitted.append(key)  # type: ignore[method-assign,attr-defined]
+        tg.queue.submit = lambda key, job: tg.submitted.append(key)
         _telegram.append(tg)
     tg = _telegram[0]
-    tg.submitted = []  # type: ignore[attr-defined]
+    tg.submitted = []
     tg._last_purge = None
     return tg
 
@@ -333,7 +333,7 @@ def test_telegram_webhook_any_update_gets_a_clear_status(update: Dict[str, Any],
     resp = asyncio.run(tg._webhook(Request(json.dumps(update).encode(), headers), _noop))
     assert status_of(resp) in OK_STATUSES
     if secret != "good":
-        assert status_of(resp) == 401 and not tg.submitted  # type: ignore[attr-defined]
+        assert status_of(resp) == 401 and not tg.submitted
 
 
 @budget()

@@ -134,7 +134,7 @@ class _DeafTask(asyncio.Task):
     cancel lands while a command fetches a pooled connection or flushes (docs/reliability.md,
     issue 10). redis-py's own timeouts (which cancel too) still work."""
 
-    def cancel(self, msg=None) -> bool:  # type: ignore[override]
+    def cancel(self, msg=None) -> bool:
         if sys._getframe(1).f_code.co_filename.endswith("lock_store.py"):
             return True
         return super().cancel(msg)

@@ -22,7 +22,7 @@ SECOND_RASA_MODULE = "test_rasa_instances"
 def launch_rstack(config: pytest.Config) -> ReliabilityStack:
     """The stack's processes, started without waiting for them (with its own fake API)."""
     fake = FakeApiThread().start()
-    stack = ReliabilityStack(config._tmp_path_factory.mktemp("reliability"), fake)  # type: ignore[attr-defined]
+    stack = ReliabilityStack(config._tmp_path_factory.mktemp("reliability"), fake)
     stack.write_endpoints()
     stack.launch_actions()
     stack.launch_rasa()

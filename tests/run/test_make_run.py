@@ -71,7 +71,7 @@ def _alive(pid: int) -> bool:
 
 def launch_make_run(config: pytest.Config) -> MakeRun:
     """`make run` on free ports, started without waiting for it."""
-    tmp = config._tmp_path_factory.mktemp("make-run")  # type: ignore[attr-defined]
+    tmp = config._tmp_path_factory.mktemp("make-run")
     var = tmp / "var"
     model = newest_model()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS")) and k != "RASA_API_TOKEN"}

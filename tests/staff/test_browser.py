@@ -44,7 +44,7 @@ def driver(tmp_path: Path, live) -> Iterator[Any]:
     downloads.mkdir()
     gen = chromium(downloads)
     drv = next(gen)
-    drv.downloads = downloads  # type: ignore[attr-defined]
+    drv.downloads = downloads
     yield drv
     gen.close()
 

@@ -53,7 +53,7 @@ class LiveApp:
             {"username": username, "password": password, "next": "", "csrf_token": token}
         ).encode()
         req = urllib.request.Request(f"{self.url}/login", data=body)
-        req.opener = opener  # type: ignore[attr-defined]
+        req.opener = opener
         return req
 
 
@@ -65,7 +65,7 @@ def send_in_parallel(requests: list[urllib.request.Request]) -> list[int]:
     def one(i: int) -> None:
         barrier.wait()
         try:
-            with requests[i].opener.open(requests[i], timeout=60) as resp:  # type: ignore[attr-defined]
+            with requests[i].opener.open(requests[i], timeout=60) as resp:
                 statuses[i] = resp.status
         except urllib.error.HTTPError as err:
             statuses[i] = err.code
