@@ -19,7 +19,7 @@ from bot.language.facts import Fact, Strength, corrected_part, fact_from_slots, 
 from bot.language.kinship import alternation, kinship, school_stage_band
 from bot.language.normaliser import normalize
 from bot.language.onset import read_onset
-from bot.language.writer import WriterReading, read_writer, tells_own_life, tells_withdrawal
+from bot.language.writer import WriterReading, names_someone_else, read_writer, tells_own_life, tells_withdrawal
 from bot.paths import RESOURCES
 
 _JA_SPACE = re.compile(r"(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])")
@@ -441,7 +441,7 @@ def extract_profile(
             ent = []
         # DIET's family / other for a relative or a friend named in passing, in a message that
         # tells the writer's own days (友人にも合わせる顔がない, 母の髪が白く): no guess, the bot asks.
-        if ent and ent[0] in ("family", "other") and tells_own_life(norm):
+        if ent and ent[0] in ("family", "other") and tells_own_life(norm) and not names_someone_else(norm):
             ent = []
         relation = ent[0] if ent else None
 

@@ -468,3 +468,10 @@ _OWN_LIFE = re.compile(
     r"|(?:頼れる|たよれる)(?:[^。]{0,6})(?:いない|いません|おらん|ない)|一人きり|ひとりきり|一人暮らし|独り身"
     r"|(?:親|両親|母|父)と(?:暮らして|くらして|住んで|同居)"
 )
+
+
+def names_someone_else(text: str) -> bool:
+    """Is a relative, a role or someone said with respect the subject or topic of a clause
+    (父が, 社員が, 親戚の女性のことで)? Then the message is about them, whatever else it tells."""
+    norm = re.sub(r"\s+", "", normalize(text or ""))
+    return any(_who(m)[0] in ("family", "other") for m in _words().subject.finditer(norm))
