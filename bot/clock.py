@@ -16,15 +16,16 @@ database column is UTC (SQLite drops offsets; `bot.store.models.UTCDateTime` wri
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterator, Optional
 
+from bot import config
+
 JST = timezone(timedelta(hours=9), "JST")
-ENV_PIN = "MADOGUCHI_NOW"
+ENV_PIN = "MADOGUCHI_NOW"  # declared in bot.config
 
 _lock = threading.Lock()
 _frozen: Optional[datetime] = None
@@ -42,7 +43,7 @@ def parse_moment(value: str) -> datetime:
 
 def _from_env() -> Optional[datetime]:
     global _anchor
-    value = os.environ.get(ENV_PIN, "").strip()
+    value = config.settings().text(ENV_PIN).strip()
     if not value:
         return None
     with _lock:

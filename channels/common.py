@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import re
 import weakref
@@ -39,6 +38,7 @@ from typing import (
 
 from rasa.core.channels.channel import OutputChannel
 
+from bot import config
 from bot.domain import postback
 from channels.fallback import unavailable_text
 from channels.wording import load_texts
@@ -82,7 +82,7 @@ def setting(
         value = str((credentials or {}).get(k) or "").strip()
         if value and not _UNEXPANDED.match(value):
             return value
-    return os.environ.get(env_name, "").strip() or default
+    return (config.settings().raw(env_name) or "").strip() or default
 
 
 def float_setting(credentials: Optional[Mapping[str, Any]], key: str, env_name: str, default: float) -> float:
@@ -261,7 +261,7 @@ DEFAULT_MAX_TURNS = 8
 def max_turns() -> int:
     """MADOGUCHI_MAX_TURNS: concurrent Rasa turns per process (0 = no cap)."""
     try:
-        return max(0, int(os.environ.get("MADOGUCHI_MAX_TURNS", DEFAULT_MAX_TURNS)))
+        return max(0, config.settings().integer("MADOGUCHI_MAX_TURNS"))
     except ValueError:
         return DEFAULT_MAX_TURNS
 

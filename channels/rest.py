@@ -23,7 +23,6 @@ import hmac
 import json
 import logging
 import math
-import os
 from asyncio import CancelledError
 from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
@@ -33,6 +32,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import config
 from bot.security.netaddr import is_loopback
 from bot.security.pseudonym import pseudonymize
 from bot.security.ratelimit import Rate, RateLimiter, parse_rate
@@ -114,9 +114,9 @@ class PseudonymousRestInput(InputChannel):
 
     def __init__(self) -> None:
         self.mailbox = Mailbox()
-        self.token = os.environ.get("MADOGUCHI_REST_TOKEN", "").strip()
-        self.per_sender = RateLimiter(parse_rate(os.environ.get("MADOGUCHI_REST_RATE_SENDER"), SENDER_RATE))
-        self.per_address = RateLimiter(parse_rate(os.environ.get("MADOGUCHI_REST_RATE_ADDRESS"), ADDRESS_RATE))
+        self.token = (config.settings().raw("MADOGUCHI_REST_TOKEN") or "").strip()
+        self.per_sender = RateLimiter(parse_rate(config.settings().raw("MADOGUCHI_REST_RATE_SENDER"), SENDER_RATE))
+        self.per_address = RateLimiter(parse_rate(config.settings().raw("MADOGUCHI_REST_RATE_ADDRESS"), ADDRESS_RATE))
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         """For messages outside a turn (``output_channel=latest``): kept for the next reply."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import aiohttp
 from linebot import AsyncLineBotApi
 from linebot.models import PostbackAction, RichMenu, RichMenuArea, RichMenuBounds, RichMenuSize
 
+from bot import config
 from bot.domain import postback
 from channels.line import TolerantHttpClient
 from channels.wording import load_texts
@@ -94,8 +94,7 @@ def rich_menu() -> RichMenu:
 
 
 def data_api_base(api_base: str, env: Optional[Dict[str, str]] = None) -> str:
-    env = dict(os.environ) if env is None else env
-    explicit = (env.get("LINE_API_DATA_BASE_URL") or "").strip()
+    explicit = (config.settings(env).raw("LINE_API_DATA_BASE_URL") or "").strip()
     if explicit:
         return explicit.rstrip("/")
     return DEFAULT_DATA_API if api_base == DEFAULT_API else api_base
@@ -103,7 +102,7 @@ def data_api_base(api_base: str, env: Optional[Dict[str, str]] = None) -> str:
 
 # --- drawing -----------------------------------------------------------------------------------
 def find_font(explicit: Optional[str] = None) -> Optional[str]:
-    for path in (explicit, os.environ.get("MADOGUCHI_CJK_FONT"), *FONT_CANDIDATES):
+    for path in (explicit, config.settings().raw("MADOGUCHI_CJK_FONT"), *FONT_CANDIDATES):
         if path and Path(path).exists():
             return path
     return None
@@ -198,11 +197,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.draw:
         print(draw(args.image, args.font))
         return 0
-    token = os.environ.get("LINE_CHANNEL_ACCESS_TOKEN", "").strip()
+    token = (config.settings().raw("LINE_CHANNEL_ACCESS_TOKEN") or "").strip()
     if not token:
         print("LINE_CHANNEL_ACCESS_TOKEN is not set", file=sys.stderr)
         return 2
-    api_base = (os.environ.get("LINE_API_BASE_URL") or DEFAULT_API).strip().rstrip("/")
+    api_base = (config.settings().raw("LINE_API_BASE_URL") or DEFAULT_API).strip().rstrip("/")
     menu_id = asyncio.run(create(token, api_base, args.image))
     print(f"rich menu {menu_id} created and set as default")
     return 0

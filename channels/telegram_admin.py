@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import random
 import sys
 from typing import Awaitable, List, Optional
@@ -30,6 +29,7 @@ from typing import Awaitable, List, Optional
 import aiohttp
 from telegram import Update
 
+from bot import config
 from channels.telegram import ALLOWED_UPDATES, TelegramApi, TelegramConfig
 
 logger = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_set.add_argument("url")
     sub.add_parser("delete-webhook", help="remove the webhook")
     p_poll = sub.add_parser("poll", help="long-poll and forward updates to the local Rasa")
-    p_poll.add_argument("--rasa-url", default=os.environ.get("RASA_URL") or DEFAULT_RASA_URL)
+    p_poll.add_argument("--rasa-url", default=config.settings().raw("MADOGUCHI_RASA_URL") or DEFAULT_RASA_URL)
     p_poll.add_argument("--once", action="store_true", help="one getUpdates call, then exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

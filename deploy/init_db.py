@@ -21,11 +21,12 @@ story is encrypted, Rasa's columns widened); run it again after every update, be
 
 from __future__ import annotations
 
-import os
 import sys
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from bot import config
 
 
 def create_database_if_missing(url: str) -> None:
@@ -51,8 +52,8 @@ def main() -> int:
     if missing:
         print(f"MADOGUCHI_ENV=production and not set: {', '.join(missing)}", file=sys.stderr)
         return 2
-    tracker_url = os.environ.get("MADOGUCHI_TRACKER_DB_URL")
-    db_url = os.environ.get("MADOGUCHI_DB_URL")
+    tracker_url = config.settings().text("MADOGUCHI_TRACKER_DB_URL")
+    db_url = config.settings().text("MADOGUCHI_DB_URL")
     if not tracker_url or not db_url:
         print("set MADOGUCHI_TRACKER_DB_URL and MADOGUCHI_DB_URL", file=sys.stderr)
         return 2

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncGenerator, Optional, Text
@@ -68,6 +67,8 @@ from typing import Any, AsyncGenerator, Optional, Text
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
+
+from bot import config
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,13 @@ class AtomicRedisLockStore(LockStore):
         username = kw.get("username", username) or None
         key_prefix = kw.get("key_prefix", key_prefix)
         self.poll_interval = float(kw.get("poll_interval", poll_interval))
-        wait = kw.get("max_wait", os.environ.get("MADOGUCHI_LOCK_MAX_WAIT") or max_wait)
+        cfg = config.settings()
+        if "max_wait" in kw:  # the endpoints file, then the environment, then the argument
+            wait = kw["max_wait"]
+        elif cfg.is_set("MADOGUCHI_LOCK_MAX_WAIT"):
+            wait = cfg.number("MADOGUCHI_LOCK_MAX_WAIT")
+        else:
+            wait = max_wait
         self.max_wait: Optional[float] = float(wait) if wait not in (None, "") else None
         timeout = float(kw.get("socket_timeout", socket_timeout))
         self.red = aioredis.Redis(

@@ -14,11 +14,12 @@ The flood limits of the public listener (issue 21, M-10) are the constants below
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import sys
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
+
+from bot import config
 
 __all__ = [
     "TEMPLATE",
@@ -42,7 +43,8 @@ WEBHOOK_RATE_PER_S = 50
 WEBHOOK_BURST = 500
 #: Connections one client address may hold open on the public listener.
 CONNS_PER_CLIENT = 100
-DEFAULT_INTERNAL_PORT = 8081
+#: LB_INTERNAL_PORT's default (bot.config).
+DEFAULT_INTERNAL_PORT = config.settings({}).integer("LB_INTERNAL_PORT")
 UPSTREAMS = {"sticky": "rasa_sticky", "round_robin": "rasa_round_robin"}
 
 
@@ -80,31 +82,34 @@ def render(values: Mapping[str, str], trusted: Sequence[str] = ()) -> str:
     return text
 
 
-def values_from_env(env: Mapping[str, str]) -> dict[str, str]:
-    routing = env.get("LB_ROUTING") or "sticky"
+def values_from_env(env: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """The template's values from ``env`` (the process environment when None); RUN_DIR and the
+    ports of the replicas and the staff app must be set (ConfigError, a ValueError, otherwise)."""
+    cfg = config.settings(env)
+    routing = cfg.text("LB_ROUTING")
     if routing not in UPSTREAMS:
         raise ValueError("LB_ROUTING must be sticky or round_robin")
     return {
-        "RUN_DIR": env["RUN_DIR"],
-        "LB_HOST": env.get("LB_HOST") or "127.0.0.1",
-        "LB_PORT": env.get("LB_PORT") or "8080",
-        "LB_INTERNAL_PORT": env.get("LB_INTERNAL_PORT") or str(DEFAULT_INTERNAL_PORT),
-        "RASA1_PORT": env["RASA1_PORT"],
-        "RASA2_PORT": env["RASA2_PORT"],
-        "STAFF_PORT": env["STAFF_PORT"],
+        "RUN_DIR": cfg.require("RUN_DIR"),
+        "LB_HOST": cfg.text("LB_HOST"),
+        "LB_PORT": str(cfg.integer("LB_PORT")),
+        "LB_INTERNAL_PORT": str(cfg.integer("LB_INTERNAL_PORT")),
+        "RASA1_PORT": str(cfg.integer("RASA1_PORT")),
+        "RASA2_PORT": str(cfg.integer("RASA2_PORT")),
+        "STAFF_PORT": str(cfg.integer("STAFF_PORT")),
         "WEBHOOK_UPSTREAM": UPSTREAMS[routing],
-        "REST_PUBLIC": "1" if env.get("MADOGUCHI_REST_PUBLIC") == "1" else "0",
+        "REST_PUBLIC": "1" if cfg.flag("MADOGUCHI_REST_PUBLIC") else "0",
     }
 
 
 def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    env = os.environ if env is None else env
     if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        text = render(values_from_env(env), trusted_proxies(env.get("MADOGUCHI_TRUSTED_PROXIES") or ""))
+        trusted = trusted_proxies(" ".join(config.settings(env).items("MADOGUCHI_TRUSTED_PROXIES")))
+        text = render(values_from_env(env), trusted)
     except (KeyError, ValueError) as exc:
         print(f"nginx configuration: {exc}", file=sys.stderr)
         return 2

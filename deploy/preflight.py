@@ -28,6 +28,7 @@ import sys
 from typing import Mapping, Optional
 from urllib.parse import urlsplit
 
+from bot import config
 from bot.security.netaddr import is_loopback
 
 __all__ = ["MIN_TOKEN_CHARS", "local_problems", "production_problems", "missing_problems", "main"]
@@ -36,8 +37,11 @@ MIN_TOKEN_CHARS = 16
 _MAKE_TOKEN = "e.g. `openssl rand -hex 24`"
 
 
-def _token_problem(env: Mapping[str, str], name: str, why: str, otherwise: str = "") -> Optional[str]:
-    value = (env.get(name) or "").strip()
+Env = Optional[Mapping[str, str]]
+
+
+def _token_problem(env: Env, name: str, why: str, otherwise: str = "") -> Optional[str]:
+    value = config.settings(env).text(name).strip()
     if not value:
         return f"{name} is not set: {why}. Set it to a random secret ({_MAKE_TOKEN}){otherwise}."
     if len(value) < MIN_TOKEN_CHARS:
@@ -48,22 +52,25 @@ def _token_problem(env: Mapping[str, str], name: str, why: str, otherwise: str =
     return None
 
 
-def _rasa_url_problem(env: Mapping[str, str]) -> Optional[str]:
-    url = (env.get("MADOGUCHI_RASA_URL") or "").strip()
-    if not url:
+def _rasa_url_problem(env: Env) -> Optional[str]:
+    cfg = config.settings(env)
+    name = cfg.source("MADOGUCHI_RASA_URL")  # or its deprecated name, RASA_URL
+    if name is None:
         return None
+    url = cfg.text("MADOGUCHI_RASA_URL")
     parts = urlsplit(url)
     if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         return (
-            f"MADOGUCHI_RASA_URL={url} would send RASA_API_TOKEN in clear to another machine: "
+            f"{name}={url} would send RASA_API_TOKEN in clear to another machine: "
             "point it at a replica on 127.0.0.1, or use https."
         )
     return None
 
 
-def local_problems(env: Mapping[str, str]) -> list[str]:
-    """``make run``: Rasa (and the staff app) bind HOST; the action server stays on loopback."""
-    host = (env.get("HOST") or "127.0.0.1").strip()
+def local_problems(env: Env = None) -> list[str]:
+    """``make run``: Rasa (and the staff app) bind HOST; the action server stays on loopback.
+    ``env``: the process environment when None (as for every function here)."""
+    host = config.settings(env).text("HOST").strip()
     problems = []
     if not is_loopback(host):
         why = (
@@ -87,7 +94,7 @@ def local_problems(env: Mapping[str, str]) -> list[str]:
     return problems
 
 
-def production_problems(env: Mapping[str, str]) -> list[str]:
+def production_problems(env: Env = None) -> list[str]:
     """``make run-production``: the balancer is public, so Rasa's API always needs the token."""
     problems = [
         p
@@ -101,14 +108,16 @@ def production_problems(env: Mapping[str, str]) -> list[str]:
         )
         if p
     ]
-    sanic_host = (env.get("SANIC_HOST") or "127.0.0.1").strip()
+    cfg = config.settings(env)
+    sanic_host = cfg.text("SANIC_HOST").strip()
     if not is_loopback(sanic_host):
         # The env file wins over the units' Environment=: it must not move the action server.
         problems.append(
             f"SANIC_HOST={sanic_host} would publish the action server, which has no "
             "authentication: leave it at 127.0.0.1."
         )
-    public_rest = (env.get("MADOGUCHI_REST_PUBLIC") or "0").strip()
+    # Checked here as written, so that the message names the value (bot.config would refuse it too).
+    public_rest = (cfg.raw("MADOGUCHI_REST_PUBLIC") or "0").strip()
     if public_rest not in ("0", "1"):
         problems.append(
             f"MADOGUCHI_REST_PUBLIC must be 0 (default: REST only from this machine) or 1, not {public_rest!r}."
@@ -122,7 +131,7 @@ def production_problems(env: Mapping[str, str]) -> list[str]:
     return problems
 
 
-def missing_problems(env: Mapping[str, str], process: Optional[str] = None) -> list[str]:
+def missing_problems(env: Env = None, process: Optional[str] = None) -> list[str]:
     """The variables that ``process`` (every process when None) needs and ``env`` lacks."""
     from deploy.processes import PROCESSES
 
@@ -131,18 +140,16 @@ def missing_problems(env: Mapping[str, str], process: Optional[str] = None) -> l
         return [f"no process {process!r} in deploy/processes.py"]
     # RASA_API_TOKEN has its own, stricter check (production_problems).
     names = dict.fromkeys(n for p in procs for n in p.needs if n != "RASA_API_TOKEN")
-    return [f"{n} is not set (see deploy/production.env.example)" for n in names if not (env.get(n) or "").strip()]
+    cfg = config.settings(env)
+    return [f"{n} is not set (see deploy/production.env.example)" for n in names if not cfg.is_set(n)]
 
 
-def main(argv: Optional[list[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
-    import os
-
+def main(argv: Optional[list[str]] = None, env: Env = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    environ = os.environ if env is None else env
     if args[:1] == ["local"] and len(args) == 1:
-        problems = local_problems(environ)
+        problems = local_problems(env)
     elif args[:1] == ["production"] and len(args) in (1, 2):
-        problems = production_problems(environ) + missing_problems(environ, args[1] if len(args) == 2 else None)
+        problems = production_problems(env) + missing_problems(env, args[1] if len(args) == 2 else None)
     else:
         print("usage: python -m deploy.preflight local|production [PROCESS]", file=sys.stderr)
         return 2

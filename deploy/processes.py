@@ -20,6 +20,8 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Mapping, Optional, Sequence
 
+from bot import config
+
 __all__ = [
     "Ports",
     "Place",
@@ -42,19 +44,8 @@ UMASK = "0077"
 #: process (bot/security/ratelimit.py, staff/accounts.py): two workers would each allow the limit.
 STAFF_WORKERS = 1
 STAFF_THREADS = 8
-#: Values that must never appear on a command line.
-SECRET_NAMES = (
-    "RASA_API_TOKEN",
-    "MADOGUCHI_REST_TOKEN",
-    "MADOGUCHI_SENDER_KEY",
-    "MADOGUCHI_FERNET_KEYS",
-    "MADOGUCHI_STATS_KEY",
-    "MADOGUCHI_STAFF_SECRET",
-    "LINE_CHANNEL_SECRET",
-    "LINE_CHANNEL_ACCESS_TOKEN",
-    "TELEGRAM_BOT_TOKEN",
-    "TELEGRAM_SECRET_TOKEN",
-)
+#: Values that must never appear on a command line: every secret of the registry (bot.config).
+SECRET_NAMES = config.secret_names()
 #: What every serving process reads from the env file (deploy/production.env.example).
 _STORES = (
     "MADOGUCHI_ENV",
@@ -75,11 +66,14 @@ class Ports:
     staff: int = 8001
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Ports":
-        d = cls()
-        rasa = tuple(int(env.get(f"RASA{n}_PORT") or p) for n, p in enumerate(d.rasa, start=1))
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Ports":
+        """From ``env`` (the process environment when None); these defaults where unset."""
+        d, cfg = cls(), config.settings(env)
+        rasa = tuple(cfg.integer(f"RASA{n}_PORT", fallback=p) for n, p in enumerate(d.rasa, start=1))
         return cls(
-            rasa=rasa, actions=int(env.get("ACTIONS_PORT") or d.actions), staff=int(env.get("STAFF_PORT") or d.staff)
+            rasa=rasa,
+            actions=cfg.integer("ACTIONS_PORT", fallback=d.actions),
+            staff=cfg.integer("STAFF_PORT", fallback=d.staff),
         )
 
 
@@ -244,12 +238,11 @@ def main(args: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] 
     python -m deploy.processes env                          shell lines: each variable that the
                                                             environment does not set yet
     """
-    import os
     import shlex
     from pathlib import Path
 
     args = list(sys.argv[1:] if args is None else args)
-    env = os.environ if env is None else env
+    cfg = config.settings(env)
     root = str(Path(__file__).resolve().parent.parent)
     ports = Ports.from_env(env)
     if args[:1] == ["env"] and len(args) == 1:
@@ -270,12 +263,12 @@ def main(args: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] 
         instance = int(args[2]) if len(args) == 4 else 0
         place = with_place(
             Place(root=root, model=args[-1], env_file=""),
-            credentials=env.get("RASA_CREDENTIALS", ""),
-            endpoints=env.get("RASA_ENDPOINTS", ""),
+            credentials=cfg.raw("RASA_CREDENTIALS") or "",
+            endpoints=cfg.raw("RASA_ENDPOINTS") or "",
         )
         cmd = argv(proc, place, _port_of(proc, ports, instance))
         if proc.every_s:
-            cmd += ["--every", str(int(env.get("PURGE_EVERY_S") or proc.every_s))]
+            cmd += ["--every", str(cfg.integer("PURGE_EVERY_S", fallback=proc.every_s))]
         sys.stdout.write("\0".join(cmd) + "\0")
         return 0
     print(main.__doc__, file=sys.stderr)

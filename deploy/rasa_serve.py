@@ -15,12 +15,12 @@ token (JWT, the 401 answer) stays Rasa's own code.
 from __future__ import annotations
 
 import hmac
-import os
 import sys
 from functools import wraps
 from inspect import isawaitable
-from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
+
+from bot import config
 
 __all__ = ["TOKEN_ENV", "TOKEN_FILE_ENV", "read_token", "rasa_argv", "constant_time", "main"]
 
@@ -32,11 +32,12 @@ class TokenInArguments(ValueError):
     """The token was given as an argument after all: refused, as that is what this module avoids."""
 
 
-def read_token(env: Mapping[str, str]) -> Optional[str]:
-    path = (env.get(TOKEN_FILE_ENV) or "").strip()
-    if path:
-        return Path(path).read_text(encoding="utf-8").strip() or None
-    return (env.get(TOKEN_ENV) or "").strip() or None
+def read_token(env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """From ``env``, or the process environment when None."""
+    cfg = config.settings(env)
+    if cfg.is_set(TOKEN_FILE_ENV):
+        return cfg.path(TOKEN_FILE_ENV).read_text(encoding="utf-8").strip() or None
+    return cfg.text(TOKEN_ENV).strip() or None
 
 
 def rasa_argv(args: Sequence[str], token: Optional[str]) -> list[str]:
@@ -89,7 +90,7 @@ def main(args: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] 
     import rasa.server
     from rasa.__main__ import main as rasa_main
 
-    argv = rasa_argv(sys.argv[1:] if args is None else args, read_token(os.environ if env is None else env))
+    argv = rasa_argv(sys.argv[1:] if args is None else args, read_token(env))
     rasa.server.requires_auth = constant_time(rasa.server.requires_auth)
     sys.argv = argv
     return rasa_main()

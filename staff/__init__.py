@@ -7,16 +7,12 @@ the action server can import the Flask-free helpers (bot.domain.display, bot.dom
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
 
-SESSION_MINUTES = 30
-#: Login attempts per client address and minute (MADOGUCHI_STAFF_LOGINS_PER_MINUTE).
-LOGINS_PER_MINUTE = 10
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -34,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from flask_login import current_user
     from flask_wtf.csrf import CSRFError, CSRFProtect
 
+    from bot import config as bot_config
     from bot.domain.display import need_label, slot_label, window_name
     from bot.domain.labels import label, t
     from bot.domain.phone import phone_for_staff
@@ -44,8 +41,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from staff import auth, public, supervisor, views, web
 
     app = Flask(__name__)
-    settings = web.WebSettings.from_env(os.environ)
-    minutes = int(os.environ.get("MADOGUCHI_STAFF_SESSION_MINUTES") or SESSION_MINUTES)
+    cfg = bot_config.settings()
+    settings = web.WebSettings.from_env()
+    minutes = cfg.integer("MADOGUCHI_STAFF_SESSION_MINUTES")
     app.config.update(
         SECRET_KEY=_secret_key(),
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=minutes),
@@ -60,7 +58,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (30-minute) session
         MAX_CONTENT_LENGTH=64 * 1024,
         PRIVACY_PATH=None,
-        LOGINS_PER_MINUTE=int(os.environ.get("MADOGUCHI_STAFF_LOGINS_PER_MINUTE") or LOGINS_PER_MINUTE),
+        # Login attempts per client address and minute.
+        LOGINS_PER_MINUTE=cfg.integer("MADOGUCHI_STAFF_LOGINS_PER_MINUTE"),
     )
     if config:
         app.config.update(config)

@@ -5,23 +5,24 @@ server, plus the notification outbox worker (`make run`). Production runs it und
 from __future__ import annotations
 
 import argparse
-import os
 
 from werkzeug.serving import run_simple
 
+from bot import config
 from bot.services.notify import OutboxWorker
 from staff import create_app
 from staff.web import quiet_loggers
 
 
 def main(argv: list[str] | None = None) -> int:
+    cfg = config.settings()
     parser = argparse.ArgumentParser(prog="python -m staff", description="madoguchi staff app")
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("STAFF_PORT", "8000")))
+    parser.add_argument("--host", default=cfg.text("HOST"))
+    parser.add_argument("--port", type=int, default=cfg.integer("STAFF_PORT", fallback=8000))
     parser.add_argument(
         "--notify-interval",
         type=float,
-        default=float(os.environ.get("STAFF_NOTIFY_INTERVAL", "5")),
+        default=cfg.number("STAFF_NOTIFY_INTERVAL"),
         help="seconds between outbox deliveries (0 turns the worker off)",
     )
     args = parser.parse_args(argv)

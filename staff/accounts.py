@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import enum
 import getpass
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from bot import config
 from bot.domain.timeutil import now_utc, to_utc
 from bot.store.audit import record
 from bot.store.db import session_scope
@@ -40,7 +40,8 @@ USERNAME = re.compile(r"[A-Za-z0-9_.@-]{2,64}")
 _hasher = PasswordHasher()
 # Verified against when the username is unknown or locked, so every path costs one verification.
 _DUMMY_HASH = _hasher.hash("madoguchi-dummy-password")
-HASH_WORKERS = max(1, int(os.environ.get("MADOGUCHI_STAFF_HASH_WORKERS") or "2"))
+# Read once: the pool of hashing slots is made when this module is imported.
+HASH_WORKERS = max(1, config.settings().integer("MADOGUCHI_STAFF_HASH_WORKERS"))
 HASH_WAIT_S = 10.0
 _hash_slots = threading.BoundedSemaphore(HASH_WORKERS)
 

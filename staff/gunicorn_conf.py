@@ -9,7 +9,6 @@ UPDATE, so two never send the same notification). `make run` keeps Werkzeug's se
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from staff.web import quiet_loggers
@@ -33,9 +32,12 @@ control_socket_disable = True
 
 
 def post_worker_init(worker: Any) -> None:
+    # Imported here: gunicorn takes every module-level name of this file for a setting of its own
+    # (and `config` is one).
+    from bot.config import settings
     from bot.services.notify import OutboxWorker
 
-    interval = float(os.environ.get("STAFF_NOTIFY_INTERVAL", "5"))
+    interval = settings().number("STAFF_NOTIFY_INTERVAL")
     if interval > 0:
         worker.outbox = OutboxWorker(interval)
         worker.outbox.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import xml.etree.ElementTree as etree
 from pathlib import Path
@@ -14,10 +13,11 @@ from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
 from markupsafe import Markup
 
-from bot.security.keys import ROOT
+from bot import config
 
 bp = Blueprint("public", __name__)
-DEFAULT_PRIVACY = ROOT / "docs" / "privacy.md"
+#: docs/privacy.md: MADOGUCHI_PRIVACY_PATH's default (bot.config).
+DEFAULT_PRIVACY = config.settings({}).path("MADOGUCHI_PRIVACY_PATH")
 _SAFE_URL = re.compile(r"^(https?:|mailto:|tel:|#|/(?!/)|[A-Za-z0-9._-]+(/|$|#))", re.IGNORECASE)
 
 
@@ -48,7 +48,7 @@ def render_markdown(text: str) -> Markup:
 
 
 def privacy_path() -> Path:
-    return Path(current_app.config.get("PRIVACY_PATH") or os.environ.get("MADOGUCHI_PRIVACY_PATH") or DEFAULT_PRIVACY)
+    return Path(current_app.config.get("PRIVACY_PATH") or config.settings().path("MADOGUCHI_PRIVACY_PATH"))
 
 
 @bp.route("/privacy")

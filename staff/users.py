@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 
+from bot import config
 from bot.store.audit import Origin, origin
 from staff.accounts import (
     MIN_PASSWORD_LENGTH,
@@ -28,7 +28,7 @@ ENV_PASSWORD = "MADOGUCHI_STAFF_PASSWORD"
 
 
 def _password() -> str:
-    from_env = os.environ.get(ENV_PASSWORD)
+    from_env = config.settings().raw(ENV_PASSWORD)
     if from_env:
         return from_env
     if not sys.stdin.isatty():

@@ -18,25 +18,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
-from bot import clock
+from bot import clock, config
 
 __all__ = ["WebSettings", "HSTS", "LOGIN_AT", "now", "install_proxy_fix", "session_too_old", "quiet_loggers"]
 
 HSTS = "max-age=31536000; includeSubDomains"
 #: Session key: when this login happened (seconds since the epoch).
 LOGIN_AT = "login_at"
-MAX_SESSION_HOURS = 8.0
 
 
 def now() -> float:
     """Seconds since the epoch, from the one clock (bot.clock), so a pinned clock pins sessions."""
     return clock.timestamp()
-
-
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    return (env.get(name) or "").strip() == "1"
 
 
 @dataclass(frozen=True)
@@ -51,18 +46,19 @@ class WebSettings:
         return self.secure_cookie
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "WebSettings":
-        production = (env.get("MADOGUCHI_ENV") or "").strip() == "production"
-        raw = (env.get("MADOGUCHI_STAFF_PROXIES") or "").strip()
-        proxies = int(raw) if raw else (1 if production else 0)
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "WebSettings":
+        """From ``env``, or the process environment when None."""
+        cfg = config.settings(env)
+        production = cfg.text("MADOGUCHI_ENV").strip() == "production"
+        proxies = cfg.integer("MADOGUCHI_STAFF_PROXIES", fallback=1 if production else 0)
         if proxies < 0:
-            raise ValueError(f"MADOGUCHI_STAFF_PROXIES must be 0 or more, not {raw}")
-        https = (env.get("MADOGUCHI_PUBLIC_URL") or "").strip().lower().startswith("https://")
-        hours = float(env.get("MADOGUCHI_STAFF_SESSION_MAX_HOURS") or MAX_SESSION_HOURS)
+            raise ValueError(f"MADOGUCHI_STAFF_PROXIES must be 0 or more, not {cfg.raw('MADOGUCHI_STAFF_PROXIES')}")
+        https = cfg.text("MADOGUCHI_PUBLIC_URL").lower().startswith("https://")
+        hours = cfg.number("MADOGUCHI_STAFF_SESSION_MAX_HOURS")
         return cls(
             production=production,
             proxies=proxies,
-            secure_cookie=production or https or _flag(env, "MADOGUCHI_STAFF_SECURE_COOKIE"),
+            secure_cookie=production or https or cfg.flag("MADOGUCHI_STAFF_SECURE_COOKIE"),
             max_session_s=hours * 3600,
         )
 

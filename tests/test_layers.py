@@ -20,6 +20,7 @@ PACKAGES = ("bot", "actions", "channels", "staff", "tools", "deploy")
 # each other, except that anything may use the connectors' shared wording.
 LAYERS: tuple[tuple[str, int], ...] = (
     ("bot.clock", 0),
+    ("bot.config", 0),
     ("bot.paths", 0),
     ("bot.serving_env", 0),
     ("bot.language", 0),

@@ -25,6 +25,8 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
+from bot import config
+
 
 def _undo_fallback_prediction(prediction: Dict[str, Any]) -> Dict[str, Any]:
     """`rasa.nlu.classifiers.fallback_classifier.undo_fallback_prediction` without the deep copy."""
@@ -133,7 +135,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from rasa.nlu.classifiers import fallback_classifier
 
     fallback_classifier.undo_fallback_prediction = _undo_fallback_prediction
-    _seed_fold_split(int(os.environ.get("MADOGUCHI_CV_SEED", "42")))
+    _seed_fold_split(config.settings().integer("MADOGUCHI_CV_SEED"))
     _skip_train_set_evaluation()
     _time_phases()
     args = list(sys.argv[1:] if argv is None else argv)

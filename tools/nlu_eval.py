@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bot import config as bot_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
@@ -46,13 +47,13 @@ def _inputs(config: str, sources: list[str]) -> dict[str, str]:
 
 
 def _cache_file(folds: int, config: str) -> Path:
-    seed = os.environ.get("MADOGUCHI_CV_SEED", "42")
+    seed = bot_config.settings().integer("MADOGUCHI_CV_SEED")
     name = hashlib.sha256(f"{folds}|{config}|{seed}".encode()).hexdigest()[:16]
     return CV_CACHE / f"{name}.json"
 
 
 def cached_cross_validation(folds: int, config: str) -> dict[str, Any] | None:
-    if os.environ.get("MADOGUCHI_NLU_CV_CACHE", "1") == "0":
+    if not bot_config.settings().flag("MADOGUCHI_NLU_CV_CACHE"):
         return None
     try:
         entry = json.loads(_cache_file(folds, config).read_text(encoding="utf-8"))
@@ -151,7 +152,7 @@ def gate_failures(cv: dict[str, Any]) -> list[str]:
 
 
 def newest_model() -> str:
-    pinned = os.environ.get("MADOGUCHI_MODEL")
+    pinned = bot_config.settings().raw("MADOGUCHI_MODEL")
     if pinned:
         return pinned
     models = sorted((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)

@@ -6,7 +6,6 @@ contact data stays `None`; `missing_fields()` reports it as 要設定 so nobody 
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,10 +15,11 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from bot import paths
+from bot import config, paths
 
 ROOT = paths.ROOT
-DEFAULT_PATH = ROOT / "directory" / "windows.yml"
+#: directory/windows.yml: MADOGUCHI_DIRECTORY's default (bot.config).
+DEFAULT_PATH = config.settings({}).path("MADOGUCHI_DIRECTORY")
 UNSET = "要設定"
 
 FORMAT_KEYS = frozenset(
@@ -407,7 +407,7 @@ def parse_directory(data: Mapping[str, Any]) -> Directory:
 
 
 def directory_path() -> Path:
-    return Path(os.environ.get("MADOGUCHI_DIRECTORY") or DEFAULT_PATH)
+    return config.settings().path("MADOGUCHI_DIRECTORY")
 
 
 def load_directory(path: str | Path | None = None) -> Directory:

@@ -10,13 +10,13 @@ itself (bot/resources/privacy_notice.yml).
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from typing import Mapping, Optional
 from urllib.parse import urlsplit
 
 import yaml
 
+from bot import config
 from bot.domain.retention import event_retention, ticket_retention
 from bot.paths import RESOURCES
 from bot.security.netaddr import is_loopback
@@ -31,12 +31,13 @@ def _reachable(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not is_loopback(parts.hostname or "")
 
 
-def notice_url(env: Mapping[str, str]) -> Optional[str]:
-    """The notice's address people can open, or None."""
-    explicit = (env.get("MADOGUCHI_PRIVACY_URL") or "").strip()
+def notice_url(env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The notice's address people can open, or None (``env``: the process environment when None)."""
+    cfg = config.settings(env)
+    explicit = cfg.text("MADOGUCHI_PRIVACY_URL")
     if explicit:
         return explicit if _reachable(explicit) else None
-    base = (env.get("MADOGUCHI_PUBLIC_URL") or "").strip().rstrip("/")
+    base = cfg.text("MADOGUCHI_PUBLIC_URL").rstrip("/")
     return f"{base}/privacy" if base and _reachable(base) else None
 
 
@@ -51,5 +52,5 @@ def notice_text() -> str:
 
 def reference(env: Optional[Mapping[str, str]] = None) -> str:
     """What follows 「個人情報の扱い: 」: the link when people can open it, else the text."""
-    url = notice_url(os.environ if env is None else env)
+    url = notice_url(env)
     return url if url else notice_text()

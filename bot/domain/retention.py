@@ -8,21 +8,22 @@ while that time is within the retention period — never renewed by coming back.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any, Iterable, Mapping
+
+from bot import config
 
 SINCE = "since"
 
 
 def event_retention() -> timedelta:
     """MADOGUCHI_RETENTION_EVENT_DAYS (default 30): conversations, and what they carry over."""
-    return timedelta(days=int(os.environ.get("MADOGUCHI_RETENTION_EVENT_DAYS") or "30"))
+    return timedelta(days=config.settings().integer("MADOGUCHI_RETENTION_EVENT_DAYS"))
 
 
 def ticket_retention() -> timedelta:
     """MADOGUCHI_RETENTION_TICKET_DAYS (default 180)."""
-    return timedelta(days=int(os.environ.get("MADOGUCHI_RETENTION_TICKET_DAYS") or "180"))
+    return timedelta(days=config.settings().integer("MADOGUCHI_RETENTION_TICKET_DAYS"))
 
 
 def _empty(value: Any) -> bool:

@@ -18,13 +18,14 @@ alike, because Rasa imports `bot.rasa_plugins` when it reads config.yml, before 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import jsonschema
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
+
+from bot import config
 
 GINZA_MODEL = "ja_ginza"
 GINZA_UNUSED = ("ner", "morphologizer", "compound_splitter", "bunsetu_recognizer")
@@ -94,7 +95,7 @@ def dependency_parser(nlp: Any) -> Callable[[Any], Any]:
 def install() -> None:
     """Apply both fixes once per process (idempotent); MADOGUCHI_RASA_FIXES=0 leaves Rasa as
     shipped, for A/B runs of the bench."""
-    if os.environ.get("MADOGUCHI_RASA_FIXES", "1") == "0":
+    if not config.settings().flag("MADOGUCHI_RASA_FIXES"):
         return
     from rasa.nlu.utils.spacy_utils import SpacyNLP
 

@@ -15,7 +15,7 @@ import os
 import secrets
 from pathlib import Path
 
-from bot import paths
+from bot import config, paths
 
 ROOT = paths.ROOT
 ENV_NAME = "MADOGUCHI_ENV"
@@ -28,7 +28,7 @@ class MissingSecret(RuntimeError):
 
 
 def is_production() -> bool:
-    return (os.environ.get(ENV_NAME) or "").strip().lower() == "production"
+    return config.settings().text(ENV_NAME).strip().lower() == "production"
 
 
 def private_umask() -> None:
@@ -38,7 +38,7 @@ def private_umask() -> None:
 
 def var_dir() -> Path:
     """The installation's private directory (0700): keys, SQLite databases, the outbox."""
-    path = Path(os.environ.get("MADOGUCHI_VAR_DIR") or ROOT / "var")
+    path = config.settings().path("MADOGUCHI_VAR_DIR")
     private_umask()
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
@@ -56,7 +56,7 @@ def create_private_file(path: Path) -> None:
 
 
 def load_or_create_secret(env_name: str, filename: str, *, fernet: bool = False) -> bytes:
-    value = os.environ.get(env_name)
+    value = config.settings().raw(env_name)
     if value:
         return value.encode("utf-8")
     if is_production():
@@ -78,4 +78,4 @@ def check_production_secrets() -> list[str]:
     """The secrets a production process would miss (empty outside production)."""
     if not is_production():
         return []
-    return [name for name in PRODUCTION_SECRETS if not os.environ.get(name)]
+    return [name for name in PRODUCTION_SECRETS if not config.settings().is_set(name)]

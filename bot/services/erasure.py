@@ -16,7 +16,6 @@ staff reply needs it); the statistics link per bot.store.stats_link. Each run wr
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -24,7 +23,7 @@ from sqlalchemy import and_, delete, func, not_, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from bot import clock
+from bot import clock, config
 from bot.security.keys import var_dir
 from bot.store import audit
 from bot.store.db import get_engine, session_scope
@@ -51,7 +50,7 @@ RECHECK_WINDOW = timedelta(days=1)
 def tracker_db_url() -> str:
     """The URL of Rasa's tracker store: the one setting that Rasa (bot.rasa_plugins.tracker_store), erasure
     and retention all read, so they cannot point at different databases."""
-    return os.environ.get("MADOGUCHI_TRACKER_DB_URL") or f"sqlite:///{var_dir() / 'tracker.db'}"
+    return config.settings().text("MADOGUCHI_TRACKER_DB_URL") or f"sqlite:///{var_dir() / 'tracker.db'}"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ and a link to the inbox.
 The action server calls `notify_new_ticket(ticket)` after a booking: it enqueues and makes one
 delivery attempt on a background thread, and never raises.
 
-Settings (environment):
+Settings (environment, declared in bot.config):
   STAFF_TELEGRAM_BOT_TOKEN (else TELEGRAM_BOT_TOKEN), STAFF_TELEGRAM_CHAT_ID, TELEGRAM_API_BASE_URL
   STAFF_SMTP_URL (smtp://user:pass@host:587, smtps://…:465; smtp:// uses STARTTLS when offered),
   STAFF_NOTIFY_EMAIL (comma-separated), STAFF_NOTIFY_FROM
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import smtplib
 import ssl
@@ -36,7 +35,7 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import or_, select, update
 
-from bot import clock
+from bot import clock, config
 from bot.store.db import session_scope
 from bot.store.models import NotificationOutbox
 
@@ -45,8 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+#: Where the notices link without MADOGUCHI_PUBLIC_URL (the privacy notice then has no link at all).
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
-DEFAULT_TELEGRAM_API = "https://api.telegram.org"
 LEASE = timedelta(seconds=60)
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
@@ -56,7 +55,7 @@ KIND_NEW_TICKET = "new_ticket"
 
 # --- configuration ------------------------------------------------------------------------------
 def _env(name: str) -> str:
-    return (os.environ.get(name) or "").strip()
+    return config.settings().text(name).strip()
 
 
 def telegram_token() -> str:
@@ -64,7 +63,7 @@ def telegram_token() -> str:
 
 
 def telegram_api_base() -> str:
-    return (_env("TELEGRAM_API_BASE_URL") or DEFAULT_TELEGRAM_API).rstrip("/")
+    return _env("TELEGRAM_API_BASE_URL").rstrip("/")
 
 
 def public_url() -> str:
@@ -72,7 +71,7 @@ def public_url() -> str:
 
 
 def email_recipients() -> list[str]:
-    return [a.strip() for a in _env("STAFF_NOTIFY_EMAIL").split(",") if a.strip()]
+    return config.settings().items("STAFF_NOTIFY_EMAIL")
 
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")

@@ -24,8 +24,8 @@ The retry runs on a daemon thread in the action server (:func:`ensure_worker`, s
 work, and at once when :func:`kick` is called (on every booking attempt). It never touches the
 event loop, so a locked database cannot stall other conversations.
 
-Settings (environment): MADOGUCHI_VAR_DIR, MADOGUCHI_OUTBOX_INTERVAL, MADOGUCHI_OUTBOX_MAX_BACKOFF
-(seconds, default 60), and Rasa's API as ``bot.services.rasa_api`` reaches it (MADOGUCHI_RASA_URL, RASA_API_TOKEN).
+Settings (environment, declared in bot.config): MADOGUCHI_VAR_DIR, MADOGUCHI_OUTBOX_INTERVAL,
+MADOGUCHI_OUTBOX_MAX_BACKOFF (seconds, default 60), and Rasa's API as ``bot.services.rasa_api`` reaches it (MADOGUCHI_RASA_URL, RASA_API_TOKEN).
 ``python -m bot.services.outbox`` prints what is waiting; ``python -m bot.services.outbox flush`` stores it now.
 """
 
@@ -45,7 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from bot import clock
+from bot import clock, config
 from bot.security import crypto
 from bot.security.keys import var_dir
 
@@ -75,8 +75,6 @@ __all__ = [
 ]
 
 FILENAME = "tickets.sqlite3"
-DEFAULT_INTERVAL = 5.0
-DEFAULT_MAX_BACKOFF = 60.0
 ANNOUNCE_ACTION = "action_book_callback"
 #: An announcement nobody could deliver (Rasa gone for good, conversation erased) is given up
 #: after this long; the ticket itself is stored and staff call back regardless.
@@ -113,18 +111,19 @@ def spool_path() -> Path:
 
 
 def _interval() -> float:
-    return _float_env("MADOGUCHI_OUTBOX_INTERVAL", DEFAULT_INTERVAL)
+    return _seconds("MADOGUCHI_OUTBOX_INTERVAL")
 
 
 def _max_backoff() -> float:
-    return _float_env("MADOGUCHI_OUTBOX_MAX_BACKOFF", DEFAULT_MAX_BACKOFF)
+    return _seconds("MADOGUCHI_OUTBOX_MAX_BACKOFF")
 
 
-def _float_env(name: str, default: float) -> float:
+def _seconds(name: str) -> float:
+    """At least 0.05 s; a value that is not a number gives the default (the worker must run)."""
     try:
-        return max(0.05, float(os.environ.get(name) or default))
-    except ValueError:
-        return default
+        return max(0.05, config.settings().number(name))
+    except config.ConfigError:
+        return config.settings({}).number(name)
 
 
 def backoff(attempts: int) -> float:

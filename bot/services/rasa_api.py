@@ -2,25 +2,25 @@
 staff app (``/tracker``, ``/trigger_intent``).
 
 MADOGUCHI_RASA_URL (default http://127.0.0.1:5005; production: a replica on 127.0.0.1, set by
-deploy/run_two_instances.sh) and RASA_API_TOKEN, sent as ``?token=`` (Rasa's ``--auth-token``),
-which production always requires (deploy/preflight.py). The balancer never publishes this API.
+deploy/run_two_instances.sh; when unset, its deprecated old name RASA_URL) and RASA_API_TOKEN, sent
+as ``?token=`` (Rasa's ``--auth-token``), which production always requires (deploy/preflight.py).
+The balancer never publishes this API. Both are read through bot.config.
 """
 
 from __future__ import annotations
 
-import os
 import urllib.parse
 
-DEFAULT_URL = "http://127.0.0.1:5005"
+from bot import config
 
 
 def base_url() -> str:
-    return (os.environ.get("MADOGUCHI_RASA_URL") or DEFAULT_URL).rstrip("/")
+    return config.settings().text("MADOGUCHI_RASA_URL").rstrip("/")
 
 
 def api_url(path: str, **params: str) -> str:
     """``base_url() + path`` with ``params`` and the token (when set) in the query string."""
-    token = os.environ.get("RASA_API_TOKEN")
+    token = config.settings().text("RASA_API_TOKEN")
     if token:
         params["token"] = token
     query = f"?{urllib.parse.urlencode(params)}" if params else ""

@@ -9,7 +9,6 @@ The first engine of a database in a process brings its schema to the migrations'
 
 from __future__ import annotations
 
-import os
 import threading
 from contextlib import contextmanager
 from functools import lru_cache
@@ -20,11 +19,12 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import config
 from bot.security.keys import create_private_file, var_dir
 
 
 def database_url() -> str:
-    return os.environ.get("MADOGUCHI_DB_URL") or f"sqlite:///{var_dir() / 'madoguchi.db'}"
+    return config.settings().text("MADOGUCHI_DB_URL") or f"sqlite:///{var_dir() / 'madoguchi.db'}"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -17,7 +17,6 @@ later counts as new (新規) in the later year.
 
 from __future__ import annotations
 
-import os
 import secrets
 from datetime import datetime, timedelta
 from typing import Iterable
@@ -25,7 +24,7 @@ from typing import Iterable
 from sqlalchemy import and_, not_, select
 from sqlalchemy.orm import Session
 
-from bot import clock
+from bot import clock, config
 from bot.clock import JST
 from bot.store.models import StatEvent
 from bot.store.stats import fiscal_year_of, person_key
@@ -36,7 +35,7 @@ UNLINKED = "x"
 
 def stats_link_retention() -> timedelta:
     """MADOGUCHI_RETENTION_STATS_LINK_DAYS (default 365)."""
-    return timedelta(days=int(os.environ.get("MADOGUCHI_RETENTION_STATS_LINK_DAYS") or "365"))
+    return timedelta(days=config.settings().integer("MADOGUCHI_RETENTION_STATS_LINK_DAYS"))
 
 
 def _random() -> str:
