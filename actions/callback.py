@@ -39,6 +39,20 @@ from bot.store.tickets import ConsentRequired, TicketDraft, book_callback, recor
 CALLBACK_FORM = "callback_form"
 
 
+def record_callback_stat(tracker: Tracker, ticket: Any) -> None:
+    """The anonymous statistics row of a booked callback (record_stat never raises)."""
+    record_stat(
+        "callback",
+        tracker.sender_id,
+        session_key(tracker.events),
+        relation=ticket.relation,
+        age_band=ticket.age_band,
+        needs=ticket.needs,
+        windows=ticket.windows,
+        at=now(),
+    )
+
+
 def response_text(domain: DomainDict, name: str, **values: Any) -> str:
     """A response's first text, filled, without sending it (for composing one message)."""
     text = domain["responses"][name][0]["text"]
@@ -299,17 +313,7 @@ class ActionBookCallback(Action):
             return reset
         outbox.after_stored(ticket, created)
         if created:
-            await asyncio.to_thread(
-                record_stat,
-                "callback",
-                tracker.sender_id,
-                session_key(tracker.events),
-                relation=ticket.relation,
-                age_band=ticket.age_band,
-                needs=ticket.needs,
-                windows=ticket.windows,
-                at=now(),
-            )
+            await asyncio.to_thread(record_callback_stat, tracker, ticket)
         self._utter_booked(dispatcher, domain, ticket, _contact_label(tracker, domain))
         return [*reset, SlotSet("ticket_id", float(ticket.id))]
 
@@ -360,16 +364,7 @@ class ActionBookCallback(Action):
             self._utter_booked(dispatcher, domain, ticket, contact)
             outbox.mark_announced(pending.key)
             # Counted here: the turn that spooled the draft could not (record_stat never raises).
-            record_stat(
-                "callback",
-                tracker.sender_id,
-                session_key(tracker.events),
-                relation=ticket.relation,
-                age_band=ticket.age_band,
-                needs=ticket.needs,
-                windows=ticket.windows,
-                at=now(),
-            )
+            record_callback_stat(tracker, ticket)
             events.append(SlotSet("ticket_id", float(ticket.id)))
         # The conversation goes on listening, as after any turn.
         return [*events, ActionExecuted("action_listen")]

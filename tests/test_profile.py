@@ -213,3 +213,10 @@ def test_a_spouses_relative_is_family(text):
 def test_diets_guess_for_someone_named_in_passing_is_not_said_back(text, entity):
     update = extract_profile(text, [{"entity": "relation", "value": entity}])
     assert update.relation in (None, "self")
+
+
+def test_a_start_with_how_long_it_lasted_gives_the_age_now_even_as_the_answer_to_the_age_question():
+    answer = "高2の夏に学校に行かなくなって、そのまま中退しました。それから6年、ほとんど家にいます"
+    update = extract_profile(answer, requested_slot="age_status")
+    assert (update.age_min, update.age_max) == (22, 23)
+    assert (extract_profile("中2です", requested_slot="age_status").age_min or 0) in (13, 14)

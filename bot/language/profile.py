@@ -458,7 +458,11 @@ def extract_profile(
         ent_max = _entity_values(entities, "age_max")
         if ent_min:
             match = AgeMatch(int(ent_min[0]), int((ent_max or ent_min)[0]), 0, 0, "")
-    onset = read_onset(said) if not expecting_age else None
+    onset = read_onset(said)
+    if correction or (expecting_age and onset is not None and onset.now is None):
+        # Answering the age question, 「中2です」 is the age now; only a start with how long it has
+        # lasted (「高2で中退して、それから6年」) still gives the age now.
+        onset = None
     if onset is not None:
         # 「高校1年で…8年ほど」: the age when it began is not the age now (bot/language/onset.py).
         is_start = match is not None and match.start < onset.span[1] and onset.span[0] < match.end

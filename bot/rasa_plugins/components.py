@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Text, Tuple
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.graph import GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import SPACY_DOCS
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import (
@@ -41,6 +39,7 @@ from bot.language.normaliser import normalize
 from bot.language.profile import tells_worry, volunteers_facts
 from bot.language.replies import DialogueContext, Option, declined_topics, read_reply
 from bot.rasa_plugins import runtime
+from bot.rasa_plugins.stateless import CreatedFromConfig
 
 CRISIS_INTENT = "crisis"
 DECLINED_ENTITY = "declined"
@@ -56,21 +55,11 @@ CRISIS_SEVERITY_ENTITY = "crisis_severity"
 runtime.install()
 
 
-class _Stateless(GraphComponent):
-    """Shared create/load for components with no trained state."""
+class _Stateless(CreatedFromConfig, GraphComponent):
+    """Components with no trained state."""
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self._config = config
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> GraphComponent:
-        return cls(config)
 
     @staticmethod
     def _is_command(message: Message) -> bool:

@@ -24,12 +24,11 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, List, Optional, Text
 
-from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.tokenizers.tokenizer import Token, Tokenizer
 from rasa.shared.nlu.training_data.message import Message
+
+from bot.rasa_plugins.stateless import CreatedFromConfig
 
 # Coarse parts of speech that carry no word: whitespace, punctuation/symbols.
 _SKIP_POS = {"空白", "補助記号"}
@@ -37,7 +36,7 @@ _MODES = {"A", "B", "C"}
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
-class SudachiTokenizer(Tokenizer):
+class SudachiTokenizer(CreatedFromConfig, Tokenizer):
     """Tokenizes Japanese text with SudachiPy (no spaCy)."""
 
     @staticmethod
@@ -71,16 +70,6 @@ class SudachiTokenizer(Tokenizer):
         self._normalized = bool(config.get("use_normalized_form", True))
         self._pos = bool(config.get("pos", True))
         self._local = threading.local()  # a sudachipy Tokenizer is not safe across threads
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "SudachiTokenizer":
-        return cls(config)
 
     def _tokenizer(self) -> Any:
         tok = getattr(self._local, "tok", None)

@@ -1,0 +1,24 @@
+"""Rasa's `GraphComponent.create` for a component built from its configuration alone."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Text
+
+from rasa.engine.graph import ExecutionContext
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+
+
+class CreatedFromConfig:
+    """Mixed in before the Rasa base class: nothing trained, nothing stored, only the config."""
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> Any:
+        build: Any = cls  # the component class takes its config (the mixin declares no __init__)
+        return build(config)
