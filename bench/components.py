@@ -91,6 +91,18 @@ def recorded_action_calls(rasa_url: str, sender_ids: list[str], limit: int = 400
     return calls
 
 
+def _post_ms(url: str, body: bytes) -> float | None:
+    """Milliseconds for one JSON POST answered, or None when it was refused or failed."""
+    t0 = time.perf_counter()
+    try:
+        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            resp.read()
+    except Exception:
+        return None
+    return (time.perf_counter() - t0) * 1000
+
+
 def action_latency(actions_url: str, calls: list[dict[str, Any]], rounds: int = 1) -> dict[str, Any]:
     """POST each recorded call to the action server /webhook: latency per action, and the cost of
     sending the whole domain with every call (Rasa does unless selective domain is on)."""
@@ -103,17 +115,10 @@ def action_latency(actions_url: str, calls: list[dict[str, Any]], rounds: int = 
         for call in calls:
             body = json.dumps(call).encode("utf-8")
             sizes.append(len(body))
-            t0 = time.perf_counter()
-            try:
-                req = urllib.request.Request(
-                    f"{actions_url}/webhook", data=body, headers={"Content-Type": "application/json"}
-                )
-                with urllib.request.urlopen(req, timeout=30) as resp:
-                    resp.read()
-            except Exception:  # a rejected call is counted, not fatal
+            ms = _post_ms(f"{actions_url}/webhook", body)
+            if ms is None:  # a rejected call is counted, not fatal
                 errors += 1
                 continue
-            ms = (time.perf_counter() - t0) * 1000
             per[call["next_action"]].append(ms)
             if call["next_action"] == "action_extract_profile":
                 with_domain.append(ms)
@@ -123,16 +128,9 @@ def action_latency(actions_url: str, calls: list[dict[str, Any]], rounds: int = 
             continue
         slim = {k: v for k, v in call.items() if k != "domain"}
         body = json.dumps(slim).encode("utf-8")
-        t0 = time.perf_counter()
-        try:
-            req = urllib.request.Request(
-                f"{actions_url}/webhook", data=body, headers={"Content-Type": "application/json"}
-            )
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                resp.read()
-            without_domain.append((time.perf_counter() - t0) * 1000)
-        except Exception:
-            pass
+        ms = _post_ms(f"{actions_url}/webhook", body)
+        if ms is not None:
+            without_domain.append(ms)
     return {
         "calls": len(calls) * rounds,
         "errors": errors,

@@ -10,36 +10,20 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Text
 
-from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.tokenizers.tokenizer import Token, Tokenizer
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.rasa_plugins.stateless import TOKENIZER_DEFAULTS, CreatedFromConfig
+
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
-class CharacterTokenizer(Tokenizer):
+class CharacterTokenizer(CreatedFromConfig, Tokenizer):
     """Every non-whitespace character is a token."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {
-            "intent_tokenization_flag": False,
-            "intent_split_symbol": "_",
-            "token_pattern": None,
-            "prefix_separator_symbol": None,
-        }
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "CharacterTokenizer":
-        return cls(config)
+        return dict(TOKENIZER_DEFAULTS)
 
     def tokenize(self, message: Message, attribute: Text) -> List[Token]:
         text = message.get(attribute) or ""

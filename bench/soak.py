@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from bench.common import RESULTS, git_rev, latency_summary, loadavg, machine, newest_model, rss_mb, wait_http
+from bench.common import RESULTS, git_rev, latency_summary, loadavg, machine, newest_model, rss_mb
 from bench.conversations import pick
 from bench.load import Client, FakeLine, Turn, check_turns, drain, new_user_id
 from bench.stack import LINE_SECRET, BenchStack
@@ -53,33 +53,7 @@ class SoakStack(BenchStack):
     """The bench stack with more patience at start-up (the machine is shared) and the outbox
     pointed at this Rasa."""
 
-    def start_rasa(self) -> float:
-        import subprocess
-
-        from bench.children import spawn
-        from bench.common import ROOT, VENV_BIN
-
-        log = open(self.workdir / "rasa.log", "ab")
-        cmd = [
-            str(VENV_BIN / "rasa"),
-            "run",
-            "--enable-api",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(self.rasa_port),
-            "-m",
-            str(self.model),
-            "--endpoints",
-            str(self.endpoints()),
-            "--credentials",
-            str(ROOT / "credentials.yml"),
-        ]
-        t0 = time.monotonic()
-        self.procs["rasa"] = spawn(cmd, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
-        wait_http(f"{self.rasa_url}/", RASA_START_TIMEOUT, self.procs["rasa"])
-        self.cold_start["rasa_s"] = round(time.monotonic() - t0, 2)
-        return self.cold_start["rasa_s"]
+    rasa_start_timeout = RASA_START_TIMEOUT
 
 
 class FaithfulFakeLine(FakeLine):

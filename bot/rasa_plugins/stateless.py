@@ -8,6 +8,14 @@ from rasa.engine.graph import ExecutionContext
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 
+#: Rasa's Tokenizer options that every tokenizer here keeps at Rasa's values.
+TOKENIZER_DEFAULTS: Dict[Text, Any] = {
+    "intent_tokenization_flag": False,
+    "intent_split_symbol": "_",
+    "token_pattern": None,
+    "prefix_separator_symbol": None,
+}
+
 
 class CreatedFromConfig:
     """Mixed in before the Rasa base class: nothing trained, nothing stored, only the config."""

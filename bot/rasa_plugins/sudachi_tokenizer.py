@@ -28,7 +28,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.tokenizers.tokenizer import Token, Tokenizer
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.rasa_plugins.stateless import CreatedFromConfig
+from bot.rasa_plugins.stateless import TOKENIZER_DEFAULTS, CreatedFromConfig
 
 # Coarse parts of speech that carry no word: whitespace, punctuation/symbols.
 _SKIP_POS = {"空白", "補助記号"}
@@ -42,10 +42,7 @@ class SudachiTokenizer(CreatedFromConfig, Tokenizer):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {
-            "intent_tokenization_flag": False,
-            "intent_split_symbol": "_",
-            "token_pattern": None,
-            "prefix_separator_symbol": None,
+            **TOKENIZER_DEFAULTS,
             "mode": "C",
             "dict": "core",
             "use_normalized_form": True,
