@@ -116,7 +116,7 @@ lint: $(DEPS_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q -p no:cacheprovider tests/test_layers.py
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/architecture/test_layers.py
 
 validate: $(DEPS_STAMP)
 	$(RASA) data validate --fail-on-warnings --quiet

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The side lane of `make test` (.ci/test_all.sh): the test stories, the pure-Python suites
-# (tests/safety, tests/test_*.py), the fast suites under a shifted clock and the NLU
+# (tests/safety, tests/unit), the fast suites under a shifted clock and the NLU
 # cross-validation, one after another, while pytest runs beside them.
 # Every stage runs even if one before it failed; results/side-lane.status holds 0 when all
 # passed, and results/side-lane.times each stage's wall time.
@@ -26,8 +26,8 @@ fi
 end
 
 # The pure-Python suites that the foreground pytest leaves out (PYTEST_SPLIT in .ci/test_all.sh).
-begin "pytest: safety + tests/test_*.py"
-if timeout -k 30 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/safety tests/test_*.py \
+begin "pytest: safety + tests/unit"
+if timeout -k 30 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/safety tests/unit \
     >results/pure-python.log 2>&1; then
   tail -1 results/pure-python.log
 else

@@ -3,7 +3,7 @@
 #
 # Two lanes on the 2 cores (issue 20): pytest on every suite but the pure-Python ones (its stack
 # tests mostly wait on one Rasa process and so leave a core idle) runs in the foreground; the test
-# stories, the pure-Python suites (tests/safety, tests/test_*.py), the fast suites under the
+# stories, the pure-Python suites (tests/safety, tests/unit), the fast suites under the
 # shifted clock and the NLU cross-validation run one after another beside it (.ci/side_lane.sh,
 # one TensorFlow thread). Together the two pytest runs cover every test. Each lane's stages
 # print their own wall time; a failure in either lane
@@ -51,7 +51,7 @@ rm -f results-validate.log
 end
 
 # The tools that keep the structure (issue 19): ruff (lint and format) and mypy, strict on the
-# language, domain and store layers (pyproject.toml). The import contract is tests/test_layers.py.
+# language, domain and store layers (pyproject.toml). The import contract is tests/unit/architecture/test_layers.py.
 begin "ruff + mypy"
 .venv/bin/ruff check --quiet . || { echo "ruff check failed"; exit 1; }
 .venv/bin/ruff format --check --quiet . || { echo "ruff format: files above need formatting (.venv/bin/ruff format .)"; exit 1; }
@@ -72,7 +72,7 @@ bash scripts/ensure_debian_packages.sh
 end
 
 # The pure-Python suites run in the side lane (.ci/side_lane.sh runs exactly these).
-PYTEST_SPLIT=(--ignore=tests/safety "--ignore-glob=tests/test_*.py")
+PYTEST_SPLIT=(--ignore=tests/safety --ignore=tests/unit)
 if [ "${SIDE_LANE:-1}" = 1 ]; then
   echo "== side lane (test stories, pure-Python suites, fast suites under a shifted clock, NLU cross-validation): results/side-lane.log"
   # Its own process group, so that a failed or interrupted run stops it too.

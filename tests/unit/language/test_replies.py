@@ -184,7 +184,7 @@ def test_no_training_example_is_one_diet_never_sees():
     from bot.language.replies import is_gibberish
 
     unreachable = []
-    for path in sorted((Path(__file__).resolve().parents[1] / "data" / "nlu").glob("*.yml")):
+    for path in sorted((Path(__file__).resolve().parents[3] / "data" / "nlu").glob("*.yml")):
         for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
             if "intent" not in item:
                 continue  # lookups and regexes are word classes, not messages

@@ -20,7 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import greet_once
 from actions.session import ActionSessionStart
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 RESPONSES = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]
 CARRIERS = ("LINE（LINEヤフー株式会社）", "Telegram")
 

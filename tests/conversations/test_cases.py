@@ -12,7 +12,7 @@ from bot.language.replies import DialogueContext, option_key, read_reply
 from tests.conversations.cases import REAL, SIGNALS, load_cases, load_real_cases
 from tests.conversations.label import main as label_main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Closed-class replies (はい, いいえ, なし, 言いたくないです, ありがとうございました …) must be in
 # the training data and in the cases alike; everything else may not repeat a training example.
 GENERIC_MAX_CHARS = 5

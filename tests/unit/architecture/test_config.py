@@ -21,7 +21,7 @@ import pytest
 from bot import config
 from bot.config import ConfigError, UnknownSetting
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 REFERENCE = ROOT / "docs" / "configuration.md"
 REGENERATE = ".venv/bin/python -m bot.config --markdown > docs/configuration.md"
 

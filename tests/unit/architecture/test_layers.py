@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ("bot", "actions", "channels", "staff", "tools", "deploy")
 
 # Rank of each layer: a module imports its own rank or lower. The adapters (rank 4) do not import

@@ -13,7 +13,7 @@ import pytest
 from bot import clock as bot_clock
 from bot.clock import JST
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 PRODUCT = ("bot", "actions", "channels", "deploy")
 # Reads of the wall clock: (module or object name, attribute).
 WALL_READS = {

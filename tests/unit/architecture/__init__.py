@@ -1,0 +1,1 @@
+"""Unit tests of the import contract, the settings object and the clock."""

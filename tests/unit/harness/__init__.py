@@ -1,0 +1,1 @@
+"""Unit tests of the test harness itself (tests/early.py)."""
