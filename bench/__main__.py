@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from bench import components, report
-from bench.common import RESULTS, ROOT, VENV_BIN, base_env, git_rev, loadavg, machine, newest_model, rss_mb
 from bench.conversations import MIX, all_texts
 from bench.load import Client, FakeLine, closed_loop, open_loop
 from bench.stack import LINE_SECRET, BenchStack
+from testing.common import RESULTS, ROOT, VENV_BIN, base_env, git_rev, loadavg, machine, newest_model, rss_mb
 
 
 def _floats(s: str) -> list[float]:

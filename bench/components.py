@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Optional
 
-from bench.common import ROOT, VENV_BIN, base_env, get_json, latency_summary, post_json
+from testing.common import ROOT, VENV_BIN, base_env, get_json, latency_summary, post_json
 
 
 def parse_latency(rasa_url: str, texts: list[str], rounds: int = 2) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from typing import Any, Optional
 
 import yaml
 
-from bench.common import ROOT, newest_model, percentile
 from bench.conversations import all_texts
+from testing.common import ROOT, newest_model, percentile
 
 # The "as is" side loads ja_ginza as Rasa ships it, so bot.rasa_plugins must not apply its fix on import.
 os.environ["MADOGUCHI_RASA_FIXES"] = "0"

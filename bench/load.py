@@ -29,8 +29,8 @@ from typing import Any, Callable, Optional
 import aiohttp
 from aiohttp import web
 
-from bench.common import cpu_seconds, latency_summary, loadavg, rss_mb
 from bench.conversations import Step, pick
+from testing.common import cpu_seconds, latency_summary, loadavg, rss_mb
 
 DESTINATION = "Ubench0000000000000000000000000000"
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from bench.common import ROOT, VENV_BIN, base_env, percentile
 from bench.components import timed
+from testing.common import ROOT, VENV_BIN, base_env, percentile
 
 CONFIGS = {
     "project": "bench/configs/project.yml",

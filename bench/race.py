@@ -36,8 +36,8 @@ from typing import Any, Optional
 
 import aiohttp
 
-from bench.cluster import Cluster, two_instances
-from bench.common import RESULTS, ROOT, newest_model
+from testing.cluster import Cluster, two_instances
+from testing.common import RESULTS, ROOT, newest_model
 
 SCRIPT = [
     "こんにちは",

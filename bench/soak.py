@@ -41,10 +41,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from bench.common import RESULTS, git_rev, latency_summary, loadavg, machine, newest_model, rss_mb
 from bench.conversations import pick
 from bench.load import Client, FakeLine, Turn, check_turns, drain, new_user_id
 from bench.stack import LINE_SECRET, BenchStack
+from testing.common import RESULTS, git_rev, latency_summary, loadavg, machine, newest_model, rss_mb
 
 RASA_START_TIMEOUT = 900.0
 

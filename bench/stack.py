@@ -16,8 +16,8 @@ from typing import ClassVar, Optional
 
 from cryptography.fernet import Fernet
 
-from bench.children import spawn, stop
-from bench.common import ROOT, VENV_BIN, base_env, free_port, wait_http
+from testing.children import spawn, stop
+from testing.common import ROOT, VENV_BIN, base_env, free_port, wait_http
 
 LINE_SECRET = "bench-line-channel-secret"
 LINE_TOKEN = "bench-line-access-token"

@@ -34,7 +34,7 @@ SLOW_FIXTURES = {
     "stack": 60 + 420,  # tests/stack.py: action server, then Rasa
     "rstack": 60 + 900,  # tests/reliability: RASA_START_TIMEOUT
     "second": 900,  # tests/reliability: a second Rasa
-    "cluster": 900,  # tests/production: bench.cluster.Cluster.start
+    "cluster": 900,  # tests/production: testing.cluster.Cluster.start
     "make_run": 60 + 420 + 60,  # tests/run: scripts/run_stack.sh under supervisord
 }
 
@@ -194,7 +194,7 @@ _early: dict[str, Stack] = {}
 def _launch_the_shared_stack_early(request: pytest.FixtureRequest, tmp_path_factory) -> Any:
     """Rasa takes a minute or more to load. When the session's first test does not need the
     shared stack but a later one does, its processes start now, from the main thread (so they
-    die with the run, bench/children.py), and load while the tests before its first user run on
+    die with the run, testing/children.py), and load while the tests before its first user run on
     the other core; `stack` then only waits for them (issue 20). MADOGUCHI_EARLY_STACK=0 turns
     this off."""
     items = request.session.items

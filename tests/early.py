@@ -5,7 +5,7 @@ its first test wait that long. A fixture can instead *take* processes that were 
 (without waiting for them) when an earlier heavy group began: ``tests/conftest.py`` calls
 :func:`launch_due` after each test's setup, and the fixture waits for readiness as before, with
 the same bounds. The processes are started from pytest's main thread, so they die with the run
-like every other child (bench/children.py). ``MADOGUCHI_EARLY_STACK=0`` turns this off.
+like every other child (testing/children.py). ``MADOGUCHI_EARLY_STACK=0`` turns this off.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.children import spawn, stop
 from bot.serving_env import serving_env
+from testing.children import spawn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 

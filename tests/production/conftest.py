@@ -1,6 +1,6 @@
 """The production configuration, for real: deploy/run_two_instances.sh (2 Rasa replicas + 1 action
 server behind nginx) on PostgreSQL + Redis, a fresh database per run (madoguchi_test_<random>,
-dropped after), a fake LINE API (bench.cluster) and the shared fake Telegram API (tests/conftest.py).
+dropped after), a fake LINE API (testing.cluster) and the shared fake Telegram API (tests/conftest.py).
 One setup serves the whole package (it is stopped after the last test here): the balancer
 listens on every interface so that tests/production/test_network_exposure.py can call it
 from another machine (a network namespace).
@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from bench.cluster import LINE_SECRET, Cluster, ServicesMissing, two_instances  # noqa: F401
+from testing.cluster import LINE_SECRET, Cluster, ServicesMissing, two_instances  # noqa: F401
 
 
 @pytest.fixture(scope="package")

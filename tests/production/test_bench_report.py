@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from bench.__main__ import summarise_profile
-from bench.common import latency_summary, percentile
 from bench.report import deltas, key_metrics, markdown, previous_run, write
+from testing.common import latency_summary, percentile
 
 
 def result(ts: str, tps: float, quick: bool = True) -> dict:

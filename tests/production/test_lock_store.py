@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from bench.cluster import ServicesMissing, redis_client
+from testing.cluster import ServicesMissing, redis_client
 
 pytestmark = pytest.mark.redis
 

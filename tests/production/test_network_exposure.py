@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterator, Optional
 
 import pytest
 
-from bench.cluster import LINE_SECRET, Cluster
 from bench.load import line_event, sign
+from testing.cluster import LINE_SECRET, Cluster
 from tests.channels.fake_api import TELEGRAM_TOKEN
 from tests.conftest import TELEGRAM_SECRET
 from tests.production.test_two_instances import sender_id

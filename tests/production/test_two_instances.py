@@ -19,8 +19,8 @@ from typing import Any, Optional
 import aiohttp
 import pytest
 
-from bench.cluster import LINE_SECRET, Cluster
 from bench.load import deliveries, line_event, new_user_id, quick_postbacks, sign
+from testing.cluster import LINE_SECRET, Cluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.stack]
 

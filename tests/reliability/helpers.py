@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar
 
 import pytest
 
-from bench.children import spawn, stop
+from testing.children import spawn, stop
 from tests.channels.fake_api import TELEGRAM_TOKEN, Call, FakeApi
 from tests.stack import ROOT, Stack, free_port, newest_model, stack_env, wait_http
 

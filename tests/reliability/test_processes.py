@@ -129,7 +129,7 @@ def test_a_busy_rasa_loses_action_calls_unless_the_action_server_waits_longer(tm
     import subprocess
     import sys
 
-    from bench.children import spawn, stop
+    from testing.children import spawn, stop
     from tests.stack import ROOT, free_port, stack_env, wait_http
 
     seen = {}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.children import spawn, stop
+from testing.children import spawn, stop
 from tests.stack import ROOT
 
 pytestmark = pytest.mark.stack

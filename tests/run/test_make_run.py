@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from bench.children import spawn, stop
+from testing.children import spawn, stop
 from tests import early
 from tests.reliability.helpers import UNAVAILABLE, YORISOI, pseudonym
 from tests.stack import ROOT, Stack, free_port, newest_model

@@ -86,7 +86,7 @@ def chromium(download_dir: Path) -> Iterator[Any]:
         },
     )
     env = {**os.environ, "LANGUAGE": "ja", "LANG": "ja_JP.UTF-8", "TZ": "Asia/Tokyo"}
-    from bench.children import adopt, popen_kwargs
+    from testing.children import adopt, popen_kwargs
 
     # chromedriver and the Chromium it starts die with the test run, even a killed one.
     service = Service(executable_path=str(CHROMEDRIVER), env=env, popen_kw=popen_kwargs())

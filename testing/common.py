@@ -183,7 +183,10 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def latency_summary(ms: Iterable[float]) -> dict[str, Any]:
     xs = list(ms)
-    r = lambda v: None if v is None else round(v, 1)
+
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(v, 1)
+
     return {
         "n": len(xs),
         "p50_ms": r(percentile(xs, 50)),

@@ -24,9 +24,9 @@ from typing import Any, Iterator, Optional
 
 from cryptography.fernet import Fernet
 
-from bench.children import spawn, stop
-from bench.common import ROOT, free_port, http_ok
 from bench.load import FakeLine
+from testing.children import spawn, stop
+from testing.common import ROOT, free_port, http_ok
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 1
