@@ -397,26 +397,67 @@ def extract_profile(
     """
     norm = normalize(text or "")
     if norm.startswith("/"):
-        # A button: only its entities count (relation, need), never the payload text.
-        ent_rel = [v for v in _entity_values(entities, "relation") if v in RELATIONS]
-        ent_needs = [v for v in _entity_values(entities, "need") if v in NEED_KEYS]
-        return ProfileUpdate(
-            relation=ent_rel[0] if ent_rel else None,
-            needs=tuple(dict.fromkeys(ent_needs)),
-            relation_strength=Strength.BUTTON if ent_rel else Strength.INFERRED,
-        )
+        return _button_update(entities)
     if not norm:
         return ProfileUpdate()
 
     correction = is_correction(norm)
     # 「45じゃなくて54です」: what is right comes after the correction word.
     said = corrected_part(norm) if correction else norm
+    rel, relation, detail, relation_strength = _relation_part(norm, said, entities, known_relation)
+    age = _age_part(norm, said, entities, requested_slot, correction, relation)
+
+    status = detect_status(norm)
+    duration = duration_years(norm)
+    situation_text = None
+    if requested_slot == "situation_status" or status or duration is not None:
+        situation_text = norm[:MAX_SITUATION_CHARS]
+
+    relation_now = known_relation or relation
+    needs = detect_needs(
+        norm,
+        entities,
+        answering=requested_slot == "needs_status",
+        writer_is_concerned=None if relation_now is None else relation_now == "self",
+    )
+    return ProfileUpdate(
+        relation=relation,
+        relation_detail=detail,
+        age_min=age.min,
+        age_max=age.max,
+        duration_years=duration,
+        status=status,
+        situation_text=situation_text,
+        needs=needs,
+        relation_strength=relation_strength,
+        concerned=rel.concerned,
+        age_strength=age.strength,
+        age_owner=age.owner,
+        correction=correction,
+        relation_form=rel.mentioned and relation == rel.relation,
+    )
+
+
+def _button_update(entities: Sequence[Mapping[str, Any]] | None) -> ProfileUpdate:
+    """A button: only its entities count (relation, need), never the payload text."""
+    ent_rel = [v for v in _entity_values(entities, "relation") if v in RELATIONS]
+    ent_needs = [v for v in _entity_values(entities, "need") if v in NEED_KEYS]
+    return ProfileUpdate(
+        relation=ent_rel[0] if ent_rel else None,
+        needs=tuple(dict.fromkeys(ent_needs)),
+        relation_strength=Strength.BUTTON if ent_rel else Strength.INFERRED,
+    )
+
+
+def _relation_part(
+    norm: str, said: str, entities: Sequence[Mapping[str, Any]] | None, known_relation: str | None
+) -> tuple[RelationReading, str | None, str | None, Strength]:
+    """(the reading, relation, detail, strength): the words first, DIET's entity only with them."""
     rel = read_relation(said)
     if rel.relation is None and said != norm:
         rel = read_relation(norm)
     relation, detail, relation_strength = rel.relation, rel.detail, rel.strength
-    relation_form = rel.mentioned
-    if relation_form and relation == "self":
+    if rel.mentioned and relation == "self":
         # 「わたしは八十一です」 then 「娘のことで」: a self-introduction is not said to be the subject
         # of the consultation, so it stays an inference a later statement can correct.
         relation_strength = min(relation_strength, Strength.INFERRED)
@@ -424,29 +465,50 @@ def extract_profile(
         # 「45歳です」「54です」 answer the age: only in a first message is it a self-introduction.
         relation, detail, relation_strength = None, None, Strength.INFERRED
     if relation is None:
-        ent = [v for v in _entity_values(entities, "relation") if v in RELATIONS]
-        # 本人 in the third person (「本人は…と言っています」) means someone else writes.
-        # DIET's `self` alone is taken only with a first-person cue (not for 「ひきこもりって…」).
-        if (
-            ent
-            and ent[0] == "self"
-            and (
-                _THIRD_PERSON_HONNIN.search(norm)
-                or not (
-                    lexicon().first_person_situation.search(norm)
-                    or any(p.search(norm) for p in lexicon().self_inferred)
-                )
-            )
-        ):
-            ent = []
-        # DIET's family / other for a relative or a friend named in passing, in a message that
-        # tells the writer's own days (友人にも合わせる顔がない, 母の髪が白く): no guess, the bot asks.
-        if ent and ent[0] in ("family", "other") and tells_own_life(norm) and not names_someone_else(norm):
-            ent = []
-        relation = ent[0] if ent else None
+        relation = _diet_relation(norm, entities)
+    return rel, relation, detail, relation_strength
 
-    age_min = age_max = age_owner = None
-    age_strength = Strength.INFERRED
+
+def _diet_relation(norm: str, entities: Sequence[Mapping[str, Any]] | None) -> str | None:
+    """DIET's relation entity, where the words allow it."""
+    ent = [v for v in _entity_values(entities, "relation") if v in RELATIONS]
+    # 本人 in the third person (「本人は…と言っています」) means someone else writes.
+    # DIET's `self` alone is taken only with a first-person cue (not for 「ひきこもりって…」).
+    if (
+        ent
+        and ent[0] == "self"
+        and (
+            _THIRD_PERSON_HONNIN.search(norm)
+            or not (
+                lexicon().first_person_situation.search(norm) or any(p.search(norm) for p in lexicon().self_inferred)
+            )
+        )
+    ):
+        return None
+    # DIET's family / other for a relative or a friend named in passing, in a message that
+    # tells the writer's own days (友人にも合わせる顔がない, 母の髪が白く): no guess, the bot asks.
+    if ent and ent[0] in ("family", "other") and tells_own_life(norm) and not names_someone_else(norm):
+        return None
+    return ent[0] if ent else None
+
+
+@dataclass(frozen=True)
+class _AgeReading:
+    min: int | None = None
+    max: int | None = None
+    owner: str | None = None
+    strength: Strength = Strength.INFERRED
+
+
+def _age_part(
+    norm: str,
+    said: str,
+    entities: Sequence[Mapping[str, Any]] | None,
+    requested_slot: str | None,
+    correction: bool,
+    relation: str | None,
+) -> _AgeReading:
+    """The age of the person concerned in this message, whose it is, and how strongly it was said."""
     onset_only = False
     # After 「…じゃなくて」 a bare number is the corrected age (45じゃなくて54です).
     expecting_age = requested_slot == "age_status" or correction
@@ -478,54 +540,27 @@ def extract_profile(
         band = school_stage_band(said)  # 中学校の生徒 / 高校の教員です…クラスの生徒
         if band is not None:
             match = AgeMatch(band[0], band[1], 0, 0, "", "concerned")
-    if match is not None:
-        age_min, age_max, age_owner = match.min, match.max, match.owner
-        # The NLU pipeline's reading of whose age it is (GiNZA's parse) wins over the words …
-        roles = [
-            e.get("role")
-            for e in entities or ()
-            if e.get("entity") == "age_min" and e.get("role") and e.get("value") == match.min
-        ]
-        if roles and not correction:
-            age_owner = str(roles[0])
-        # … except the writer's own introduction (「30歳の兄です」) and a family member said to be
-        # doing fine (「上の娘は30で、ちゃんと働いとります」).
-        if _WRITER_ROLE_AGE.match(said, match.start) if said == norm else _WRITER_ROLE_AGE.search(said):
-            age_owner = "writer"
-        elif _NOT_WITHDRAWN.search(said[match.end :]) and not tells_withdrawal(said):
-            age_owner = "writer"
-        if (match.owner == "concerned" or expecting_age or correction) and not onset_only:
-            age_strength = Strength.STATED  # a computed age routes, but is not said back
-
-    status = detect_status(norm)
-    duration = duration_years(norm)
-    situation_text = None
-    if requested_slot == "situation_status" or status or duration is not None:
-        situation_text = norm[:MAX_SITUATION_CHARS]
-
-    relation_now = known_relation or relation
-    needs = detect_needs(
-        norm,
-        entities,
-        answering=requested_slot == "needs_status",
-        writer_is_concerned=None if relation_now is None else relation_now == "self",
-    )
-    return ProfileUpdate(
-        relation=relation,
-        relation_detail=detail,
-        age_min=age_min,
-        age_max=age_max,
-        duration_years=duration,
-        status=status,
-        situation_text=situation_text,
-        needs=needs,
-        relation_strength=relation_strength,
-        concerned=rel.concerned,
-        age_strength=age_strength,
-        age_owner=age_owner,
-        correction=correction,
-        relation_form=relation_form and relation == rel.relation,
-    )
+    if match is None:
+        return _AgeReading()
+    owner = match.owner
+    # The NLU pipeline's reading of whose age it is (GiNZA's parse) wins over the words …
+    roles = [
+        e.get("role")
+        for e in entities or ()
+        if e.get("entity") == "age_min" and e.get("role") and e.get("value") == match.min
+    ]
+    if roles and not correction:
+        owner = str(roles[0])
+    # … except the writer's own introduction (「30歳の兄です」) and a family member said to be
+    # doing fine (「上の娘は30で、ちゃんと働いとります」).
+    if _WRITER_ROLE_AGE.match(said, match.start) if said == norm else _WRITER_ROLE_AGE.search(said):
+        owner = "writer"
+    elif _NOT_WITHDRAWN.search(said[match.end :]) and not tells_withdrawal(said):
+        owner = "writer"
+    strength = Strength.INFERRED
+    if (match.owner == "concerned" or expecting_age or correction) and not onset_only:
+        strength = Strength.STATED  # a computed age routes, but is not said back
+    return _AgeReading(match.min, match.max, owner, strength)
 
 
 # 「中学生です」 then 「二年生です」: a bare grade narrows a school band said before.
