@@ -137,7 +137,7 @@ def stats_page() -> Any:
         d: _label_items(d, getattr(rep.breakdown, d)) for d in ("relation", "age_band", "needs", "windows", "hours")
     }
     chart = {
-        "months": [f"{int(r.key[5:])}月" for r in rep.months],
+        "months": [t("stats_labels.month", month=int(r.key[5:])) for r in rep.months],
         "persons": [stats.chart_value(r.consult_persons) for r in rep.months],
         "conversations": [stats.chart_value(r.consult_count) for r in rep.months],
         "hours": [stats.chart_value(i["value"]) for i in dims["hours"][:24]],

@@ -431,23 +431,32 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m bot.domain.directory`: validate the file and list what is 要設定."""
     import sys
 
+    from bot.domain.labels import t
+
     args = sys.argv[1:] if argv is None else argv
     path = args[0] if args else None
     try:
         d = load_directory(path)
     except (DirectoryError, KeyError, yaml.YAMLError) as exc:
-        print(f"ディレクトリの形式に誤りがあります: {exc}", file=sys.stderr)
+        print(t("directory_check.invalid", error=exc), file=sys.stderr)
         return 2
     missing = d.missing_fields()
-    print(f"{d.municipality}: 窓口 {len(d.windows)} 件, 24時間・緊急の電話 {len(d.hotlines) + len(d.emergency)} 件")
+    print(
+        t(
+            "directory_check.summary",
+            municipality=d.municipality,
+            windows=len(d.windows),
+            lines=len(d.hotlines) + len(d.emergency),
+        )
+    )
     if not missing:
-        print("要設定の項目はありません。")
+        print(t("directory_check.nothing_unset"))
         return 0
-    print(f"{UNSET}の項目 {len(missing)} 件（設定されるまで、ボットは折り返しを案内します）:")
+    print(t("directory_check.unset_header", unset=UNSET, count=len(missing)))
     for entry, fld in missing:
         window = d.get(entry)
         name = window.name if window else entry
-        print(f"  - {name} [{entry}]: {fld}")
+        print(t("directory_check.unset_item", name=name, entry=entry, field=fld))
     return 0
 
 

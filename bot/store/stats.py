@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from bot import clock
 from bot.clock import JST
 from bot.domain.directory import Directory, get_directory
+from bot.domain.labels import t
 from bot.security.keys import load_or_create_secret
 from bot.store.db import session_scope
 from bot.store.models import AuditEntry, CallbackTicket, StatEvent, TicketStatus
@@ -43,7 +44,7 @@ KINDS = ("consultation", "recommendation", "callback")
 RELATIONS = ("self", "family", "other")
 UNKNOWN = "unknown"
 THRESHOLD = 3
-SUPPRESSED = "3未満"
+SUPPRESSED = t("stats_labels.suppressed")  # 3未満, in bot/resources/staff_texts.yml
 NOT_YET = "—"  # a month that has not started: no figure, and not part of any partition
 NIGHT_HOURS = (22, 23, 0, 1, 2, 3, 4, 5)  # 22:00–6:00
 ENV_KEY = "MADOGUCHI_STATS_KEY"
