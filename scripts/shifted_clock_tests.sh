@@ -16,7 +16,9 @@ if [ -z "$lib" ]; then
   exit 1
 fi
 # Only the wall clock moves: monotonic time stays real, so timeouts and rate limits behave.
-export LD_PRELOAD=$lib FAKETIME="$SHIFT" FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_DONT_RESET=1
+# libfaketime reads FAKETIME with getenv() again every 10 s by default: from a worker thread, that
+# raced a test's setenv() and crashed the run once (a segfault in putenv). Read it once per process.
+export LD_PRELOAD=$lib FAKETIME="$SHIFT" FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_DONT_RESET=1 FAKETIME_CACHE_DURATION=86400
 shifted=$(.venv/bin/python -c 'import datetime; print(datetime.date.today())')
 echo "clock shifted by $SHIFT: today is $shifted"
 [ "$shifted" != "$(LD_PRELOAD= date -u +%F)" ] || { echo "the clock did not move" >&2; exit 1; }
