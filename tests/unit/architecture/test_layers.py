@@ -36,40 +36,27 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("deploy", 5),
 )
 ADAPTERS = ("bot.rasa_plugins", "actions", "channels", "staff")
-# Third-party and standard modules a layer must not import (prefix match).
+# Third-party and standard modules a layer must not import (prefix match). The rules of language
+# and domain do no database, Rasa, Flask, network or process work.
+_PURE_RULES_MUST_NOT = (
+    "sqlalchemy",
+    "rasa",
+    "rasa_sdk",
+    "flask",
+    "socket",
+    "smtplib",
+    "subprocess",
+    "urllib.request",
+    "requests",
+    "aiohttp",
+    "httpx",
+    "telegram",
+    "linebot",
+    "redis",
+)
 FORBIDDEN: Mapping[str, tuple[str, ...]] = {
-    "bot.language": (
-        "sqlalchemy",
-        "rasa",
-        "rasa_sdk",
-        "flask",
-        "socket",
-        "smtplib",
-        "subprocess",
-        "urllib.request",
-        "requests",
-        "aiohttp",
-        "httpx",
-        "telegram",
-        "linebot",
-        "redis",
-    ),
-    "bot.domain": (
-        "sqlalchemy",
-        "rasa",
-        "rasa_sdk",
-        "flask",
-        "socket",
-        "smtplib",
-        "subprocess",
-        "urllib.request",
-        "requests",
-        "aiohttp",
-        "httpx",
-        "telegram",
-        "linebot",
-        "redis",
-    ),
+    "bot.language": _PURE_RULES_MUST_NOT,
+    "bot.domain": _PURE_RULES_MUST_NOT,
     "bot.security": ("sqlalchemy", "rasa", "rasa_sdk", "flask"),
     "bot": ("flask", "flask_login", "flask_wtf"),
 }
