@@ -53,7 +53,7 @@ def newest_model() -> Path:
         return Path(pinned)
     models = sorted((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
     if not models:
-        raise SystemExit("no trained model in models/ (make model)")
+        raise RuntimeError("no trained model in models/: run `make model` first")
     return models[-1]
 
 

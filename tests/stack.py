@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -16,35 +14,9 @@ from typing import Any
 
 from bot.serving_env import serving_env
 from testing.children import spawn, stop
+from testing.common import free_port, newest_model, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def newest_model() -> Path:
-    pinned = os.environ.get("MADOGUCHI_MODEL")
-    if pinned:
-        return Path(pinned)
-    models = sorted((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
-        raise RuntimeError("no trained model: run `make model` first")
-    return models[-1]
-
-
-def wait_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError, OSError):
-            time.sleep(0.5)
-    raise TimeoutError(f"{url} did not come up in {timeout} s")
 
 
 @dataclass
