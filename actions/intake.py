@@ -333,18 +333,23 @@ class ActionAskRecommendation(Action):
         ids = recommend(dispatcher, profile, partial=partial)
         dispatcher.utter_message(response="utter_offer_callback")
         staff_hours_note(dispatcher)
-        await asyncio.to_thread(
-            record_stat,
-            "recommendation",
-            tracker.sender_id,
-            session_key(tracker.events),
-            relation=profile.relation,
-            age_band=directory().age_band(profile.age_min, profile.age_max),
-            needs=profile.needs,
-            windows=ids,
-            at=now(),
-        )
+        await record_recommendation(tracker, profile, ids)
         return [SlotSet("recommended", ids), SlotSet("reflected", sentence)]
+
+
+async def record_recommendation(tracker: Tracker, profile: Profile, ids: List[str]) -> None:
+    """The anonymous statistic of windows shown (relation, age band, needs, windows)."""
+    await asyncio.to_thread(
+        record_stat,
+        "recommendation",
+        tracker.sender_id,
+        session_key(tracker.events),
+        relation=profile.relation,
+        age_band=directory().age_band(profile.age_min, profile.age_max),
+        needs=profile.needs,
+        windows=ids,
+        at=now(),
+    )
 
 
 class ActionIbashoSchedule(Action):
@@ -394,12 +399,21 @@ class ActionOfferHuman(Action):
         return "action_offer_human"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        anchor = next((w for w in directory().windows if w.anchor and w.dialable_phone), None)
-        if anchor:
-            dispatcher.utter_message(response="utter_window", **window_text(Recommendation(anchor, ())))
+        profile = profile_from(tracker)
+        events: List[EventType] = []
+        if profile.relation or profile.age_known or profile.needs:
+            # Once something is known, the windows that fit it come with the offer of a person:
+            # 「役所に言うてもええもんかね」 asks for both, and a person asked for is one of them.
+            ids = recommend(dispatcher, profile, partial=not (profile.age_known and profile.needs))
+            await record_recommendation(tracker, profile, ids)
+            events.append(SlotSet("recommended", ids))
+        else:
+            anchor = next((w for w in directory().windows if w.anchor and w.dialable_phone), None)
+            if anchor:
+                dispatcher.utter_message(response="utter_window", **window_text(Recommendation(anchor, ())))
         dispatcher.utter_message(response="utter_human_offer")
         staff_hours_note(dispatcher)
-        return []
+        return events
 
 
 class ActionPauseForPerson(ActionOfferHuman):

@@ -29,12 +29,23 @@ INTAKE_FORM = "intake_form"
 NOT_UNDERSTOOD_ENTITY = "not_understood"
 
 
-def steer_action(intent: str | None, active_loop: str | None, *, not_understood: bool = False) -> str | None:
+# A no with nothing open (after the windows, the offer of a person): the offer is declined, and
+# the door stays open. Answered here so that no story has to foresee it.
+DECLINED_WITH_NOTHING_OPEN = "utter_no_worries"
+
+
+def steer_action(
+    intent: str | None, active_loop: str | None, *, not_understood: bool = False, confirming: bool = False
+) -> str | None:
     """The action that answers `intent` now, or None when the dialogue's own flow should.
 
     `not_understood`: the message has no words at all (bot.language.replies.is_gibberish); in the intake
     that is said, so the second one in a row gets the way forward.
+    `confirming`: a yes/no question outside the forms is open (the erasure's, the crisis check's),
+    and its rules answer.
     """
+    if intent == "deny" and active_loop is None and not confirming:
+        return DECLINED_WITH_NOTHING_OPEN
     if intent is None or active_loop is None:
         return None  # no form to swallow the request: the rules answer it (data/rules)
     if intent == "request_callback" and active_loop == CALLBACK_FORM:

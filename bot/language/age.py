@@ -595,6 +595,15 @@ def _merge_ranges(t: str, cands: list[_Cand]) -> list[_Cand]:
     return out
 
 
+_SELF_NOUN_AFTER = re.compile(
+    r"(?:過ぎ|すぎ)?の?(?:ひきこもり|引きこもり|ニート|無職|独身|当事者)(?:です|でした|じゃ|だよ|。|$)"
+)
+# 「家におる18です」「実家に戻って今は23です」: a bare age said of the one whose days these are.
+_BARE_DESU_AFTER = re.compile(r"(?:歳|才|さい)?(?:です|でございます|になりました|になります)(?:[。!、]|$)")
+_SELF_BARE_BEFORE = re.compile(r"(?:今は|いまは|今|いま|現在|(?<=[るたいん]))$")
+_OBLIQUE_AFTER = re.compile(r"(?:に|と|から|を|へ|より|にも|とも|には|とは)(?!して|しては|ついて)")
+
+
 def _person_spans(t: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), m.lastgroup or "") for m in _PERSON_RE.finditer(t)]
 
@@ -616,8 +625,20 @@ def _attach(t: str, c: _Cand, win_start: int, persons: list[tuple[int, int, str]
             and not (p[2] == "concerned" and q[2] in ("parent", "parent_combo"))
         ]
         return nxt[0] if nxt else p
-    inside = [p for p in persons if p[0] >= win_start and p[1] <= c.start]
+    if _SELF_NOUN_AFTER.match(t, pos):
+        return (c.end, c.end, "self")  # 50過ぎのひきこもりです: the writer's own
+    # A person said as an object or a source (親に言われて, 母と暮らして) does not own an age
+    # said later in the sentence (…今は23です).
+    inside = [p for p in persons if p[0] >= win_start and p[1] <= c.start and not _OBLIQUE_AFTER.match(t, p[1])]
     if not inside:
+        if (
+            _BARE_DESU_AFTER.match(t, c.end)
+            and _SELF_BARE_BEFORE.search(t, max(0, c.start - 3), c.start)
+            and not any(p[1] <= c.start and p[2] not in ("self", "parent") for p in persons)
+            # something told before it in the sentence (「いま16歳です」 alone answers for anyone)
+            and c.start - max((m.end() for m in _SENTENCE_END.finditer(t, 0, c.start)), default=0) >= 6
+        ):
+            return (c.end, c.end, "self")  # 家におる18です / 実家に戻って今は23です, nobody else named
         return None
     plain = [p for p in inside if t[p[1] : p[1] + 1] != "の"]
     p = (plain or inside)[-1]

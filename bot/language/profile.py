@@ -42,8 +42,11 @@ _SUBJECT_AFTER = (
     r"(?=\s*(の(?!頃|ころ|時|とき|時代|友|知り合い|ような|様な)|[がはもをでとにへやっ、,(/]|について"
     r"|\s|です|じゃ|$))"
 )
+# The writer's own introduction (「30歳の兄です」「72の主婦です」「50代の会社員です」): the writer's age.
 _WRITER_ROLE_AGE = re.compile(
     r"\d+\s?(歳|才)?の(兄|姉|弟|妹|娘|息子|母|父|母親|父親|妻|夫)(です|として|ですが|で(、|す))"
+    r"|\d+\s?(歳|才|代)?(前半|後半|半ば|なかば)?\s?の\s?(主婦|主夫|会社員|パート|自営業|公務員|年金暮らし|者|もん)"
+    r"(です|ですが|でございます|であります|じゃ)"
 )
 _BARE_AGE = re.compile(
     r"^\s?(いま|今|今年で)?\s?(はたち|\d{1,2}\s?(歳|才|さい)?)\s?(です|でした|になります|だよ|じゃ|よ|で)?[。!.]*$"
@@ -240,7 +243,9 @@ def _lexicon_relation(text: str) -> RelationReading:
 def _lexicon_reading(text: str) -> RelationReading:
     lex = lexicon()
     said = [form for p, form in lex.self_first if p.search(text)]
-    if said:
+    if said and not (all(said) and _framed_family(text, lex)):
+        # (A self-introduction, 72の主婦です, gives way to a relative named as whom the message
+        # is about: 主人のことで聞いていただけますか.)
         return RelationReading("self", None, Strength.STATED, mentioned=all(said))
     if not lex.own_family.search(text):
         first_kin = min((m.start() for p, _w in lex.concerned_family for m in [p.search(text)] if m), default=None)
@@ -274,6 +279,15 @@ def _lexicon_reading(text: str) -> RelationReading:
         # A situation told with nobody else in it is the writer's own (「部屋から出れん。22歳」).
         return RelationReading("self", None, Strength.INFERRED)
     return RelationReading()
+
+
+def _framed_family(text: str, lex: _Lexicon) -> bool:
+    """Is a relative named as whom the message is about (うちの息子, 主人のことで)?"""
+    for pattern, _writer in lex.concerned_family:
+        m = pattern.search(text)
+        if m and (m.group(1) or _ABOUT.match(text, m.end())):
+            return True
+    return False
 
 
 def detect_relation(text: str) -> tuple[str | None, str | None]:

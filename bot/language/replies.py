@@ -78,6 +78,7 @@ class _Patterns:
     gibberish_repeated: re.Pattern[str]
     gibberish_latin: re.Pattern[str]
     latin_words: re.Pattern[str]
+    closing: Mapping[str, re.Pattern[str]]
 
 
 def _alternation(patterns: Sequence[str]) -> str:
@@ -103,6 +104,7 @@ def patterns() -> _Patterns:
         gibberish_repeated=re.compile(raw["gibberish"]["repeated"]),
         gibberish_latin=re.compile(raw["gibberish"]["latin_only"]),
         latin_words=re.compile(raw["gibberish"]["latin_words"], re.IGNORECASE),
+        closing={k: re.compile(_alternation(v) if isinstance(v, list) else v) for k, v in raw["closing"].items()},
     )
 
 
@@ -213,6 +215,88 @@ def _single_class(text: str) -> str | None:
     return None
 
 
+_CLAUSES = re.compile(r"[。！!？?\n、,]+")
+_QUESTION = re.compile(r"[？?]|(ですか|ますか|でしょうか|のかな|んかね|んかのう)$")
+
+
+def closing_moves(text: str, *, crisis_active: bool = False, question_open: bool = False) -> bool:
+    """Is the message made only of closing moves (thanks, an acknowledgement, leaving words, the
+    writer's own next step), with leaving words, or a next step and thanks? Then it ends the
+    conversation for now. After the crisis lines only leaving words count: 「考えてみます」
+    alone is not a goodbye there."""
+    norm = normalize(text or "").strip()
+    if not norm or len(norm) > 80 or _QUESTION.search(_strip(norm)):
+        return False
+    kinds: set[str] = set()
+    for clause in _CLAUSES.split(norm):
+        found = _closing_kinds(clause)
+        if found is None:
+            return False
+        kinds |= found
+    if "leave" in kinds:
+        return True
+    if crisis_active:
+        return False
+    # Put off with nothing open (やっぱり今日はやめておきます。まだ整理がつかないので): leaving
+    # for now; at an open question or offer the decline is read there instead.
+    return {"plan", "thanks"} <= kinds or ("putoff" in kinds and not question_open)
+
+
+def _closing_kinds(clause: str) -> set[str] | None:
+    """The closing moves a clause is made of, or None when any part is something else. Elderly
+    typing spaces words and clauses alike (よう分かりました 今日のところは これで失礼します):
+    the space-separated chunks are grouped every way until each group reads as one move."""
+    chunks = [c for c in _strip(clause).split() if c]
+    if not chunks:
+        return set()
+    # best[i]: the moves of chunks[:i], when they can be grouped into moves
+    best: list[set[str] | None] = [set()] + [None] * len(chunks)
+    for end in range(1, len(chunks) + 1):
+        for start in range(end - 1, -1, -1):
+            before = best[start]
+            if before is None:
+                continue
+            kind = _closing_move("".join(chunks[start:end]))
+            if kind is not None:
+                best[end] = before | {kind}
+                break
+    return best[-1]
+
+
+def _closing_move(text: str) -> str | None:
+    pats = patterns().closing
+    text = _strip(text)
+    if pats["acknowledge"].match(text):
+        return "acknowledge"
+    text = pats["lead"].sub("", text)
+    if not text:
+        return "acknowledge"
+    return next((k for k in ("thanks", "leave", "plan", "putoff", "aside") if pats[k].match(text)), None)
+
+
+# 「はい、今かけます」: the person phones the number themself; no callback is asked for.
+_CALLING_THEMSELVES = re.compile(
+    r"(今|いま|すぐ|これから|自分で)[^。]{0,6}?(かけ|掛け|電話し|でんわし|連絡し)(ます|てみます|る|てみる)"
+)
+_SPACED_CLAUSES = re.compile(r"[。！!？?\n、,]+|(?<=[^\x00-\x7f])\s+(?=[^\x00-\x7f])")
+
+
+def yes_said_first(text: str) -> bool:
+    """A yes said first, after thanks at most, then details for the staff (「はい 私の電話で
+    よろしければ 昼はたいてい家におります」「ありがとうございます それではお願いします 午後なら」)."""
+    norm = normalize(text or "").strip()
+    if not norm or _QUESTION.search(_strip(norm)) or prefers_not_by_phone(norm) or _CALLING_THEMSELVES.search(norm):
+        return False
+    affirm = patterns().whole["affirm"]
+    for clause in [_strip(c) for c in _SPACED_CLAUSES.split(norm) if _strip(c)][:3]:
+        bare = patterns().closing["lead"].sub("", clause)
+        if affirm.match(clause) or (bare and affirm.match(bare)):
+            return True
+        if _closing_move(clause) not in ("thanks", "acknowledge"):
+            return False
+    return False
+
+
 def declined_topics(text: str) -> tuple[str, ...]:
     """Intake questions a message refuses by name (「年齢は言いたくないです」 → age)."""
     norm = _JA_SPACE.sub("", normalize(text or ""))
@@ -231,8 +315,8 @@ def steering_intent(text: str) -> str | None:
         m = pattern.search(norm)
         if not m:
             continue
-        if pats.negation.search(norm):
-            continue
+        if pats.negation.search(norm) and intent != "request_human":
+            continue  # 電話は苦手: no callback; a person wished for by chat is still a person
         return intent
     return None
 
@@ -320,6 +404,10 @@ def read_reply(text: str, context: DialogueContext = DialogueContext()) -> Readi
             return None  # already booking: the form reads 「電話で」 as its answer
         return Reading(steer, rule="steer")
     word_class = _whole_class(normalize(text))
+    if word_class in (None, "thanks", "decline") and closing_moves(
+        text, crisis_active=context.crisis_active, question_open=context.requested_slot is not None
+    ):
+        return Reading("stop", rule="closing")
     offered = next((o for o in context.options if o.payload.startswith(CALLBACK_PAYLOAD)), None)
     if (
         word_class is None
@@ -328,6 +416,15 @@ def read_reply(text: str, context: DialogueContext = DialogueContext()) -> Readi
         and patterns().call_time.search(_JA_SPACE.sub("", normalize(text)))
     ):
         return parse_payload(offered.payload)  # 「夜か土曜だと助かります」 to the offer of a callback
+    if (
+        word_class is None
+        and offered is not None
+        and context.active_loop != CALLBACK_FORM
+        and not context.crisis_active  # 「うん だいじょうぶ」 after the crisis lines is checked, not booked
+        and not patterns().reassure_like.search(text)
+        and yes_said_first(text)
+    ):
+        return parse_payload(offered.payload)  # yes to the offer of a callback, with details
     if word_class is None:
         return Reading("nlu_fallback", rule="gibberish") if is_gibberish(text) else None
     if word_class == "affirm" and context.requested_slot is None:

@@ -46,7 +46,9 @@ _WITHDRAWAL = (
     r"人と(関わ|かかわ)(ろう|ら)(と)?(し)?(な|ず)|(誰|だれ)とも(話さ|会わ|関わら|口をきか|話して(い)?(な|ませ)|会って(い)?(な|ませ)|しゃべって(い)?(な|ませ))|人を寄せつけ|電話に出(な|ず)"
 )
 # 「友達ができず」「友だちはいない」: the writer has no friends; nobody else is the subject.
-_LACKS_PEOPLE = re.compile(r"(友達|友だち|ともだち|友人|知り合い|仲間)(が|は|も)(でき|いな|いませ|おら|少な|ほとんど)")
+_LACKS_PEOPLE = re.compile(
+    r"(友達|友だち|ともだち|友人|知り合い|仲間|彼女|彼氏|恋人)(が|は|も)(でき|いな|いませ|おら|少な|ほとんど)"
+)
 # Someone told the writer about the person (知り合いのお母さんから相談を受けた): a third party writes.
 _RELAYED = re.compile(r"から[^。]{0,8}?(相談を受け|相談され|打ち明けられ)|相談を受けて(い)?(る|ます)")
 # Hearsay after a predicate (家にこもってるみたいです, 行っていないらしい): someone else's days.
@@ -55,6 +57,9 @@ _HEARSAY_AFTER = re.compile(
 )
 _GONE_AFTER = re.compile(
     r"(?:急に|突然|去年|昨年|先月|\d+年前に)?(?:亡くな|なくな(?:っ|り|る)|他界|死ん|逝っ|先立|出て行っ|出ていっ|家を出て(?:行|い)っ)"
+)
+_UNREACHABLE = re.compile(
+    r"([^\s、。がはもをにの]{1,8}?)(?:さん|くん|ちゃん)?と(?:[^、。]{0,6}?)(?:連絡|れんらく)(?:が|も)?(?:取れ|とれ|つか|つながら|繋がら)"
 )
 _POLITE = re.compile(r"(です|ます|ません|でした|ました|ください|下さい|ございます|でしょう|おります|じゃろうか)")
 _REPORTED = re.compile(r"[^、。]{0,6}?(そうです|そうだ|そうで|って(聞|言)|と(聞|言)(い|き)|らしい)")
@@ -184,6 +189,8 @@ def _words() -> _Words:
         ),
         own_kin=re.compile(
             rf"(?:(?:私|わたし|あたし|僕|ぼく|俺|おれ|うち|わし|自分)の|うちは、?)(?:{kin}|家族|身内)(?![弟妹さちく])"
+            # 「うちの娘の友達のことで」: the friend is concerned, not the daughter.
+            rf"(?!の(?:{alternation((*k.roles.get('友人・知人', ()), '同僚', '先輩', '後輩', '彼女'))}))"
         ),
         own_parent_mention=re.compile(rf"(?:{alternation(k.own_parents)})(?:に|と|から|には|とは|との|が心配|に心配)"),
     )
@@ -405,6 +412,10 @@ def read_writer(text: str, *, threshold: float = 1.5) -> WriterReading:
             cues.append(WriterCue("self", 2.0, f"subject:{word}"))
         else:
             cues.append(WriterCue("self", 1.0, "subject:none"))
+    unreachable = _UNREACHABLE.search(norm)
+    if unreachable and unreachable.group(1) in kinship().role_words():
+        # 彼女と連絡がとれない: the one out of reach is whom the message is about.
+        cues.append(WriterCue("other", 2.5, f"unreachable:{unreachable.group(1)}"))
     about = w.about_role.search(norm)
     if about:
         cues.append(WriterCue("other", 2.5, f"about:{about.group(1)}"))  # 部下のことでご相談します

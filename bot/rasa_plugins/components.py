@@ -47,6 +47,7 @@ INFORM_INTENT = "inform"
 FALLBACK_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
 # Social intents a worried message must never be taken for (issue 18).
 SOCIAL_INTENTS = frozenset({"thanks", "greet"})
+REASSURE_INTENT = "reassure"
 CRISIS_CATEGORY_ENTITY = "crisis_category"
 CRISIS_SEVERITY_ENTITY = "crisis_severity"
 
@@ -191,7 +192,7 @@ class DialogueReader(_Stateless):
                 ]
                 message.set(INTENT, forced, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [forced, *ranking], add_to_output=True)
-            elif self._is_information(message, text):
+            elif self._is_information(message, text, crisis_active=context.crisis_active):
                 forced = {INTENT_NAME_KEY: INFORM_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
                 message.set(INTENT, forced, add_to_output=True)
             if entities != list(message.get(ENTITIES) or []):
@@ -199,13 +200,14 @@ class DialogueReader(_Stateless):
         return messages
 
     @staticmethod
-    def _is_information(message: Message, text: str) -> bool:
+    def _is_information(message: Message, text: str, *, crisis_active: bool = False) -> bool:
         """「妹のことで相談したいです」 read as not understood, or 「ありがとうございます。でも息子の
-        将来が心配で」 read as thanks: the message tells who, how old or a worry — information."""
+        将来が心配で」 read as thanks (or 「兄貴が実家に閉じこもっとるんよ」 as a reassurance, with no
+        crisis open): the message tells who, how old or a worry — information."""
         intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         if intent in FALLBACK_INTENTS:
             return volunteers_facts(text)
-        if intent in SOCIAL_INTENTS:
+        if intent in SOCIAL_INTENTS or (intent == REASSURE_INTENT and not crisis_active):
             return volunteers_facts(text) or tells_worry(text)
         return False
 

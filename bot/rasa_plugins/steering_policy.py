@@ -28,4 +28,11 @@ class SteeringPolicy(DeterministicPolicy):
 
     def action_for(self, message: Message, tracker: DialogueStateTracker) -> Optional[str]:
         not_understood = any(e.get("entity") == NOT_UNDERSTOOD_ENTITY for e in message.entities or [])
-        return steer_action(message.intent.get("name"), tracker.active_loop_name, not_understood=not_understood)
+        return steer_action(
+            message.intent.get("name"),
+            tracker.active_loop_name,
+            not_understood=not_understood,
+            # The erasure's yes/no, or the crisis check (いいえ to 「安全は守られていますか」 is no
+            # decline): their own rules answer.
+            confirming=bool(tracker.get_slot("delete_pending") or tracker.get_slot("crisis_active")),
+        )

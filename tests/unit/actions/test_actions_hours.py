@@ -59,3 +59,21 @@ def test_crisis_reply_starts_with_the_lines_and_adds_110_and_189_where_they_appl
         assert number in first["lines"]
     suicide = run(ActionCrisisSupport(), tracker([{"entity": "crisis_category", "value": "suicide"}]))
     assert "119" in suicide[0]["lines"] and "#9110" not in suicide[0]["lines"] and "189" not in suicide[0]["lines"]
+
+
+def test_a_person_asked_for_comes_with_the_windows_that_fit_once_something_is_known(monkeypatch):
+    """「役所に言うてもええもんかね」 is answered with the windows for what is known and the offer
+    of a person; with nothing known, the city's anchor window and the offer."""
+    import actions.intake as intake
+
+    monkeypatch.setenv("MADOGUCHI_NOW", "2026-11-30T10:00:00+09:00")
+    recorded = []
+    monkeypatch.setattr(intake, "record_stat", lambda *a, **k: recorded.append(k))
+    known = run(ActionOfferHuman(), tracker(slots={"relation": "family", "age_min": 45, "age_max": 45}))
+    payloads = [m["custom"]["windows"] for m in known if (m.get("custom") or {}).get("windows")]
+    assert payloads and 1 <= len(payloads[0]) <= 3
+    assert any(m.get("response") == "utter_human_offer" for m in known)
+    assert recorded and recorded[0]["relation"] == "family"
+    unknown = run(ActionOfferHuman(), tracker())
+    assert not [m for m in unknown if (m.get("custom") or {}).get("windows")]
+    assert any(m.get("response") == "utter_human_offer" for m in unknown)

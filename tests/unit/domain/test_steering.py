@@ -34,3 +34,11 @@ def test_requests_start_their_path_while_a_form_is_open(intent, loop, action):
 def test_words_free_messages_are_said_not_understood_in_the_intake_only():
     assert steer_action("nlu_fallback", INTAKE, not_understood=True) == "action_gentle_fallback"
     assert steer_action("nlu_fallback", BOOKING, not_understood=True) is None
+
+
+def test_a_no_with_nothing_open_is_heard_and_the_door_left_open():
+    """「やっぱり今日はやめておきます」 after the windows or the offer of a person: not "did not
+    understand"; the erasure's own yes/no question keeps its rules."""
+    assert steer_action("deny", None) == "utter_no_worries"
+    assert steer_action("deny", None, confirming=True) is None
+    assert steer_action("deny", INTAKE) is None  # the form reads it against its question

@@ -369,3 +369,23 @@ def test_age_kinds_real_writers_use(text, band) -> None:
 def test_more_age_kinds_real_writers_use(text, band) -> None:
     m = extract_age(text)
     assert m is not None and (m.min, m.max) == band
+
+
+# --- issue 18, fourth step: an age said at the end of one's own story ------------------------------
+@pytest.mark.parametrize(
+    "text,band",
+    [
+        ("大学は二年でやめて、親に言われて実家に戻って今は24です。家からほとんど出ていません。", (24, 24)),
+        ("中学の途中から行かなくなって家におる17です。勉強もしてない", (17, 17)),
+        ("親の年金で食わせてもらっとる、40過ぎのひきこもりです。", (40, 44)),
+    ],
+)
+def test_an_age_at_the_end_of_ones_own_story_is_read(text, band):
+    match = extract_age(text)
+    assert match is not None and (match.min, match.max) == band
+
+
+def test_a_parents_age_is_still_not_the_writers():
+    assert extract_age("母は今は80です。私は家から出ていません") is None
+    match = extract_age("息子が小学生の時に離婚して、今は19歳です。高校はやめて家にいます。")
+    assert match is not None and (match.min, match.max) == (19, 19)

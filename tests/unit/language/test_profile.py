@@ -220,3 +220,37 @@ def test_a_start_with_how_long_it_lasted_gives_the_age_now_even_as_the_answer_to
     update = extract_profile(answer, requested_slot="age_status")
     assert (update.age_min, update.age_max) == (22, 23)
     assert (extract_profile("中2です", requested_slot="age_status").age_min or 0) in (13, 14)
+
+
+# --- issue 18, fourth step -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        "うちの息子の同級生のことなんですが、聞いてもらえますか",
+        "娘の彼氏がもう半年家から出てこないらしくて",
+        "彼女と先週から連絡がとれなくなりました",
+        "付き合ってる人が仕事を辞めてから部屋にこもってる",
+    ],
+)
+def test_a_relatives_friend_or_ones_partner_is_someone_else(text):
+    """The person concerned is the friend or the partner: the writer is not their family."""
+    assert extract_profile(text).relation == "other"
+
+
+@pytest.mark.parametrize("text", ["彼女もいないし仕事もない", "彼女が欲しいけど家から出られない"])
+def test_no_partner_said_of_oneself_is_not_someone_else(text):
+    assert extract_profile(text).relation != "other"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "主人のことで聞いていただけますか　６８の主婦です",
+        "50代の会社員です。実家の兄が20年以上家から出ていません",
+        "60代の主婦です。息子が家から出ません",
+    ],
+)
+def test_the_writers_own_introduction_is_not_the_persons_age(text):
+    update = extract_profile(text)
+    assert update.relation == "family"
+    assert update.age_owner == "writer"  # merged away: the reflection never says it of the person

@@ -461,3 +461,81 @@ def test_leaving_at_an_intake_question_is_a_goodbye_not_a_skip(text):
 def test_a_put_off_without_thanks_at_an_intake_question_is_still_a_skip():
     reading = read_reply("ちょっと考えてみます", DialogueContext(requested_slot="needs_status"))
     assert reading is not None and reading.intent == "skip"
+
+
+# --- issue 18, fourth step: kinds from real-tier batch 6 -------------------------------------------
+OFFERED_CALLBACK = DialogueContext(options=(Option("折り返しを希望する", "/request_callback"),))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "そうですか。ほんなら 一回 嫁にも 話してみるわ。ありがとね",
+        "よう分かりました　今日のところは　これで失礼します　ありがとう",
+        "ありがとう。また こんど でんわ します",
+        "長々とすみません。書いたらちょっとすっきりしたので、今日はここまでにしときます",
+        "じゃあケアマネさんに聞いてみます。ありがとうございました",
+        "いえ、やっぱりいったんやめときます。まだ気持ちが追いつかんので",
+        "べつに相談したいとかはない。今日はいいや、またくる",
+        "父と話してからにします。また改めて",
+    ],
+)
+def test_a_message_of_closing_moves_ends_the_conversation(text):
+    """Thanks, an acknowledgement, leaving words or the writer's own next step, in any order and
+    any spacing, with nothing asked: the bot says goodbye instead of asking the next question."""
+    assert read_reply(text, DialogueContext()).intent == "stop"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ありがとうございます。息子は昼まで寝ています",  # thanks, then information
+        "ありがとう。次はどうしたらいいですか",  # a question
+        "わかりました、家族と話し合うてみます",  # a put-off with an offer open is read at the offer
+    ],
+)
+def test_thanks_around_information_or_a_question_is_no_goodbye(text):
+    reading = read_reply(text, DialogueContext(requested_slot="recommendation_done"))
+    assert reading is None or reading.intent != "stop"
+
+
+def test_a_put_off_at_an_offer_stays_a_no_not_a_goodbye():
+    assert read_reply("また今度で", CONSENT_Q).intent == "deny"
+    assert read_reply("今回はいいです", CONSENT_Q).intent == "deny"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "はい 私の携帯でよろしければ 夕方はたいてい家におります",
+        "ありがとうございます それではお願いします 平日の午前なら出られます",
+        "ええよ、夜ならおるけぇ",
+    ],
+)
+def test_a_yes_then_details_to_a_callback_offer_starts_the_booking(text):
+    assert read_reply(text, OFFERED_CALLBACK).intent == "request_callback"
+
+
+@pytest.mark.parametrize("text", ["はい、今から自分でかけます", "はい、でも電話は苦手です", "うん、大丈夫"])
+def test_a_yes_that_is_no_callback_request_is_not_booked(text):
+    reading = read_reply(text, OFFERED_CALLBACK)
+    assert reading is None or reading.intent != "request_callback"
+
+
+def test_after_the_crisis_lines_a_yes_is_checked_not_booked():
+    crisis = DialogueContext(crisis_active=True, options=OFFERED_CALLBACK.options)
+    reading = read_reply("うん まあ なんとか", crisis)
+    assert reading is None or reading.intent != "request_callback"
+
+
+@pytest.mark.parametrize(
+    "text,intent",
+    [
+        ("なにから はじめたら ええんか わからんのです", "ask_where_to_go"),
+        ("様子を見に来てくれるような所ってありますか", "ask_where_to_go"),
+        ("誰かと話したいけど電話はむり。文字ならいける", "request_human"),
+        ("ここで話したことは残るんですか？残るなら消してほしいです", "delete_data"),
+    ],
+)
+def test_requests_in_the_writers_own_words(text, intent):
+    assert steering_intent(text) == intent
