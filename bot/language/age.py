@@ -275,6 +275,12 @@ _SIBLING = (
 )
 # A couple's age is the parents' (八十代のご夫婦のお宅で…息子さんが): never the person concerned's.
 _PARENT = [
+    # someone's parents said with respect (80代のお母さんも…): never the person concerned's age
+    "お母さん",
+    "お父さん",
+    "お母様",
+    "お父様",
+    "親御さん",
     "ご夫婦",
     "老夫婦",
     "夫婦",

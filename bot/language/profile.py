@@ -19,7 +19,14 @@ from bot.language.facts import Fact, Strength, corrected_part, fact_from_slots, 
 from bot.language.kinship import alternation, kinship, school_stage_band
 from bot.language.normaliser import normalize
 from bot.language.onset import read_onset
-from bot.language.writer import WriterReading, names_someone_else, read_writer, tells_own_life, tells_withdrawal
+from bot.language.writer import (
+    WriterReading,
+    names_someone_else,
+    read_writer,
+    tells_own_life,
+    tells_withdrawal,
+    withdrawal_subjects,
+)
 from bot.paths import RESOURCES
 
 _JA_SPACE = re.compile(r"(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])")
@@ -44,7 +51,8 @@ _SUBJECT_AFTER = (
 )
 # The writer's own introduction (「30歳の兄です」「72の主婦です」「50代の会社員です」): the writer's age.
 _WRITER_ROLE_AGE = re.compile(
-    r"\d+\s?(歳|才)?の(兄|姉|弟|妹|娘|息子|母|父|母親|父親|妻|夫)(です|として|ですが|で(、|す))"
+    r"\d+\s?(歳|才|代)?(前半|後半|半ば|なかば)?の(一人|ひとり)?(兄|姉|弟|妹|娘|息子|母|父|母親|父親|妻|夫|一人っ子|ひとりっ子|"
+    r"長男|長女|次男|次女|末っ子)(です|として|ですが|で(、|す))"
     r"|\d+\s?(歳|才|代)?(前半|後半|半ば|なかば)?\s?の\s?(主婦|主夫|会社員|パート|自営業|公務員|年金暮らし|者|もん)"
     r"(です|ですが|でございます|であります|じゃ)"
 )
@@ -550,6 +558,10 @@ def _age_part(
                 band = onset.now or (onset.start if onset.school_year else None)
                 match = AgeMatch(band[0], band[1], 0, 0, "", "concerned") if band else None
                 onset_only = True
+    if relation == "family" and (
+        match is None or match.owner == "writer" or (said == norm and _WRITER_ROLE_AGE.match(said, match.start))
+    ):
+        match = _age_of_withdrawn_parent(said) or match  # 父は60代半ばで…家にこもって
     if match is None and relation == "other":
         band = school_stage_band(said)  # 中学校の生徒 / 高校の教員です…クラスの生徒
         if band is not None:
@@ -575,6 +587,24 @@ def _age_part(
     if (match.owner == "concerned" or expecting_age or correction) and not onset_only:
         strength = Strength.STATED  # a computed age routes, but is not said back
     return _AgeReading(match.min, match.max, owner, strength)
+
+
+def _age_of_withdrawn_parent(text: str) -> AgeMatch | None:
+    """When the writer's parent is whose withdrawal is told (父は60代半ばで…家にこもって), the
+    parent's age is the person concerned's. The age reader never gives a parent's age (70の母です
+    is the writer), so it is read again with that parent as the person concerned."""
+    parents = {
+        word
+        for relation, word in withdrawal_subjects(text)
+        if relation == "family" and word and (kin := kinship().kin_of(word)) is not None and kin.subject_only
+    }
+    # The writer's own introduction (40代前半の一人娘です) is left out of the second reading.
+    without_writer = _WRITER_ROLE_AGE.sub(lambda m: "、" * len(m.group(0)), text)
+    for word in parents:
+        found = extract_age(without_writer.replace(word, "本人"))
+        if found is not None and found.owner != "writer":
+            return AgeMatch(found.min, found.max, 0, 0, "", "concerned")
+    return None
 
 
 # 「中学生です」 then 「二年生です」: a bare grade narrows a school band said before.

@@ -395,6 +395,13 @@ def read_reply(text: str, context: DialogueContext = DialogueContext()) -> Readi
     option = match_option(text, context.options)
     if option is not None:
         return parse_payload(option.payload)
+    # Made only of closing moves (「話を聞いてもろうてありがとう」 thanks for being heard; it asks
+    # for nothing), it is a goodbye before any steering phrase inside it is read.
+    word_class = _whole_class(normalize(text))
+    if word_class in (None, "thanks", "decline") and closing_moves(
+        text, crisis_active=context.crisis_active, question_open=context.requested_slot in OFFERS
+    ):
+        return Reading("stop", rule="closing")
     steer = steering_intent(text)
     if steer is None and prefers_not_by_phone(text):
         # 「でんわはにがてなので、ここで文字でやりとりできたら」: a preference, heard as information.
@@ -403,11 +410,6 @@ def read_reply(text: str, context: DialogueContext = DialogueContext()) -> Readi
         if steer == "request_callback" and context.active_loop == CALLBACK_FORM:
             return None  # already booking: the form reads 「電話で」 as its answer
         return Reading(steer, rule="steer")
-    word_class = _whole_class(normalize(text))
-    if word_class in (None, "thanks", "decline") and closing_moves(
-        text, crisis_active=context.crisis_active, question_open=context.requested_slot is not None
-    ):
-        return Reading("stop", rule="closing")
     offered = next((o for o in context.options if o.payload.startswith(CALLBACK_PAYLOAD)), None)
     if (
         word_class is None

@@ -30,7 +30,7 @@ from bot.language.normaliser import normalize
 RELATIONS = ("self", "family", "other")
 # Withdrawal, not-working, not-at-school predicates (on text without spaces).
 _WITHDRAWAL = (
-    r"ひきこも|引きこも|引き籠|閉じこも|とじこも|こもって|こもっとる|こもりがち|こもるよう|こもりだし|"
+    r"ひきこも|引きこも|引き籠|閉じこも|とじこも|こもって|こもっとる|こもりがち|こもるよう|こもりだし|籠っ|籠も|籠り|篭っ|篭も|"
     r"(部屋|家|外|自室|実家)(から|に|へ|を)(ほとんど|あまり|全然|まったく|一歩も|一切|なかなか|ずっと)?(出|で)(て|ら|れ|な|ず|ん|ま|よう)|"
     r"外出(でき|し)(な|ま)|(そと|外)(出|で)(て|れ)(な|ね|ませ)|"
     r"出てこ(な|ず|ん)|出てき(ません|ていない|てない)|一歩も(外|出)|"
@@ -61,6 +61,11 @@ _GONE_AFTER = re.compile(
 _UNREACHABLE = re.compile(
     r"([^\s、。がはもをにの]{1,8}?)(?:さん|くん|ちゃん)?と(?:[^、。]{0,6}?)(?:連絡|れんらく)(?:が|も)?(?:取れ|とれ|つか|つながら|繋がら)"
 )
+# 「子どもが2人いますが」: relatives said to exist, not described (「息子が一人おりますが、…出て
+# きません」 is that son's days, so only two or more).
+_HAS_RELATIVE_AFTER = re.compile(r"(?:が|は)?(?:[2-9]人|二人|ふたり|三人|さんにん|四人)(?:い|お)(?:ます|る|て|りま)")
+# 「友達のことでしんどくて」: what the writer suffers from, not whom the message is about.
+_CAUSE_AFTER = re.compile(r"(?:しんど|つら|辛|悩|落ち込|おちこ|傷つ|もめ|揉め|ケンカ|けんか|喧嘩|いろいろ|色々|嫌な)")
 _POLITE = re.compile(r"(です|ます|ません|でした|ました|ください|下さい|ございます|でしょう|おります|じゃろうか)")
 _REPORTED = re.compile(r"[^、。]{0,6}?(そうです|そうだ|そうで|って(聞|言)|と(聞|言)(い|き)|らしい)")
 # Where a が-subject stops holding: a subordinate clause ends (私が家にいると | 部屋から出てきません).
@@ -293,10 +298,14 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                 ):
                     continue
                 if kind == "k":
-                    if _GONE_AFTER.match(
-                        clause, m.end() + (1 if clause[m.end() : m.end() + 1] in "がはも" else 0)
-                    ) or clause.startswith(("以外", "いがい"), m.end()):
-                        continue  # 夫が亡くなって / 夫以外とは誰とも話さない: not whose days are told
+                    if (
+                        _GONE_AFTER.match(clause, m.end() + (1 if clause[m.end() : m.end() + 1] in "がはも" else 0))
+                        or clause.startswith(("以外", "いがい"), m.end())
+                        or _HAS_RELATIVE_AFTER.match(clause, m.end())
+                    ):
+                        # 夫が亡くなって / 夫以外とは誰とも話さない / 子どもが2人いますが: not whose
+                        # days are told
+                        continue
                     named = ("family~", m.group(0))
                     named_in = n_sentence
                     if _CLEFT_BEFORE.search(sentence, 0, sentence.find(clause) + m.start()):
@@ -306,6 +315,12 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                 if kind == "s":
                     if _GONE_AFTER.match(clause, m.end()):
                         continue  # 夫が亡くなってから家を出られなく: whoever died is not whose days are told
+                    if _HAS_RELATIVE_AFTER.match(clause, m.end()) or (
+                        m.group("particle").startswith("の") and _CAUSE_AFTER.match(clause, m.end())
+                    ):
+                        # 子どもが2人いますが / 友達のことでしんどくて: a relative said to exist, or a
+                        # cause of one's own distress, is not whose days are told
+                        continue
                     who = _who(m)
                     if who[0] in ("family", "other"):
                         last_person = (who[0] + "~", who[1])

@@ -254,3 +254,25 @@ def test_the_writers_own_introduction_is_not_the_persons_age(text):
     update = extract_profile(text)
     assert update.relation == "family"
     assert update.age_owner == "writer"  # merged away: the reflection never says it of the person
+
+
+@pytest.mark.parametrize(
+    "text,relation",
+    [
+        ("三十八になる次男が　もう十年　奥の部屋に　籠っております", "family"),  # 籠る in kanji
+        ("おさななじみがもう半年学校にきてない", "other"),
+        ("クラスの友達のことでつらくて、腕を切るようになった。学校も休みがち", "self"),  # a cause
+        ("30代の主婦です。子どもが3人いますが、ここ数年ほとんど家から出ない生活です", "self"),
+        ("息子が一人おりますが、もう8年部屋から出てきません", "family"),
+    ],
+)
+def test_whose_days_are_told(text, relation):
+    assert extract_profile(text).relation == relation
+
+
+def test_a_withdrawn_parents_age_is_the_persons_and_the_writers_own_is_not():
+    update = extract_profile(
+        "私は40代前半の一人娘です。母は70代後半で、父が亡くなってから、母は家にこもって誰とも会いません。"
+    )
+    assert update.relation == "family" and (update.age_min, update.age_max) == (76, 79)
+    assert extract_profile("近所の息子さんがずっと家にいます。80代のお母さんも最近見かけません").age_min is None

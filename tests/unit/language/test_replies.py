@@ -539,3 +539,33 @@ def test_after_the_crisis_lines_a_yes_is_checked_not_booked():
 )
 def test_requests_in_the_writers_own_words(text, intent):
     assert steering_intent(text) == intent
+
+
+def test_thanks_for_being_heard_is_a_goodbye_not_a_request_to_be_heard():
+    assert read_reply("よう分かりました　今日はこれで　聞いてもろうて助かりました", DialogueContext()).intent == "stop"
+    assert read_reply("話を聞いてもらえますか", DialogueContext()).intent == "request_human"
+
+
+def test_a_put_off_with_a_reason_at_an_intake_question_is_leaving():
+    at_question = DialogueContext(requested_slot="situation_status", active_loop="intake_form")
+    text = "よその家のことに口出すのも違う気がするんで、いったんやめときます"
+    assert read_reply(text, at_question).intent == "stop"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "そちらでは、こういう話も相談できるんでしょうか",
+        "近所の者ですが、市役所に知らせてもかまわんのでしょうか",
+        "県外に住んでいる私からでも、相談を進めることはできますか",
+    ],
+)
+def test_may_this_be_brought_to_you_is_answered_with_the_windows(text):
+    assert steering_intent(text) == "ask_where_to_go"
+
+
+@pytest.mark.parametrize(
+    "text", ["名前を言わなくても相談できるのでしょうか", "家族だけで相談しても大丈夫なんでしょうか"]
+)
+def test_questions_about_anonymity_or_family_only_stay_faqs(text):
+    assert steering_intent(text) is None
