@@ -151,6 +151,7 @@ class ActionExtractProfile(Action):
             entities,
             requested_slot=requested if answering else None,
             known_relation=known if known in ("self", "family", "other") else None,
+            known_concerned=tracker.get_slot("concerned") if known == "family" else None,
         )
         answered: List[str] = []
 

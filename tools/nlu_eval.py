@@ -32,7 +32,14 @@ RESULTS = ROOT / "results"
 # unchanged NLU reuses it instead of training twice more (issue 20). MADOGUCHI_NLU_CV_CACHE=0, a
 # changed input or `make clean` runs it again. A fresh clone has no cache and runs it.
 CV_CACHE = RESULTS / "nlu-cv-cache"
+# The result for the committed NLU, kept in the repository (`python -m tools.nlu_eval --keep`): a
+# fresh clone whose data, config, pins and code are those it was computed on reads it instead of
+# training twice more; any change to them runs the cross-validation again.
+CV_REFERENCE = ROOT / "tests" / "data" / "nlu-cv"
 FIXED_INPUTS = ("constraints.txt", "tools/nlu_cv.py", "tools/nlu_eval.py")
+# Cross-validated without the ResponseSelector: it only picks the FAQ answer after DIET has said
+# `faq`, so the intent and entity figures are the same, and each fold trains one model less.
+NOT_CROSS_VALIDATED = ("ResponseSelector",)
 
 
 def _sha(path: Path) -> str:
@@ -55,13 +62,38 @@ def _cache_file(folds: int, config: str) -> Path:
 def cached_cross_validation(folds: int, config: str) -> dict[str, Any] | None:
     if not bot_config.settings().flag("MADOGUCHI_NLU_CV_CACHE"):
         return None
-    try:
-        entry = json.loads(_cache_file(folds, config).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if entry.get("inputs") != _inputs(config, entry.get("sources", [])):
-        return None
-    return {**entry["result"], "cached_from": entry.get("at")}
+    for where in (CV_CACHE, CV_REFERENCE):
+        try:
+            entry = json.loads((where / _cache_file(folds, config).name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if entry.get("inputs") == _inputs(config, entry.get("sources", [])):
+            return {**entry["result"], "cached_from": entry.get("at")}
+    return None
+
+
+def keep_as_reference(folds: int, config: str) -> Path:
+    """Copy the cached result for the current inputs into the repository (CV_REFERENCE)."""
+    if cached_cross_validation(folds, config) is None:
+        raise SystemExit("no cross-validation result for the current data, config and code: run it first")
+    CV_REFERENCE.mkdir(parents=True, exist_ok=True)
+    for old in CV_REFERENCE.glob("*.json"):
+        old.unlink()
+    target = CV_REFERENCE / _cache_file(folds, config).name
+    source = CV_CACHE / target.name
+    entry = json.loads((source if source.exists() else target).read_text(encoding="utf-8"))
+    target.write_text(json.dumps(entry, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return target
+
+
+def _cross_validated_config(config: str, out: Path) -> Path:
+    """`config` with the components in NOT_CROSS_VALIDATED left out (and no policies)."""
+    raw = yaml.safe_load((ROOT / config).read_text(encoding="utf-8"))
+    raw["pipeline"] = [c for c in raw["pipeline"] if c.get("name") not in NOT_CROSS_VALIDATED]
+    raw.pop("policies", None)
+    path = out / "config.cross-validated.yml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
@@ -79,7 +111,7 @@ def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
         "--folds",
         str(folds),
         "--config",
-        config,
+        str(_cross_validated_config(config, out)),
         "--nlu",
         "data/nlu",
         "--out",
@@ -220,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", default="config.yml")
     ap.add_argument("--skip-cv", action="store_true")
     ap.add_argument(
+        "--keep",
+        action="store_true",
+        help=f"after the run, keep its result in {CV_REFERENCE.relative_to(ROOT)} (committed with the data)",
+    )
+    ap.add_argument(
         "--gate",
         action="store_true",
         help=f"fail unless intent macro-F1 and {', '.join(GATED_INTENTS)} F1 are each >= 0.90 (issue 11)",
@@ -228,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {}
     if not args.skip_cv:
         summary["cross_validation"] = run_cross_validation(args.folds, args.config, RESULTS / "nlu-cv")
+        if args.keep:
+            print(f"kept as the reference: {keep_as_reference(args.folds, args.config).relative_to(ROOT)}")
     started = time.monotonic()
     summary["model"] = model_figures(newest_model())
     summary["model"]["seconds"] = round(time.monotonic() - started, 1)

@@ -44,7 +44,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.language.kinship import kinship
+from bot.language.kinship import Kin, kinship
 from bot.language.normaliser import kanji_to_int, normalize
 
 __all__ = ["AgeMatch", "extract_age"]
@@ -673,8 +673,12 @@ def _sentence_of(t: str, c: _Cand) -> str:
     return t[start:end]
 
 
-def extract_age(text: str, *, expecting_age: bool = False) -> AgeMatch | None:
-    """Age band of the person concerned, or None. See the module docstring for the rules."""
+def extract_age(text: str, *, expecting_age: bool = False, concerned: Kin | None = None) -> AgeMatch | None:
+    """Age band of the person concerned, or None. See the module docstring for the rules.
+
+    `concerned` is the relative the consultation is known to be about (夫, from an earlier
+    message): an age said of that relative (夫は46) is theirs whoever else is named with an age
+    (私は44, 子どもは中学生)."""
     spaced = normalize(text)
     if not spaced:
         return None
@@ -702,6 +706,20 @@ def extract_age(text: str, *, expecting_age: bool = False) -> AgeMatch | None:
             continue
         scored.append((c, person[2] if person else None, t[person[0] : person[1]] if person else ""))
 
+    if concerned is not None:
+        theirs = [c for c, _who, word in scored if word and kinship().kin_of(_bare_kin(word)) == concerned]
+        # An age said now of no one in particular (今は46歳になりました after 息子が36歳で辞めて) is
+        # the person's now, unless the relative's own age falls inside it (息子は51で…もう五十を過ぎとる).
+        now = [
+            c
+            for c, who, _word in scored
+            if who is None
+            and (_CURRENT_BEFORE.search(t, max(0, c.start - 5), c.start) or _CURRENT_AFTER.match(t, c.end))
+        ]
+        if theirs and not any(n not in theirs and not (n.lo <= theirs[0].lo <= theirs[0].hi <= n.hi) for n in now):
+            c = theirs[0]
+            start, end = at[c.start], at[c.end - 1] + 1
+            return AgeMatch(c.lo, c.hi, start, end, spaced[start:end], "concerned")
     current = [
         (c, who, word)
         for c, who, word in scored
@@ -719,6 +737,11 @@ def extract_age(text: str, *, expecting_age: bool = False) -> AgeMatch | None:
         return None
     start, end = at[chosen.start], at[chosen.end - 1] + 1
     return AgeMatch(chosen.lo, chosen.hi, start, end, spaced[start:end], _OWNERS.get(owner or ""))
+
+
+def _bare_kin(word: str) -> str:
+    """The kin word inside a person span (うちの息子 → 息子, 息子さん → 息子)."""
+    return re.sub(r"^(うちの|我が家の|わが家の|上の|下の|末の)|(さん|くん|君|ちゃん|様)$", "", word)
 
 
 # Elderly typing puts a space after every word (四十を 過ぎて, 四十一に なる, 七十八に なります):

@@ -8,7 +8,7 @@ into slots and never asks again for what was said or declined.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -16,7 +16,7 @@ import yaml
 
 from bot.language.age import AgeMatch, extract_age
 from bot.language.facts import Fact, Strength, corrected_part, fact_from_slots, is_correction, merge_fact
-from bot.language.kinship import alternation, kinship, school_stage_band
+from bot.language.kinship import Kin, alternation, kinship, school_stage_band
 from bot.language.normaliser import normalize
 from bot.language.onset import read_onset
 from bot.language.writer import (
@@ -53,8 +53,11 @@ _SUBJECT_AFTER = (
 _WRITER_ROLE_AGE = re.compile(
     r"\d+\s?(歳|才|代)?(前半|後半|半ば|なかば)?の(一人|ひとり)?(兄|姉|弟|妹|娘|息子|母|父|母親|父親|妻|夫|一人っ子|ひとりっ子|"
     r"長男|長女|次男|次女|末っ子)(です|として|ですが|で(、|す))"
-    r"|\d+\s?(歳|才|代)?(前半|後半|半ば|なかば)?\s?の\s?(主婦|主夫|会社員|パート|自営業|公務員|年金暮らし|者|もん)"
-    r"(です|ですが|でございます|であります|じゃ)"
+    r"|\d+\s?(歳|才|代)?(前半|後半|半ば|なかば)?\s?の\s?(主婦|主夫|会社員|パート|自営業|公務員|年金暮らし|者|もん|"
+    r"年寄り|年寄|としより|老人|ばあさん|じいさん|ばあちゃん|じいちゃん|おばあちゃん|おじいちゃん|婆|爺|男|女|男性|女性)"
+    r"(です|ですが|でございます|であります|じゃ|。)"
+    # A signature: 「(59歳・妻)」「（70代/母）」
+    r"|\d+\s?(歳|才|代)?\s?[・/／、,]\s?(妻|夫|母|父|母親|父親|姉|兄|妹|弟|娘|息子|祖母|祖父)\s?[)）]"
 )
 _BARE_AGE = re.compile(
     r"^\s?(いま|今|今年で)?\s?(はたち|\d{1,2}\s?(歳|才|さい)?)\s?(です|でした|になります|だよ|じゃ|よ|で)?[。!.]*$"
@@ -308,8 +311,14 @@ _KIN = re.compile(f"({alternation(kinship().kin_words(subject_only=False))})")
 
 
 def _first_kin(text: str) -> str | None:
+    """The first relative named; of 主人の兄 or 娘の夫, the one the phrase names (兄, 夫)."""
     m = _KIN.search(text)
-    return m.group(1) if m else None
+    while m is not None:
+        head = _KIN.match(text, m.end() + 1) if text[m.end() : m.end() + 1] == "の" else None
+        if head is None:
+            return m.group(1)
+        m = head
+    return None
 
 
 _DURATION = re.compile(
@@ -411,8 +420,10 @@ def extract_profile(
     *,
     requested_slot: str | None = None,
     known_relation: str | None = None,
+    known_concerned: str | None = None,
 ) -> ProfileUpdate:
-    """What this one message says. `requested_slot` is the question just asked, if any.
+    """What this one message says. `requested_slot` is the question just asked, if any;
+    `known_concerned` the relative the consultation is already known to be about.
 
     A bare number counts as an age only right after the age question; free text counts as
     the situation only right after the situation question.
@@ -427,7 +438,10 @@ def extract_profile(
     # 「45じゃなくて54です」: what is right comes after the correction word.
     said = corrected_part(norm) if correction else norm
     rel, relation, detail, relation_strength = _relation_part(norm, said, entities, known_relation)
-    age = _age_part(norm, said, entities, requested_slot, correction, relation)
+    # Only a relative already known to be the person: the first one named in this same message may
+    # be anyone (主人(78)と私(75)と、長男(49)の三人で).
+    concerned_kin = kinship().kin_of(known_concerned) if known_concerned else None
+    age = _age_part(norm, said, entities, requested_slot, correction, relation, concerned_kin)
 
     status = detect_status(norm)
     duration = duration_years(norm)
@@ -529,14 +543,15 @@ def _age_part(
     requested_slot: str | None,
     correction: bool,
     relation: str | None,
+    concerned: Kin | None = None,
 ) -> _AgeReading:
     """The age of the person concerned in this message, whose it is, and how strongly it was said."""
     onset_only = False
     # After 「…じゃなくて」 a bare number is the corrected age (45じゃなくて54です).
     expecting_age = requested_slot == "age_status" or correction
-    match = extract_age(said, expecting_age=expecting_age)
+    match = extract_age(said, expecting_age=expecting_age, concerned=concerned)
     if match is None and said != norm:
-        match = extract_age(norm, expecting_age=requested_slot == "age_status")
+        match = extract_age(norm, expecting_age=requested_slot == "age_status", concerned=concerned)
     if match is None and not correction:
         ent_min = _entity_values(entities, "age_min")
         ent_max = _entity_values(entities, "age_max")
@@ -552,7 +567,15 @@ def _age_part(
         is_start = match is not None and match.start < onset.span[1] and onset.span[0] < match.end
         if match is None or is_start:
             later = extract_age(said[onset.span[1] :])  # 「中2の途中から…いま25になります」
-            if later is not None and later.owner != "writer":
+            if later is not None:
+                shift = onset.span[1]
+                later = replace(later, start=later.start + shift, end=later.end + shift)
+            mine = relation == "self"  # the writer's own age is the person's when they write of themselves
+            if (
+                later is not None
+                and (later.owner != "writer" or mine)
+                and not (_WRITER_ROLE_AGE.match(said, later.start) and not mine)
+            ):
                 match = later
             else:
                 band = onset.now or (onset.start if onset.school_year else None)

@@ -215,25 +215,43 @@ def _single_class(text: str) -> str | None:
     return None
 
 
-_CLAUSES = re.compile(r"[。！!？?\n、,]+")
+_CLOSING_SENTENCES = re.compile(r"(?<=[。！!？?\n])")
+_CLOSING_CHUNKS = re.compile(r"[\s、,]+")
 _QUESTION = re.compile(r"[？?]|(ですか|ますか|でしょうか|のかな|んかね|んかのう)$")
 
 
-def closing_moves(text: str, *, crisis_active: bool = False, question_open: bool = False) -> bool:
+def closing_moves(
+    text: str, *, crisis_active: bool = False, question_open: bool = False, nothing_asked: bool = False
+) -> bool:
     """Is the message made only of closing moves (thanks, an acknowledgement, leaving words, the
-    writer's own next step), with leaving words, or a next step and thanks? Then it ends the
-    conversation for now. After the crisis lines only leaving words count: 「考えてみます」
-    alone is not a goodbye there."""
+    writer's own next step, asking whether they may write again)? Then it ends the conversation
+    for now. A next step needs thanks or leaving words beside it, except when nothing is asked
+    (「それでは息子に聞いてみてからにします」 after the windows, 「はい、今かけます」 after the lines):
+    at a question it is a skip, at an offer a no (read elsewhere)."""
     norm = normalize(text or "").strip()
-    if not norm or len(norm) > 80 or _QUESTION.search(_strip(norm)):
+    if not norm or len(norm) > 100:
         return False
     kinds: set[str] = set()
-    for clause in _CLAUSES.split(norm):
-        found = _closing_kinds(clause)
+    for sentence in _CLOSING_SENTENCES.split(norm):
+        if not _strip(sentence):
+            continue
+        bare = _strip(sentence)
+        asks = re.search(r"[？?]", sentence) or (
+            _QUESTION.search(bare) and not patterns().closing["acknowledge"].match(bare)
+        )
+        if asks:
+            # The one question a closing holds: may I write again (the goodbye answers it).
+            if not patterns().closing["come_back"].match(patterns().closing["lead"].sub("", bare)):
+                return False
+            kinds.add("come_back")
+            continue
+        found = _closing_kinds(sentence)
         if found is None:
             return False
         kinds |= found
-    if "leave" in kinds:
+    if kinds & {"leave", "come_back"}:
+        return True
+    if "plan" in kinds and nothing_asked:
         return True
     if crisis_active:
         return False
@@ -243,10 +261,11 @@ def closing_moves(text: str, *, crisis_active: bool = False, question_open: bool
 
 
 def _closing_kinds(clause: str) -> set[str] | None:
-    """The closing moves a clause is made of, or None when any part is something else. Elderly
-    typing spaces words and clauses alike (よう分かりました 今日のところは これで失礼します):
-    the space-separated chunks are grouped every way until each group reads as one move."""
-    chunks = [c for c in _strip(clause).split() if c]
+    """The closing moves a sentence is made of, or None when any part is something else. Elderly
+    typing spaces words and clauses alike (よう分かりました 今日のところは これで失礼します), and a
+    comma may fall inside one move (それでは息子に、聞いてみてからにします): the chunks between
+    spaces and commas are grouped every way until each group reads as one move."""
+    chunks = [c for c in _CLOSING_CHUNKS.split(_strip(clause)) if c]
     if not chunks:
         return set()
     # best[i]: the moves of chunks[:i], when they can be grouped into moves
@@ -399,7 +418,10 @@ def read_reply(text: str, context: DialogueContext = DialogueContext()) -> Readi
     # for nothing), it is a goodbye before any steering phrase inside it is read.
     word_class = _whole_class(normalize(text))
     if word_class in (None, "thanks", "decline") and closing_moves(
-        text, crisis_active=context.crisis_active, question_open=context.requested_slot in OFFERS
+        text,
+        crisis_active=context.crisis_active,
+        question_open=context.requested_slot in OFFERS,
+        nothing_asked=context.requested_slot is None and context.active_loop is None,
     ):
         return Reading("stop", rule="closing")
     steer = steering_intent(text)

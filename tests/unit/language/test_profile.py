@@ -276,3 +276,41 @@ def test_a_withdrawn_parents_age_is_the_persons_and_the_writers_own_is_not():
     )
     assert update.relation == "family" and (update.age_min, update.age_max) == (76, 79)
     assert extract_profile("近所の息子さんがずっと家にいます。80代のお母さんも最近見かけません").age_min is None
+
+
+# --- issue 18, fifth step ----------------------------------------------------------------------------
+def test_an_age_said_of_the_known_relative_is_theirs_whoever_else_has_one():
+    """夫がうつで… then 「夫は46、私は44です。子どもは中学生がひとり」: 46, never the child's 12–15."""
+    update = extract_profile(
+        "夫は46、私は44です。子どもは中学生がひとり", known_relation="family", known_concerned="夫"
+    )
+    assert (update.age_min, update.age_max, update.age_owner) == (46, 46, "concerned")
+    later = extract_profile(
+        "息子は５１で わしと二人で団地におります もう五十を過ぎとるのに いまだに子どもみとうに思えてのう",
+        known_relation="family",
+        known_concerned="息子",
+    )
+    assert (later.age_min, later.age_max) == (51, 51)
+
+
+def test_of_two_relatives_in_one_phrase_the_head_is_the_person():
+    assert extract_profile("主人の兄のことで相談できますか").concerned == "兄"
+    assert extract_profile("娘の夫が家から出ません").concerned == "夫"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "７８の年寄りです 息子のことで ちょっと聞いてもらいたいんじゃが",
+        "60代の男です。学生時代の友人から連絡がありました。ここ5年ほどは完全に家にこもっていたそうです。",
+        "主人が一昨年、63歳で勤め先を退職しました。それからは一日中横になっています。(59歳・妻)",
+    ],
+)
+def test_the_writers_introduction_or_signature_is_not_the_persons_age(text):
+    update = extract_profile(text)
+    assert update.age_min is None or update.age_owner == "writer"
+
+
+def test_an_age_now_after_the_start_is_the_writers_own_when_they_write_of_themselves():
+    update = extract_profile("中2の途中から行けなくなって、いま25になります")
+    assert (update.age_min, update.age_max) == (25, 25)

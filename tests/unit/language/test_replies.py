@@ -569,3 +569,42 @@ def test_may_this_be_brought_to_you_is_answered_with_the_windows(text):
 )
 def test_questions_about_anonymity_or_family_only_stay_faqs(text):
     assert steering_intent(text) is None
+
+
+# --- issue 18, fifth step: a next step with nothing asked, may I write again --------------------
+@pytest.mark.parametrize(
+    "text,context",
+    [
+        # after the windows, nothing asked: the writer's own next step ends it for now
+        ("そうですか。それでは息子に、来てもらってもよいか聞いてみてからにします", DialogueContext()),
+        # a question on the way out that the goodbye answers, after the crisis lines too
+        (
+            "わかった。明日先生に話してみる。今夜また何かあったらここに書いてもいい？",
+            DialogueContext(crisis_active=True),
+        ),
+        # they call the line themselves, now
+        ("はい、今かけます", DialogueContext(crisis_active=True, options=OFFERED_CALLBACK.options)),
+        ("これから警察に電話します", DialogueContext(crisis_active=True)),
+    ],
+)
+def test_a_next_step_with_nothing_asked_is_a_goodbye(text, context):
+    reading = read_reply(text, context)
+    assert reading is not None and reading.intent == "stop"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "息子に話してみますが、どう言えばいいですか",  # a real question stays a question
+        "また書いてもいいですか。息子が昨日から部屋から出てこないんです",  # and then information
+    ],
+)
+def test_a_next_step_beside_a_question_or_information_is_no_goodbye(text):
+    reading = read_reply(text, DialogueContext())
+    assert reading is None or reading.intent != "stop"
+
+
+def test_a_service_they_could_use_asks_where_to_go():
+    assert steering_intent("私のような年の者でも 使える制度のようなものは あるのでしょうか") == "ask_where_to_go"
+    assert steering_intent("息子が使える支援ってありますか") == "ask_where_to_go"
+    assert steering_intent("利用できるサービスは全部使っています") is None

@@ -131,6 +131,7 @@ def test_cross_validation_result_is_reused_only_while_its_inputs_are_unchanged(t
         (tmp_path / rel).write_text(rel, encoding="utf-8")
     monkeypatch.setattr(nlu_eval, "ROOT", tmp_path)
     monkeypatch.setattr(nlu_eval, "CV_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(nlu_eval, "CV_REFERENCE", tmp_path / "reference")
     monkeypatch.delenv("MADOGUCHI_NLU_CV_CACHE", raising=False)
     assert nlu_eval.cached_cross_validation(2, "config.yml") is None
 
@@ -154,8 +155,30 @@ def test_cross_validation_result_is_reused_only_while_its_inputs_are_unchanged(t
         (tmp_path / rel).write_text(before + " changed", encoding="utf-8")
         assert nlu_eval.cached_cross_validation(2, "config.yml") is None, rel
         (tmp_path / rel).write_text(before, encoding="utf-8")
+    # Kept in the repository, the result serves a fresh clone (no results/ cache) on the same inputs.
+    kept = nlu_eval.keep_as_reference(2, "config.yml")
+    assert kept.parent == tmp_path / "reference"
+    for cached in nlu_eval.CV_CACHE.glob("*.json"):
+        cached.unlink()
+    assert nlu_eval.cached_cross_validation(2, "config.yml") == {**result, "cached_from": "then"}
     (tmp_path / "data/nlu/b.yml").write_text("new file", encoding="utf-8")
     assert nlu_eval.cached_cross_validation(2, "config.yml") is None
+
+
+def test_the_cross_validation_leaves_out_only_the_response_selector(tmp_path, monkeypatch) -> None:
+    """The FAQ answer is picked after DIET: without it every intent and entity figure is the same."""
+    import yaml
+
+    from tools import nlu_eval
+
+    served = yaml.safe_load((nlu_eval.ROOT / "config.yml").read_text(encoding="utf-8"))
+    derived = yaml.safe_load(nlu_eval._cross_validated_config("config.yml", tmp_path).read_text(encoding="utf-8"))
+    names = [c["name"] for c in served["pipeline"]]
+    assert "ResponseSelector" in names
+    assert [c["name"] for c in derived["pipeline"]] == [n for n in names if n != "ResponseSelector"]
+    assert [c for c in derived["pipeline"] if c["name"] == "DIETClassifier"] == [
+        c for c in served["pipeline"] if c["name"] == "DIETClassifier"
+    ]
 
 
 def test_the_served_pipeline_attributes_ages_by_the_parse() -> None:
