@@ -16,6 +16,18 @@ stage_start=0
 begin() { echo "== $1"; stage_name=$1; stage_start=$(date +%s); }
 end() { printf '%-34s %5d s\n' "$stage_name" $(( $(date +%s) - stage_start )) >>results/side-lane.times; }
 
+# The suites that start their own processes (SIDE_SUITES in .ci/test_all.sh), beside the foreground's
+# shared stack: the cluster, the fault-test stack and make run load on this core.
+begin "pytest: ${SIDE_SUITES:-tests/production tests/reliability tests/run tests/security}"
+# shellcheck disable=SC2086
+if ! .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 ${SIDE_SUITES:-tests/production tests/reliability tests/run tests/security} \
+    >results/pytest-side.log 2>&1; then
+  tail -120 results/pytest-side.log; echo "the side lane's pytest failed"; failed=1
+else
+  tail -30 results/pytest-side.log
+fi
+end
+
 begin "test stories"
 if timeout -k 30 900 bash scripts/test_stories.sh "$MODEL" >results/stories.log 2>&1; then
   tail -1 results/stories.log
@@ -25,7 +37,9 @@ else
 fi
 end
 
-# The pure-Python suites that the foreground pytest leaves out (PYTEST_SPLIT in .ci/test_all.sh).
+# The pure-Python suites that the foreground pytest leaves out (PYTEST_SPLIT in .ci/test_all.sh), and
+# the fast suites under a shifted clock: here unless they already ran beside the training.
+if [ "${SIDE_LANE_FAST_DONE:-0}" != 1 ]; then
 begin "pytest: safety + tests/unit"
 if timeout -k 30 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/safety tests/unit \
     >results/pure-python.log 2>&1; then
@@ -44,6 +58,7 @@ else
   tail -60 results/shifted-clock.log; echo "the fast suites fail under a shifted clock"; failed=1
 fi
 end
+fi
 
 # 2 folds (make nlu-cv runs 3); issue 11's figures (intent macro-F1, affirm, deny, skip) are printed,
 # not enforced (they vary by ±0.01 between fresh runs; `python -m tools.nlu_eval --gate` enforces

@@ -20,6 +20,7 @@ STAGES=()
 started_all=$(date +%s)
 stage_start=0
 side_pid=""
+train_pid=""
 begin() { echo "== $1"; stage_name=$1; stage_start=$(date +%s); }
 end() { STAGES+=("$(printf '%-34s %5d s' "$stage_name" $(( $(date +%s) - stage_start )))"); }
 print_stages() {
@@ -31,9 +32,11 @@ print_stages() {
   echo "   $(printf '%-34s %5d s' total $(( $(date +%s) - started_all )))"
 }
 on_exit() {
-  if [ -n "$side_pid" ] && kill -0 "$side_pid" 2>/dev/null; then
-    kill -TERM -- "-$side_pid" 2>/dev/null || kill -TERM "$side_pid" 2>/dev/null || true
-  fi
+  for pid in "$side_pid" "$train_pid"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
   print_stages
 }
 trap on_exit EXIT
@@ -41,6 +44,15 @@ mkdir -p results
 rm -f results/side-lane.times results/side-lane.log results/side-lane.status results/pure-python.log
 
 bash scripts/services.sh
+
+# Training needs both cores for minutes; the stages that need no model (validation, lint, audit,
+# the pure-Python suites and the fast suites under a shifted clock) run beside it instead of after.
+if ! make -s -q model 2>/dev/null; then
+  echo "== training $MODEL in the background (results/training.log)"
+  setsid make -s model >results/training.log 2>&1 &
+  train_pid=$!
+  train_started=$(date +%s)
+fi
 
 begin "rasa data validate"
 if ! .venv/bin/rasa data validate --quiet >results-validate.log 2>&1; then
@@ -71,10 +83,42 @@ begin "debian packages"
 bash scripts/ensure_debian_packages.sh
 end
 
-# The pure-Python suites run in the side lane (.ci/side_lane.sh runs exactly these).
+# The pure-Python suites (tests/safety, tests/unit) and the fast suites under a shifted clock: beside
+# the training when there is one, else in the side lane (.ci/side_lane.sh runs exactly these).
+# The suites that start their own processes (the two-instance cluster, the fault-test stack, make run,
+# the start scripts) run in the side lane's pytest; the foreground has the shared stack and the rest.
+SIDE_SUITES=(tests/production tests/reliability tests/run tests/security)
 PYTEST_SPLIT=(--ignore=tests/safety --ignore=tests/unit)
+for suite in "${SIDE_SUITES[@]}"; do PYTEST_SPLIT+=(--ignore="$suite"); done
+export SIDE_SUITES="${SIDE_SUITES[*]}"
+if [ -n "$train_pid" ]; then
+  export SIDE_LANE_FAST_DONE=1
+  begin "pytest: safety + tests/unit"
+  if ! timeout -k 30 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/safety tests/unit \
+      >results/pure-python.log 2>&1; then
+    tail -80 results/pure-python.log; echo "the pure-Python suites failed"; exit 1
+  fi
+  tail -1 results/pure-python.log
+  end
+  begin "fast suites, shifted clock"
+  if ! timeout -k 30 1200 bash scripts/shifted_clock_tests.sh -p no:warnings >results/shifted-clock.log 2>&1; then
+    tail -60 results/shifted-clock.log; echo "the fast suites fail under a shifted clock"; exit 1
+  fi
+  grep -E "^clock shifted|passed|failed" results/shifted-clock.log | tail -2 || true
+  end
+  begin "training (waiting for it)"
+  if ! wait "$train_pid"; then
+    train_pid=""
+    tail -40 results/training.log; echo "training failed"; exit 1
+  fi
+  train_pid=""
+  end
+  STAGES+=("$(printf '%-34s %5d s' "  training itself" "$(grep -o '[0-9]* s$' var/last-training.txt 2>/dev/null | grep -o '[0-9]*' || echo $(( $(date +%s) - train_started )))")")
+fi
+[ -f "$MODEL" ] || { echo "no model at $MODEL"; exit 1; }
+export MADOGUCHI_REQUIRE_BROWSER=1
 if [ "${SIDE_LANE:-1}" = 1 ]; then
-  echo "== side lane (test stories, pure-Python suites, fast suites under a shifted clock, NLU cross-validation): results/side-lane.log"
+  echo "== side lane (${SIDE_SUITES}, test stories, NLU cross-validation; pure-Python and shifted-clock suites unless they ran beside the training): results/side-lane.log"
   # Its own process group, so that a failed or interrupted run stops it too.
   setsid bash .ci/side_lane.sh "$MODEL" >results/side-lane.log 2>&1 &
   side_pid=$!
@@ -83,10 +127,8 @@ else
 fi
 
 begin "pytest"
-export MADOGUCHI_REQUIRE_BROWSER=1
-# Every suite but the pure-Python ones (side lane): the fault-injection suite (tests/reliability)
-# and the two-instance production suite on the local PostgreSQL + Redis + nginx
-# (tests/production) included.
+# Every suite but the pure-Python ones and the side lane's: the shared stack's suites (the
+# conversation evaluation among them), the channels, the staff app in Chromium, privacy, the store.
 set +e
 .venv/bin/python -m pytest -q -p no:cacheprovider --durations=40 "${PYTEST_SPLIT[@]}" 2>&1 | tee results/pytest.log
 status=${PIPESTATUS[0]}
@@ -109,6 +151,7 @@ if [ "$side_status" != 0 ]; then
   [ "$status" != 0 ] || status=1
 fi
 # pytest -q prints its summary without ===; repeat both runs' summaries so they close the output.
-echo "pure-Python suites (side lane): $(grep -E "[0-9]+ (passed|failed|error)" results/pure-python.log 2>/dev/null | tail -1 || echo 'no summary')"
+echo "pure-Python suites: $(grep -E "[0-9]+ (passed|failed|error)" results/pure-python.log 2>/dev/null | tail -1 || echo 'no summary')"
+echo "side lane's pytest (${SIDE_SUITES}): $(grep -E "[0-9]+ (passed|failed|error)" results/pytest-side.log 2>/dev/null | tail -1 || echo 'no summary')"
 grep -E "[0-9]+ (passed|failed|error)" results/pytest.log | tail -1 || true
 exit "$status"

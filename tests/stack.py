@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import urllib.error
@@ -12,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.serving_env import serving_env
 from testing.children import spawn, stop
-from testing.common import free_port, newest_model, wait_http
+from testing.common import base_env, free_port, newest_model, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,14 +120,9 @@ class Stack:
 
 
 def stack_env(workdir: Path, **overrides: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(serving_env(os.environ))
-    env.update(
-        {
-            "PYTHONPATH": str(ROOT),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-            "RASA_TELEMETRY_ENABLED": "false",
-            "SANIC_HOST": "127.0.0.1",
+    """testing.common.base_env with this stack's own files and no channel credentials."""
+    return base_env(
+        **{
             "MADOGUCHI_VAR_DIR": str(workdir),
             "MADOGUCHI_DB_URL": f"sqlite:///{workdir / 'madoguchi.db'}",
             "MADOGUCHI_TRACKER_DB_URL": f"sqlite:///{workdir / 'tracker.db'}",
@@ -139,10 +132,9 @@ def stack_env(workdir: Path, **overrides: str) -> dict[str, str]:
             "TELEGRAM_BOT_TOKEN": "",
             "TELEGRAM_SECRET_TOKEN": "",
             "TELEGRAM_API_BASE_URL": "",
+            **overrides,
         }
     )
-    env.update(overrides)
-    return env
 
 
 def texts(messages: list[dict[str, Any]]) -> str:

@@ -47,9 +47,10 @@ def _sha(path: Path) -> str:
 
 
 def _inputs(config: str, sources: list[str]) -> dict[str, str]:
-    files = sorted(
-        {str(p.relative_to(ROOT)) for p in (ROOT / "data" / "nlu").rglob("*.yml")} | {config, *FIXED_INPUTS, *sources}
-    )
+    # The word lists the pipeline's own components read (bot/resources: the reply and crisis
+    # lexicons among them) change its intents as much as its code does.
+    data = [p for d in ("data/nlu", "bot/resources") for p in (ROOT / d).rglob("*.yml")]
+    files = sorted({str(p.relative_to(ROOT)) for p in data} | {config, *FIXED_INPUTS, *sources})
     return {f: _sha(ROOT / f) for f in files}
 
 

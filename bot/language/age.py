@@ -259,6 +259,11 @@ _PAST_RE = re.compile(
     r"|(?:頃|ごろ|ころ)?\s?(?:から|以来|より前|まで|時代|当時|時点|時に|の時|に(?!な|入|はい))"
     r"|(?:頃|ごろ|ころ)?\s?で\s?(?:中退|退学|退職|離職|辞め|やめ|休学|発症|就職|卒業))"
 )
+# An age in general, nobody's (「40を過ぎると支援は受けられない」「40歳以上は対象外」「30過ぎたら」).
+_GENERAL_RE = re.compile(
+    r"\s?(?:歳|才)?\s?(?:(?:を|に)?(?:過ぎ|すぎ|超え|越え|こえ))?(?<=過ぎ|すぎ|超え|越え|こえ)(?:ると|たら|れば)"
+    r"|\s?(?:歳|才)?\s?(?:以上|以下|未満)?(?<=以上|以下|未満)(?:は|の(?:人|方|者)|だと|でも|を|が対象)"
+)
 # 「…46歳になった現在」「今は46歳」: said to be the current age, it wins over an earlier one.
 _CURRENT_BEFORE = re.compile(r"(?:現在|今は|いまは|今年で|今で|もう)\s?$")
 _CURRENT_AFTER = re.compile(r"\s?(?:に?なった|になる|になります|の)?\s?(?:現在|今も|いまも|今は|いまは)")
@@ -699,7 +704,7 @@ def extract_age(text: str, *, expecting_age: bool = False, concerned: Kin | None
             sentence = sm.end()
         win_start = max(prev_end, sentence)
         prev_end = c.end
-        if _PAST_RE.match(t, c.end):
+        if _PAST_RE.match(t, c.end) or _GENERAL_RE.match(t, c.end):
             continue
         person = _attach(t, c, win_start, persons)
         if c.weak and person is None:

@@ -505,9 +505,21 @@ def _relation_part(
     return rel, relation, detail, relation_strength
 
 
+_NOBODY_AFTER = re.compile(
+    r"(?:さん)?(?:も|が|は)?(?:誰も|だれも|一人も|ひとりも)?(?:いない|いません|おらん|おりません|おらず|いなくて|いず|居ない|居らん)"
+)
+
+
 def _diet_relation(norm: str, entities: Sequence[Mapping[str, Any]] | None) -> str | None:
     """DIET's relation entity, where the words allow it."""
-    ent = [v for v in _entity_values(entities, "relation") if v in RELATIONS]
+    ent = [
+        str(e.get("value"))
+        for e in entities or ()
+        if e.get("entity") == "relation"
+        and e.get("value") in RELATIONS
+        # 頼れる身内も友人もいない: a person said not to exist is nobody's relation
+        and not _NOBODY_AFTER.match(norm, int(e.get("end") or 0))
+    ]
     # 本人 in the third person (「本人は…と言っています」) means someone else writes.
     # DIET's `self` alone is taken only with a first-person cue (not for 「ひきこもりって…」).
     if (

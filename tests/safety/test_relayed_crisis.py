@@ -15,8 +15,10 @@ from bot.language.crisis import detect_crisis
 
 HERE = Path(__file__).resolve().parent
 MESSAGES = yaml.safe_load((HERE / "relayed_crisis_messages.yml").read_text(encoding="utf-8"))["messages"]
-# 131 of 140 on 2026-12-07 (from 97 before the relayed kinds were added to the lexicon).
-RECALL_FLOOR = 0.93
+# 131 of 140 on 2026-12-07 (from 97 before the relayed kinds were added to the lexicon); 140 of 140
+# once the fourth round was (a note of apology and the writer gone, treasured things all given away, a
+# high place as the destination, far away to end it, something burning behind a shut door, the blade in hand).
+RECALL_FLOOR = 1.0
 
 
 def test_the_relayed_crisis_suite_is_there() -> None:

@@ -314,3 +314,23 @@ def test_the_writers_introduction_or_signature_is_not_the_persons_age(text):
 def test_an_age_now_after_the_start_is_the_writers_own_when_they_write_of_themselves():
     update = extract_profile("中2の途中から行けなくなって、いま25になります")
     assert (update.age_min, update.age_max) == (25, 25)
+
+
+@pytest.mark.parametrize(
+    "text", ["40を過ぎると、ひきこもりの支援は受けられないんでしょうか。", "40歳以上は対象外と言われました"]
+)
+def test_an_age_in_general_is_nobodys(text):
+    assert extract_profile(text).age_min is None
+
+
+def test_an_age_past_which_the_person_still_is_theirs():
+    update = extract_profile("息子は40を過ぎても家にいます")
+    assert (update.age_min, update.age_max) == (40, 44)
+
+
+def test_a_relative_said_not_to_exist_is_nobodys_relation():
+    """頼れる身内も友人もいない: DIET tags 友人, but nobody is there to be whom the message is about."""
+    text = "50歳手前の男です。アパートを出ることになり、仕事もありません。頼れる身内も友人もいない一人きりの身です。"
+    at = text.index("友人")
+    update = extract_profile(text, [{"entity": "relation", "value": "other", "start": at, "end": at + 2}])
+    assert update.relation == "self"

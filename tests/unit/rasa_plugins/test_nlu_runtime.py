@@ -150,7 +150,18 @@ def test_cross_validation_result_is_reused_only_while_its_inputs_are_unchanged(t
     assert nlu_eval.cached_cross_validation(2, "config.yml") is None
     monkeypatch.delenv("MADOGUCHI_NLU_CV_CACHE")
 
-    for rel in ("data/nlu/a.yml", "config.yml", "constraints.txt", "bot/language/normaliser.py"):
+    (tmp_path / "bot/resources").mkdir(parents=True)
+    (tmp_path / "bot/resources/replies.yml").write_text("closing: {}", encoding="utf-8")
+    entry["inputs"] = nlu_eval._inputs("config.yml", ["bot/language/normaliser.py"])
+    nlu_eval._cache_file(2, "config.yml").write_text(json.dumps(entry), encoding="utf-8")
+    assert nlu_eval.cached_cross_validation(2, "config.yml") is not None
+    for rel in (
+        "data/nlu/a.yml",
+        "config.yml",
+        "constraints.txt",
+        "bot/language/normaliser.py",
+        "bot/resources/replies.yml",
+    ):
         before = (tmp_path / rel).read_text(encoding="utf-8")
         (tmp_path / rel).write_text(before + " changed", encoding="utf-8")
         assert nlu_eval.cached_cross_validation(2, "config.yml") is None, rel
