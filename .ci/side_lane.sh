@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The side lane of `make test` (.ci/test_all.sh): the test stories, the pure-Python suites
-# (tests/safety, tests/unit), the fast suites under a shifted clock and the NLU
-# cross-validation, one after another, while pytest runs beside them.
+# The side lane of `make test` (.ci/test_all.sh): pytest on the suites that start their own
+# processes (SIDE_SUITES), the test stories, the pure-Python suites (tests/safety, tests/unit) and
+# the fast suites under a shifted clock (unless they ran beside the training), and the NLU figures
+# (the cross-validation only when its inputs changed), one after another, while the foreground
+# pytest runs beside them.
 # Every stage runs even if one before it failed; results/side-lane.status holds 0 when all
 # passed, and results/side-lane.times each stage's wall time.
 set -uo pipefail
