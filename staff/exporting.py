@@ -15,6 +15,7 @@ from bot.domain.labels import label, texts
 from bot.domain.timeutil import fmt, jst_day_bounds
 from bot.store.models import CallbackTicket, TicketStatus
 from bot.store.tickets import view
+from staff.workflow import without_phones
 
 COLUMNS = (
     "id",
@@ -64,6 +65,8 @@ def rows(session: Session, req: ExportRequest) -> Iterator[Sequence[object]]:
     sep = d.reasons.get("list_sep", "・")
     for ticket in session.execute(q).scalars():
         tv = view(ticket)
+        if not req.include_phone:
+            tv = without_phones(tv)  # a number typed into the situation stays out of the file too
         row: list[object] = [
             tv.id,
             fmt(ticket.created_at),

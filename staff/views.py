@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from staff.workflow import (
     may_reply,
     record_reply,
     set_outcome,
+    without_phones,
 )
 from staff.workflow import (
     inbox as inbox_tickets,
@@ -149,8 +150,8 @@ def _render_ticket(
         ticket = _load(s, ticket_id)
         tv = view(ticket)
         show_phone = is_responsible(ticket, user) and bool(tv.phone)
-        if not show_phone:
-            tv = replace(tv, phone=None)  # the assignee and supervisors only
+        if not is_responsible(ticket, user):
+            tv = without_phones(tv)  # the assignee and supervisors only, typed into the text too
         can_reply = may_reply(ticket, user) and bool(tv.sender_id)
         erased_at, closed_at, updated_at = ticket.erased_at, ticket.closed_at, ticket.updated_at
         targets = allowed_next(ticket, user)

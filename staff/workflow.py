@@ -9,17 +9,20 @@ Only they see the phone number and reply to the person, and nobody replies on a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Sequence
 
 from sqlalchemy import String, and_, cast, select
 from sqlalchemy.orm import Session
 
+from bot.domain.labels import t
+from bot.domain.phone import redact_phones
 from bot.domain.timeutil import jst_day_bounds, now_utc, to_utc
 from bot.security import crypto
 from bot.store.audit import record
 from bot.store.models import CallbackTicket, TicketNote, TicketStatus
+from bot.store.tickets import TicketView
 from staff.accounts import StaffIdentity
 
 S = TicketStatus
@@ -61,6 +64,18 @@ def allowed_next(ticket: CallbackTicket, user: StaffIdentity) -> tuple[str, ...]
 def is_responsible(ticket: CallbackTicket, user: StaffIdentity) -> bool:
     """The assignee or a supervisor: who sees the phone number and may reply."""
     return user.is_supervisor or (ticket.assigned_to is not None and ticket.assigned_to == user.username)
+
+
+def without_phones(tv: TicketView) -> TicketView:
+    """The ticket as staff who may not see the number see it: no phone, and none typed into the
+    situation or the nickname (「夜は090-…にかけて」) either."""
+    hidden = t("phone_redacted")
+    return replace(
+        tv,
+        phone=None,
+        situation=redact_phones(tv.situation or "", hidden) or tv.situation,
+        nickname=redact_phones(tv.nickname or "", hidden) or tv.nickname,
+    )
 
 
 def may_reply(ticket: CallbackTicket, user: StaffIdentity) -> bool:

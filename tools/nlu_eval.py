@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -46,11 +47,23 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
 
 
+_RESOURCE = re.compile(r'RESOURCES\s*/\s*"([^"]+)"')
+
+
+def _resources_read(sources: list[str]) -> set[str]:
+    """The word lists the run's own modules read (RESOURCES / "replies.yml"): the reply and crisis
+    lexicons change the intents as much as the code does; the staff texts do not."""
+    found = set()
+    for source in sources:
+        path = ROOT / source
+        if path.is_file():
+            found |= {f"bot/resources/{name}" for name in _RESOURCE.findall(path.read_text(encoding="utf-8"))}
+    return found
+
+
 def _inputs(config: str, sources: list[str]) -> dict[str, str]:
-    # The word lists the pipeline's own components read (bot/resources: the reply and crisis
-    # lexicons among them) change its intents as much as its code does.
-    data = [p for d in ("data/nlu", "bot/resources") for p in (ROOT / d).rglob("*.yml")]
-    files = sorted({str(p.relative_to(ROOT)) for p in data} | {config, *FIXED_INPUTS, *sources})
+    data = {str(p.relative_to(ROOT)) for p in (ROOT / "data" / "nlu").rglob("*.yml")}
+    files = sorted(data | _resources_read(sources) | {config, *FIXED_INPUTS, *sources})
     return {f: _sha(ROOT / f) for f in files}
 
 

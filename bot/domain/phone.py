@@ -55,3 +55,19 @@ _DIGITS = re.compile(r"\d{3,}")
 def looks_like_a_number(text: str) -> bool:
     """Three digits or more: an attempt at a phone number (answered with 「番号を確かめて」), not a refusal."""
     return bool(_DIGITS.search(normalize(text or "")))
+
+
+# A number typed into free text (いまの様子, 呼び名): digits with separators, full-width or not.
+_NUMBER_IN_TEXT = re.compile(r"[+＋]?[0-9０-９][0-9０-９\s()（）\-‐－ー―−]{8,18}[0-9０-９]")
+
+
+def redact_phones(text: str, replacement: str) -> str:
+    """`text` with every valid phone number in it replaced: free text shown to staff who may not
+    see the person's number (the assignee and supervisors only) must not show it either."""
+    if not text:
+        return text
+
+    def swap(m: re.Match[str]) -> str:
+        return replacement if normalize_phone(m.group(0)) else m.group(0)
+
+    return _NUMBER_IN_TEXT.sub(swap, text)

@@ -104,3 +104,9 @@ def test_escape_cell():
 def test_export_page_lists_the_options(supervisor):
     html = supervisor.get("/export").text
     assert "電話番号を含める" in html and 'name="csrf_token"' in html
+
+
+def test_a_number_typed_into_the_situation_stays_out_of_an_export_without_phones(supervisor):
+    book(situation="連絡は090-2222-3333へ。昼は寝ています", nickname="080 4444 5555")
+    plain = supervisor.get("/export.csv").data.decode("utf-8-sig")
+    assert "3333" not in plain and "5555" not in plain and "昼は寝ています" in plain

@@ -72,3 +72,15 @@ def test_nobody_replies_on_a_closed_ticket(supervisor, fake_rasa: FakeRasa):
     resp = post(supervisor, f"{page}/reply", {"message": "まだ続けますか"}, token_from=page)
     assert resp.status_code == 409 and "完了した依頼には返信できません" in resp.text
     assert not [r for r in fake_rasa.requests if r[0] == "POST"]
+
+
+def test_a_number_typed_into_the_situation_is_shown_only_where_the_phone_is(app, staff, supervisor, accounts):
+    """Issue 21, M-8: 「夜は０９０…にかけて」 in the situation must not bypass the phone restriction."""
+    t = book(contact_method="chat", situation="夜なら ０９０－８７６５－４３２１ に電話ください。息子は部屋にいます")
+    page = f"/tickets/{t.id}"
+    unassigned = staff.get(page).text
+    assert "４３２１" not in unassigned and "電話番号：担当者と監督者にだけ表示" in unassigned
+    assert "息子は部屋にいます" in unassigned  # the rest of the situation is still there
+    assert "８７６５－４３２１" in supervisor.get(page).text  # as it was typed
+    claim(staff, t.id)
+    assert "８７６５－４３２１" in staff.get(page).text

@@ -152,6 +152,9 @@ def test_cross_validation_result_is_reused_only_while_its_inputs_are_unchanged(t
 
     (tmp_path / "bot/resources").mkdir(parents=True)
     (tmp_path / "bot/resources/replies.yml").write_text("closing: {}", encoding="utf-8")
+    (tmp_path / "bot/resources/staff_texts.yml").write_text("status: {}", encoding="utf-8")
+    # a module of the run that reads a word list: that list is an input, the staff texts are not
+    (tmp_path / "bot/language/normaliser.py").write_text('RESOURCE = RESOURCES / "replies.yml"', encoding="utf-8")
     entry["inputs"] = nlu_eval._inputs("config.yml", ["bot/language/normaliser.py"])
     nlu_eval._cache_file(2, "config.yml").write_text(json.dumps(entry), encoding="utf-8")
     assert nlu_eval.cached_cross_validation(2, "config.yml") is not None
@@ -166,6 +169,8 @@ def test_cross_validation_result_is_reused_only_while_its_inputs_are_unchanged(t
         (tmp_path / rel).write_text(before + " changed", encoding="utf-8")
         assert nlu_eval.cached_cross_validation(2, "config.yml") is None, rel
         (tmp_path / rel).write_text(before, encoding="utf-8")
+    (tmp_path / "bot/resources/staff_texts.yml").write_text("status: {changed: 1}", encoding="utf-8")
+    assert nlu_eval.cached_cross_validation(2, "config.yml") is not None
     # Kept in the repository, the result serves a fresh clone (no results/ cache) on the same inputs.
     kept = nlu_eval.keep_as_reference(2, "config.yml")
     assert kept.parent == tmp_path / "reference"
