@@ -577,7 +577,14 @@ def _age_part(
     if onset is not None:
         # 「高校1年で…8年ほど」: the age when it began is not the age now (bot/language/onset.py).
         is_start = match is not None and match.start < onset.span[1] and onset.span[0] < match.end
-        if match is None or is_start:
+        # The writer's own age read first (７８歳の母です 息子が４５歳で…やめてから十年): the start
+        # and how long it has lasted still give the person's age now.
+        writers = (
+            match is not None
+            and relation != "self"
+            and (match.owner == "writer" or bool(_WRITER_ROLE_AGE.match(said, match.start)))
+        )
+        if match is None or is_start or (writers and onset.now is not None):
             later = extract_age(said[onset.span[1] :])  # 「中2の途中から…いま25になります」
             if later is not None:
                 shift = onset.span[1]

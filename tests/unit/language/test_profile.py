@@ -51,7 +51,7 @@ def test_long_family_message_fills_everything():
         "家族会のようなところに行きたいです"
     )
     assert u.relation == "family" and u.relation_detail == "母"
-    assert (u.age_min, u.age_max) == (45, 45)
+    assert (u.age_min, u.age_max) == (55, 55)  # 45 when it began, ten years ago
     assert u.duration_years == 10.0
     assert "離職" in u.status and "外出が難しい" in u.status
     assert "family" in u.needs and u.situation_text
@@ -334,3 +334,21 @@ def test_a_relative_said_not_to_exist_is_nobodys_relation():
     at = text.index("友人")
     update = extract_profile(text, [{"entity": "relation", "value": "other", "start": at, "end": at + 2}])
     assert update.relation == "self"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "弟のことです。30代半ばで仕事を辞めてから、ほとんど外に出ず、就労支援も断ってきました。",
+        "息子のことでご相談します。二十歳を過ぎてから家にこもるようになりました。",
+    ],
+)
+def test_the_age_it_began_at_is_not_the_age_now(text):
+    """When it began, with no word of how long ago: the bot asks rather than say an old age."""
+    assert extract_profile(text).age_min is None
+
+
+def test_an_opening_courtesy_is_no_correction_and_the_start_plus_the_years_gives_the_age():
+    update = extract_profile("夜分にすみません ７８歳の母です 息子が４５歳で仕事をやめてから十年 家から出られません")
+    assert not update.correction
+    assert (update.age_min, update.age_max) == (55, 55)
