@@ -70,7 +70,7 @@ _CORRECTION = re.compile(
     r"|^正しくは|^本当は|^ほんとは|よく考えたら"
     # An apology that opens a short message (すみません、45です); never the opening courtesy of a
     # story (夜分にすみません 78歳の母です…).
-    r"|^(ごめんなさい|すみません|すいません|失礼しました)[、,\s](?=.{0,40}$)"
+    r"|^[\s…‥.・、,]*(ごめんなさい|すみません|すいません|失礼しました)[、,\s](?=.{0,40}$)"
     r"|\d+\s?(歳|才)?でした"
 )
 _CORRECTION_SPLIT = re.compile(

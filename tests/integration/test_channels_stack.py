@@ -107,10 +107,20 @@ def test_telegram_update_with_secret_gets_an_inline_keyboard(stack, fake_api):
     body = json.dumps(update, ensure_ascii=False).encode()
     assert post(url, body, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}) == 401
     assert post(url, body, {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}) == 200
-    calls = wait_for(lambda: fake_api.api.calls_to(f"/bot{TELEGRAM_TOKEN}/sendMessage")[before:])
-    assert calls
-    keyboards = [c.params.get("reply_markup") for c in calls if c.params.get("reply_markup")]
-    buttons = [b["text"] for kb in keyboards for row in kb["inline_keyboard"] for b in row]
+
+    def to_this_chat():
+        # this chat's messages only: a late reply to another test's chat may arrive meanwhile
+        sent = fake_api.api.calls_to(f"/bot{TELEGRAM_TOKEN}/sendMessage")[before:]
+        return [c for c in sent if str(c.params.get("chat_id")) == str(chat)]
+
+    def buttons_of(calls):
+        keyboards = [c.params.get("reply_markup") for c in calls if c.params.get("reply_markup")]
+        return keyboards, [b["text"] for kb in keyboards for row in kb["inline_keyboard"] for b in row]
+
+    # the reply comes as several messages; the intake question with its keyboard is the last
+    calls = wait_for(lambda: (c := to_this_chat()) and "答えたくない" in buttons_of(c)[1] and c)
+    assert calls, [c.params for c in to_this_chat()]
+    keyboards, buttons = buttons_of(calls)
     assert "答えたくない" in buttons
     assert all(
         len(b["callback_data"].encode()) <= 64
