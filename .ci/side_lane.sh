@@ -9,6 +9,8 @@
 set -uo pipefail
 MODEL=${1:?model}
 cd "$(dirname "$0")/.."
+# The suites that start their own processes: .ci/test_all.sh names them (SIDE_SUITES).
+: "${SIDE_SUITES:?set by .ci/test_all.sh}"
 # One thread per pool: pytest and its Rasa processes have the other core (issue 20, "Threads").
 export TF_INTRA_OP_PARALLELISM_THREADS=1 TF_INTER_OP_PARALLELISM_THREADS=1
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -20,9 +22,9 @@ end() { printf '%-34s %5d s\n' "$stage_name" $(( $(date +%s) - stage_start )) >>
 
 # The suites that start their own processes (SIDE_SUITES in .ci/test_all.sh), beside the foreground's
 # shared stack: the cluster, the fault-test stack and make run load on this core.
-begin "pytest: ${SIDE_SUITES:-tests/production tests/reliability tests/run tests/security}"
+begin "pytest: ${SIDE_SUITES}"
 # shellcheck disable=SC2086
-if ! .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 ${SIDE_SUITES:-tests/production tests/reliability tests/run tests/security} \
+if ! .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 ${SIDE_SUITES} \
     >results/pytest-side.log 2>&1; then
   tail -120 results/pytest-side.log; echo "the side lane's pytest failed"; failed=1
 else
@@ -39,27 +41,10 @@ else
 fi
 end
 
-# The pure-Python suites that the foreground pytest leaves out (PYTEST_SPLIT in .ci/test_all.sh), and
-# the fast suites under a shifted clock: here unless they already ran beside the training.
+# The pure-Python suites and the fast suites under a shifted clock (.ci/fast_suites.sh): here unless
+# they already ran beside the training.
 if [ "${SIDE_LANE_FAST_DONE:-0}" != 1 ]; then
-begin "pytest: safety + tests/unit"
-if timeout -k 30 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/safety tests/unit \
-    >results/pure-python.log 2>&1; then
-  tail -1 results/pure-python.log
-else
-  tail -80 results/pure-python.log; echo "the pure-Python suites failed"; failed=1
-fi
-end
-
-# The fast suites under a clock 3 years and 2 months ahead (issue 17): a test that depends on
-# today's date fails today.
-begin "fast suites, shifted clock"
-if timeout -k 30 1200 bash scripts/shifted_clock_tests.sh -p no:warnings >results/shifted-clock.log 2>&1; then
-  grep -E "^clock shifted|passed|failed" results/shifted-clock.log | tail -2 || true
-else
-  tail -60 results/shifted-clock.log; echo "the fast suites fail under a shifted clock"; failed=1
-fi
-end
+  bash .ci/fast_suites.sh results/side-lane.times || failed=1
 fi
 
 # 2 folds (make nlu-cv runs 3); issue 11's figures (intent macro-F1, affirm, deny, skip) are printed,

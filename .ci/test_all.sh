@@ -26,6 +26,9 @@ end() { STAGES+=("$(printf '%-34s %5d s' "$stage_name" $(( $(date +%s) - stage_s
 print_stages() {
   echo "== make test stage times (wall)"
   for s in "${STAGES[@]}"; do echo "   $s"; done
+  if [ -s results/fast-suites.times ]; then
+    while IFS= read -r s; do echo "   $s"; done < results/fast-suites.times
+  fi
   if [ -s results/side-lane.times ]; then
     while IFS= read -r s; do echo "   $s"; done < results/side-lane.times
   fi
@@ -41,7 +44,7 @@ on_exit() {
 }
 trap on_exit EXIT
 mkdir -p results
-rm -f results/side-lane.times results/side-lane.log results/side-lane.status results/pure-python.log
+rm -f results/fast-suites.times results/side-lane.times results/side-lane.log results/side-lane.status results/pure-python.log
 
 bash scripts/services.sh
 
@@ -93,19 +96,9 @@ for suite in "${SIDE_SUITES[@]}"; do PYTEST_SPLIT+=(--ignore="$suite"); done
 export SIDE_SUITES="${SIDE_SUITES[*]}"
 if [ -n "$train_pid" ]; then
   export SIDE_LANE_FAST_DONE=1
-  begin "pytest: safety + tests/unit"
-  if ! timeout -k 30 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/safety tests/unit \
-      >results/pure-python.log 2>&1; then
-    tail -80 results/pure-python.log; echo "the pure-Python suites failed"; exit 1
+  if ! bash .ci/fast_suites.sh results/fast-suites.times; then
+    exit 1
   fi
-  tail -1 results/pure-python.log
-  end
-  begin "fast suites, shifted clock"
-  if ! timeout -k 30 1200 bash scripts/shifted_clock_tests.sh -p no:warnings >results/shifted-clock.log 2>&1; then
-    tail -60 results/shifted-clock.log; echo "the fast suites fail under a shifted clock"; exit 1
-  fi
-  grep -E "^clock shifted|passed|failed" results/shifted-clock.log | tail -2 || true
-  end
   begin "training (waiting for it)"
   if ! wait "$train_pid"; then
     train_pid=""

@@ -249,6 +249,16 @@ def conversation_key(tracker: Tracker) -> str:
     )
 
 
+def booking_session(tracker: Tracker) -> float:
+    """The Rasa session this booking is made in: the timestamp of its `session_started` event
+    (0.0 before any), kept with the ticket so that a supervisor reads this conversation only
+    (issue 21, M-8; staff.rasa_client.conversation)."""
+    try:
+        return float(session_key(tracker.events))
+    except ValueError:
+        return 0.0
+
+
 class ActionBookCallback(Action):
     """Stores the ticket only after consent, and tells the truth about it.
 
@@ -410,4 +420,5 @@ class ActionBookCallback(Action):
             preferred_slot=key,
             preferred_at=slot.starts_at if slot else None,
             share_conversation=tracker.get_slot("consent") == "share",
+            session_start=booking_session(tracker),
         )

@@ -33,6 +33,7 @@ from bot.domain.schedule import next_occurrences
 from bot.domain.steering import STEERING_ACTIONS
 from bot.language.profile import extract_profile, merge_profile
 from bot.language.reflect import reflect, understood_from_slots
+from bot.language.replies import names_family_gathering
 from bot.store.stats import record_stat, session_key
 
 INTAKE_FORM = "intake_form"
@@ -224,6 +225,16 @@ def times_asked(tracker: Tracker, slot: str) -> int:
     return count
 
 
+def _session_user_texts(tracker: Tracker) -> List[str]:
+    texts: List[str] = []
+    for event in reversed(tracker.events):
+        if event.get("event") == "session_started":
+            break
+        if event.get("event") == "user":
+            texts.append(str(event.get("text") or ""))
+    return texts
+
+
 def _first_message_of_session(tracker: Tracker) -> bool:
     users = 0
     for event in reversed(tracker.events):
@@ -362,6 +373,11 @@ class ActionIbashoSchedule(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         d = directory()
         profile = profile_from(tracker)
+        if profile.relation == "family" and names_family_gathering(_session_user_texts(tracker)):
+            # A relative asking when the families meet: the windows that know the family groups.
+            ids = recommend(dispatcher, profile, partial=not (profile.age_known and profile.needs))
+            await record_recommendation(tracker, profile, ids)
+            return [SlotSet("recommended", ids)]
         band = profile.age_band
         today = now().date()
         found = False

@@ -12,7 +12,8 @@ way, and a platform fills in the hooks (``authenticate``, ``parse``, ``handle_ev
 * the per-sender queue: one person's events are handled in order, in the background, under the
   process-wide turn cap (``channels.common.SenderQueue``);
 * dedup: each event is claimed once before it is handled, so a redelivery gives no second turn;
-  claims older than :data:`DEDUP_TTL` are purged hourly;
+  claims older than :data:`DEDUP_TTL` are purged hourly, and an event the platform stamped
+  longer ago than that (:meth:`event_time`) is dropped unhandled (a replay dedup forgot);
 * the call into Rasa, and the turn that always answers: a turn that produced nothing (Rasa error,
   action server down) still sends the fallback text with the 24-hour lines.
 """
@@ -35,6 +36,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import clock
+from bot.domain import postback
 from bot.security.pseudonym import pseudonymize
 from bot.store.channel_state import claim_event, forget_identity, purge_processed, remember_identity
 from channels import common
@@ -161,6 +163,11 @@ class WebhookInputChannel(InputChannel, Generic[ConfigT, EventT, TargetT]):
         """A log-safe description of an event (kind, never content or ids)."""
         raise NotImplementedError
 
+    def event_time(self, event: EventT) -> Optional[float]:
+        """When the platform says the event happened (Unix seconds), for the freshness check of
+        :meth:`_process`; None when the platform stamps no time (then only dedup applies)."""
+        return None
+
     async def handle_event(self, event: EventT, on_new_message: OnNewMessage, received: Optional[float] = None) -> None:
         """Handle one authenticated, not yet seen event (``received``: when its request came)."""
         raise NotImplementedError
@@ -228,6 +235,18 @@ class WebhookInputChannel(InputChannel, Generic[ConfigT, EventT, TargetT]):
         return response.json({"status": "ok"})
 
     async def _process(self, event: EventT, on_new_message: OnNewMessage, received: float) -> None:
+        happened = self.event_time(event)
+        if happened is not None and received - happened > DEDUP_TTL.total_seconds():
+            # Its claim may already be purged, so dedup would take a replay of it for new: an
+            # authentic but stale event (a captured request sent again) is dropped instead. Safe
+            # for any event dedup still remembers: its claim came at or after its own time.
+            self.log.warning(
+                "%s: %s older than the dedup window (%.0f h) dropped",
+                self.channel,
+                self.describe(event),
+                (received - happened) / 3600,
+            )
+            return
         key = self.dedup_key(event)
         if key is not None and not await asyncio.to_thread(claim_event, key):
             self.log.info("%s: duplicate %s dropped", self.channel, self.describe(event))
@@ -250,6 +269,23 @@ class WebhookInputChannel(InputChannel, Generic[ConfigT, EventT, TargetT]):
     async def drain(self) -> None:
         """Wait for background work (tests, shutdown)."""
         await self.queue.drain()
+
+    # -- buttons --------------------------------------------------------------------------------------
+    def button_payload(self, data: Any, sender_id: str) -> Optional[str]:
+        """The Rasa payload of a button press (LINE ``postback.data``, Telegram ``callback_data``),
+        or None when it is not one of the bot's own buttons: undecodable (another app's data, a
+        retired menu), or decodable but never offered by the bot (``i=staff_reply&…``, an entity no
+        button sets). Anyone can forge a press (a Telegram client sends any callback data), so only
+        what ``channels.common.bot_button`` knows may reach Rasa as an intent; the caller answers
+        the rest with the gentle ``unknown_postback`` text."""
+        payload = postback.decode(data) if isinstance(data, str) and data else None
+        if payload is None:
+            self.log.info("%s: undecodable button data from %s", self.channel, short_id(sender_id))
+            return None
+        if not common.bot_button(payload):
+            self.log.warning("%s: a button the bot never offers, from %s, refused", self.channel, short_id(sender_id))
+            return None
+        return payload
 
     # -- people and turns -----------------------------------------------------------------------------
     def sender_for(self, platform_id: Any) -> str:

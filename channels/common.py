@@ -20,6 +20,7 @@ import re
 import weakref
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import (
     Any,
     Awaitable,
@@ -36,10 +37,12 @@ from typing import (
     Union,
 )
 
+import yaml
 from rasa.core.channels.channel import OutputChannel
 
 from bot import config
 from bot.domain import postback
+from bot.paths import ROOT
 from channels.fallback import unavailable_text
 from channels.wording import load_texts
 
@@ -180,15 +183,59 @@ def neutralize_user_text(text: str) -> str:
 
 def button_or_typed(text: str) -> str:
     """For channels where a button press arrives as the message itself (REST, like Rasa's
-    own clients): a payload passes only in the form ``bot.domain.postback`` can encode and decode
-    back unchanged (``/intent`` or ``/intent{"entity":"value"}`` with a short safe value),
-    exactly what LINE and Telegram accept from a postback; anything else is typed text."""
+    own clients): a payload passes only when it is one of the bot's own buttons
+    (:func:`bot_button`), written exactly as the bot wrote it (the form ``bot.domain.postback``
+    encodes and decodes back unchanged), as LINE and Telegram accept from a postback; anything
+    else (``/staff_reply{…}``, ``/inform{"phone":…}``) is typed text."""
     try:
-        if postback.decode(postback.encode(text)) == text:
+        if postback.decode(postback.encode(text)) == text and bot_button(text):
             return text
     except postback.PostbackError:
         pass
     return neutralize_user_text(text)
+
+
+# --- the bot's own buttons -------------------------------------------------------------------
+DOMAIN_PATH = ROOT / "domain.yml"
+#: Buttons the actions build rather than domain.yml: (intent, entity) whose value varies
+#: (``actions.callback.ActionAskPreferredSlot``: the next business days' periods, ``any``).
+BUILT_BUTTONS = frozenset({("choose_slot", "preferred_slot")})
+
+
+@lru_cache(maxsize=4)
+def bot_buttons(path: str = str(DOMAIN_PATH)) -> frozenset[str]:
+    """Every payload a button of the bot can carry, in ``bot.domain.postback``'s canonical form:
+    the buttons of domain.yml's responses (``{{``/``}}``, Rasa's template escape, read as braces)
+    and the rich menu's keys (``bot.domain.postback.RICH_MENU_KEYS``)."""
+    with open(path, encoding="utf-8") as fh:
+        responses = (yaml.safe_load(fh) or {}).get("responses") or {}
+    payloads = {f"/{key}" for key in postback.RICH_MENU_KEYS}
+    for variants in responses.values():
+        for variant in variants or []:
+            for button in (variant or {}).get("buttons") or []:
+                raw = str(button.get("payload") or "").replace("{{", "{").replace("}}", "}")
+                try:
+                    canonical = postback.decode(postback.encode(raw))
+                except postback.PostbackError:
+                    continue  # a plain-text button: the person's own words, never an intent
+                if canonical:
+                    payloads.add(canonical)
+    return frozenset(payloads)
+
+
+def bot_button(payload: str) -> bool:
+    """Whether ``payload`` (canonical, as ``bot.domain.postback.decode`` gives it) is one the bot's
+    own buttons carry (:func:`bot_buttons`, :data:`BUILT_BUTTONS`). Nothing else may come in from
+    a person as an intent: not ``/staff_reply{…}`` (the staff app's, through Rasa's API), not
+    ``/unfollow``, not an entity no button sets."""
+    if payload in bot_buttons():
+        return True
+    try:
+        key = postback.encode(payload)
+    except postback.PostbackError:
+        return False
+    fields = {name: value for name, _, value in (part.partition("=") for part in key.split("&"))}
+    return (fields.get("i"), fields.get("e")) in BUILT_BUTTONS and bool(fields.get("v"))
 
 
 # --- retry -----------------------------------------------------------------------------------

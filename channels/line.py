@@ -599,6 +599,14 @@ class LineInput(WebhookInputChannel[LineConfig, Mapping[str, Any], ReplyContext]
     def describe(self, event: Mapping[str, Any]) -> str:
         return f"{event.get('type') or ''} event (redelivery={_is_redelivery(event)})"
 
+    def event_time(self, event: Mapping[str, Any]) -> Optional[float]:
+        """The event's ``timestamp`` (milliseconds since the epoch, set by LINE and covered by the
+        signature), in seconds."""
+        stamp = event.get("timestamp")
+        if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
+            return None
+        return stamp / 1000.0
+
     # -- events ------------------------------------------------------------------------------------
     async def handle_event(
         self,
@@ -656,10 +664,8 @@ class LineInput(WebhookInputChannel[LineConfig, Mapping[str, Any], ReplyContext]
             else:
                 logger.info("line: message of type %s ignored", mtype)
         elif etype == "postback":
-            data = (event.get("postback") or {}).get("data")
-            payload = postback.decode(data) if isinstance(data, str) else None
+            payload = self.button_payload((event.get("postback") or {}).get("data"), sender_id)
             if payload is None:
-                logger.info("line: undecodable postback from %s", short_id(sender_id))
                 await self.say(ctx, "unknown_postback")
             else:
                 await self.turn(on_new_message, payload, sender_id, ctx, metadata, event_id)

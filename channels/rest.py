@@ -8,8 +8,11 @@ Same wire format as Rasa's built-in `rest` channel (POST /webhooks/rest/webhook 
   * a turn that produced no reply (action server down, Rasa error) still answers the
     person with the unavailable text and the 24-hour lines;
   * message text is never logged;
-  * typed ``/intent{…}`` text is neutralised; a button payload passes only in the form LINE and
-    Telegram accept from a postback (``channels.common.button_or_typed``);
+  * typed ``/intent{…}`` text is neutralised; a button payload passes only when it is one of the
+    bot's own buttons, in the form LINE and Telegram accept from a postback
+    (``channels.common.button_or_typed``);
+  * the client's ``metadata`` is not stored as given (Rasa keeps it in the tracker): only the keys
+    of :data:`CLIENT_METADATA`, each a short plain string, pass; the rest is dropped;
   * with MADOGUCHI_REST_TOKEN set, every request needs ``Authorization: Bearer <token>`` (the
     balancer publishes this channel only with MADOGUCHI_REST_PUBLIC=1, which requires the token);
   * clients from other machines are rate-limited per sender and per address
@@ -23,6 +26,7 @@ import hmac
 import json
 import logging
 import math
+import re
 from asyncio import CancelledError
 from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
@@ -49,6 +53,28 @@ MAILBOX_MESSAGES = 20  # …and this many messages each (oldest dropped first)
 # A person types a few quick messages at most; a script booking tickets in a loop does not.
 SENDER_RATE = Rate(per_minute=20, burst=10)
 ADDRESS_RATE = Rate(per_minute=60, burst=30)
+
+
+#: What a REST client may say about itself in ``metadata`` (short strings of [A-Za-z0-9_.:-]):
+#: Rasa stores a message's metadata in the tracker, and nothing in madoguchi reads more.
+CLIENT_METADATA = ("client", "locale")
+_METADATA_VALUE = re.compile(r"[A-Za-z0-9_.:\-]{1,40}")
+
+
+def client_metadata(given: Any) -> Dict[str, Any]:
+    """The message metadata Rasa gets: ``{"channel": "rest", "event": "message"}`` (as LINE and
+    Telegram give theirs) plus the allowed client keys; anything else the client sent is dropped."""
+    metadata: Dict[str, Any] = {"channel": "rest", "event": "message"}
+    if not isinstance(given, dict):
+        return metadata
+    kept = {
+        key: given[key]
+        for key in CLIENT_METADATA
+        if isinstance(given.get(key), str) and _METADATA_VALUE.fullmatch(given[key])
+    }
+    if len(kept) < len(given):
+        log.info("rest: %d metadata key(s) outside the allowlist dropped", len(given) - len(kept))
+    return {**kept, **metadata}
 
 
 def client_address(request: Request) -> str:
@@ -193,7 +219,7 @@ class PseudonymousRestInput(InputChannel):
                             collector,
                             sender_id,
                             input_channel=self.name(),
-                            metadata=body.get("metadata") if isinstance(body.get("metadata"), dict) else None,
+                            metadata=client_metadata(body.get("metadata")),
                         )
                     )
                 )

@@ -428,9 +428,8 @@ class TelegramInput(WebhookInputChannel[TelegramConfig, Update, int]):
             return
         chat_id = chat.id if chat is not None else cq.from_user.id
         sender_id = await self.remember(cq.from_user.id)
-        payload = postback.decode(cq.data) if cq.data else None
+        payload = self.button_payload(cq.data, sender_id)
         if payload is None:
-            logger.info("telegram: undecodable callback data from %s", short_id(sender_id))
             await self._say(chat_id, "unknown_postback")
             return
         metadata: Dict[str, Any] = {"channel": CHANNEL, "event": "callback_query"}

@@ -20,18 +20,34 @@ and exit 2. The start scripts call it before starting anything. The rules (docs/
   name, those of all of them.
 * Internal callers (outbox, staff app) send the token in the query string: MADOGUCHI_RASA_URL
   must not send it over plain HTTP to another machine.
+* Production, channel secrets (issue 21): a channel is off while all its settings are empty; once
+  any is set, each must be there, not a placeholder (a value of ``deploy/*.env.example``,
+  ``changeme``, ``<…>``, ``your-…``, one character repeated…) and at least
+  :data:`MIN_TOKEN_CHARS` long: LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN (whoever holds
+  the secret can sign webhooks), TELEGRAM_BOT_TOKEN (``<bot id>:<key>``, as @BotFather gives it)
+  and TELEGRAM_SECRET_TOKEN (the only check on Telegram's webhook).
 """
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 from typing import Mapping, Optional
 from urllib.parse import urlsplit
 
 from bot import config
 from bot.security.netaddr import is_loopback
 
-__all__ = ["MIN_TOKEN_CHARS", "local_problems", "production_problems", "missing_problems", "main"]
+__all__ = [
+    "MIN_TOKEN_CHARS",
+    "CHANNEL_SECRETS",
+    "local_problems",
+    "production_problems",
+    "channel_secret_problems",
+    "missing_problems",
+    "main",
+]
 
 MIN_TOKEN_CHARS = 16
 _MAKE_TOKEN = "e.g. `openssl rand -hex 24`"
@@ -50,6 +66,67 @@ def _token_problem(env: Env, name: str, why: str, otherwise: str = "") -> Option
             f"Use a random secret ({_MAKE_TOKEN}){otherwise}."
         )
     return None
+
+
+#: Each channel's secrets: a channel with all of them empty is off; with any set, all must be strong.
+CHANNEL_SECRETS: Mapping[str, tuple[str, ...]] = {
+    "LINE": ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"),
+    "Telegram": ("TELEGRAM_BOT_TOKEN", "TELEGRAM_SECRET_TOKEN"),
+}
+_EXAMPLES = Path(__file__).resolve().parent
+_PLACEHOLDER = re.compile(
+    r"change.?me|placeholder|example|dummy|replace|your[-_ ]|<|>|\$\{|(?-i:x{6,}|X{6,})|\.{3}|^(?:todo|secret|token|none|null)$",
+    re.IGNORECASE,
+)
+_TELEGRAM_BOT_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
+
+
+def _example_values() -> dict[str, set[str]]:
+    """The values ``deploy/*.env.example`` give (what a copied, unfilled example still holds)."""
+    values: dict[str, set[str]] = {}
+    for path in sorted(_EXAMPLES.glob("*.env.example")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            name, sep, value = line.partition("=")
+            if sep and not name.lstrip().startswith("#") and value.strip():
+                values.setdefault(name.strip(), set()).add(value.strip().strip("'\""))
+    return values
+
+
+def _weak_secret(name: str, value: str, examples: Mapping[str, set[str]]) -> Optional[str]:
+    """Why ``value`` cannot be the secret ``name`` (None: it can)."""
+    if not value:
+        return "is empty"
+    if value in examples.get(name, set()) or _PLACEHOLDER.search(value) or len(set(value)) <= 2:
+        return "is a placeholder, not the real secret"
+    secret = value
+    if name == "TELEGRAM_BOT_TOKEN":
+        if not _TELEGRAM_BOT_TOKEN.fullmatch(value):
+            return "is not a bot token (<bot id>:<key>, as @BotFather gives it)"
+        secret = value.partition(":")[2]
+    if len(secret) < MIN_TOKEN_CHARS:
+        return f"is shorter than {MIN_TOKEN_CHARS} characters"
+    return None
+
+
+def channel_secret_problems(env: Env = None) -> list[str]:
+    """Production: the secrets of every channel that is on (any of its settings set) are real."""
+    cfg = config.settings(env)
+    examples = _example_values()
+    problems = []
+    for channel, names in CHANNEL_SECRETS.items():
+        values = {name: cfg.text(name).strip() for name in names}
+        if not any(values.values()):
+            continue  # the channel is off
+        for name, value in values.items():
+            why = _weak_secret(name, value, examples)
+            if why:
+                problems.append(
+                    f"{name} {why}: the {channel} channel is on ({', '.join(n for n in names if values[n])} set), "
+                    f"and a weak or missing secret lets anyone send it forged messages. Copy the real value from "
+                    f"the platform's console (the Telegram secret token: {_MAKE_TOKEN}), or leave all of "
+                    f"{', '.join(names)} empty to turn the channel off."
+                )
+    return problems
 
 
 def _rasa_url_problem(env: Env) -> Optional[str]:
@@ -128,7 +205,7 @@ def production_problems(env: Env = None) -> list[str]:
         )
         if problem:
             problems.append(problem)
-    return problems
+    return problems + channel_secret_problems(env)
 
 
 def missing_problems(env: Env = None, process: Optional[str] = None) -> list[str]:

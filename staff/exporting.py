@@ -1,4 +1,5 @@
-"""Ticket rows for /export.csv (phones only when explicitly asked for)."""
+"""Ticket rows for /export.csv (phones only when explicitly asked for; a ticket's details only for
+its assignee and supervisors, as on the pages: issue 21, M-8)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,17 @@ from sqlalchemy.orm import Session
 
 from bot.domain.directory import get_directory
 from bot.domain.display import need_label, slot_label, window_name
-from bot.domain.labels import label, texts
+from bot.domain.labels import label, t, texts
 from bot.domain.timeutil import fmt, jst_day_bounds
 from bot.store.models import CallbackTicket, TicketStatus
 from bot.store.tickets import view
-from staff.workflow import without_phones
+from staff.accounts import StaffIdentity
+from staff.workflow import is_responsible, without_details, without_phones
+
+#: What anyone who may export sees of every ticket: what is needed to pick it up (M-8).
+PICKUP_COLUMNS = frozenset(
+    {"id", "created_at", "status", "priority", "channel", "preferred", "assigned_to", "next_attempt_at", "closed_at"}
+)
 
 COLUMNS = (
     "id",
@@ -53,8 +60,12 @@ def header(include_phone: bool) -> list[str]:
     return [names[c] for c in cols]
 
 
-def rows(session: Session, req: ExportRequest) -> Iterator[Sequence[object]]:
+def rows(session: Session, req: ExportRequest, user: StaffIdentity) -> Iterator[Sequence[object]]:
+    """One row per ticket. Unless `user` is a supervisor or the ticket's assignee, its details are
+    the hidden marker, as on the ticket page (/export.csv is for supervisors: this is the rule, in
+    case another role is ever let in)."""
     d = get_directory()
+    hidden = t("details_hidden")
     q = select(CallbackTicket).order_by(CallbackTicket.id)
     if req.scope == "open":
         q = q.where(CallbackTicket.status.in_(TicketStatus.OPEN))
@@ -65,8 +76,11 @@ def rows(session: Session, req: ExportRequest) -> Iterator[Sequence[object]]:
     sep = d.reasons.get("list_sep", "・")
     for ticket in session.execute(q).scalars():
         tv = view(ticket)
-        if not req.include_phone:
+        details = is_responsible(ticket, user)
+        if not req.include_phone or not details:
             tv = without_phones(tv)  # a number typed into the situation stays out of the file too
+        if not details:
+            tv = without_details(tv)
         row: list[object] = [
             tv.id,
             fmt(ticket.created_at),
@@ -89,4 +103,7 @@ def rows(session: Session, req: ExportRequest) -> Iterator[Sequence[object]]:
         ]
         if req.include_phone:
             row.append(tv.phone or "")
+        if not details:
+            columns = [*COLUMNS, "phone"] if req.include_phone else COLUMNS
+            row = [v if c in PICKUP_COLUMNS else hidden for c, v in zip(columns, row)]
         yield row

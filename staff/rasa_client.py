@@ -61,11 +61,32 @@ def _sender_path(sender_id: str) -> str:
     return urllib.parse.quote(sender_id, safe="")
 
 
-def conversation(sender_id: str) -> list[Utterance]:
-    """User and bot texts of the sender's tracker, oldest first."""
+#: How far a `session_started` timestamp may be from the stored one and still be that session
+#: (both come from the same float through JSON and the database; sessions are a day apart).
+SESSION_TOLERANCE_S = 0.001
+
+
+def _timestamp(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def conversation(sender_id: str, session_start: float) -> list[Utterance]:
+    """User and bot texts of one session of the sender's tracker, oldest first: the session whose
+    `session_started` event has the timestamp `session_start` (0: the events before the first
+    one), the session a ticket was booked in (issue 21, M-8). Rasa's API returns every session;
+    the others are left out here."""
     tracker = _request("GET", api_url(f"/conversations/{_sender_path(sender_id)}/tracker", include_events="ALL"))
     out: list[Utterance] = []
+    current: float | None = 0.0  # before the first session_started
     for event in (tracker or {}).get("events") or ():
+        if event.get("event") == "session_started":
+            current = _timestamp(event.get("timestamp"))
+            continue
+        if current is None or abs(current - session_start) > SESSION_TOLERANCE_S:
+            continue
         if event.get("event") not in ("user", "bot"):
             continue
         text = event.get("text")

@@ -73,7 +73,7 @@ def export_form() -> Any:
 
 def _export(req: ExportRequest) -> Response:
     with session_scope() as s:
-        data = [header(req.include_phone), *rows(s, req)]
+        data = [header(req.include_phone), *rows(s, req, me())]
         audit(
             s,
             me(),

@@ -1,4 +1,5 @@
-"""Inbox and ticket pages (every staff member)."""
+"""Inbox and ticket pages (every staff member; a ticket's details only to its assignee and
+supervisors, staff.workflow.without_details)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bot.store.db import session_scope
 from bot.store.models import CallbackTicket, TicketNote, TicketStatus
 from bot.store.tickets import view
 from staff import rasa_client
+from staff.accounts import StaffIdentity
 from staff.auth import me
 from staff.forms import NoteForm, OutcomeForm, PostForm, ReplyForm, StatusForm
 from staff.workflow import (
@@ -35,6 +37,7 @@ from staff.workflow import (
     may_reply,
     record_reply,
     set_outcome,
+    without_details,
     without_phones,
 )
 from staff.workflow import (
@@ -61,6 +64,7 @@ class InboxRow:
     channel: str
     assigned_to: str | None
     next_attempt_at: datetime | None
+    details: bool  # False: the viewer is neither the assignee nor a supervisor (M-8)
 
 
 def _parse_filter(args: Any) -> tuple[InboxFilter, dict[str, str]]:
@@ -84,9 +88,10 @@ def _parse_filter(args: Any) -> tuple[InboxFilter, dict[str, str]]:
     return InboxFilter(statuses, priority, day, day_field, window), shown
 
 
-def _row(ticket: CallbackTicket, today: date) -> InboxRow:
+def _row(ticket: CallbackTicket, today: date, user: StaffIdentity) -> InboxRow:
     d = get_directory()
     preferred_local = to_jst(ticket.preferred_at)
+    details = is_responsible(ticket, user)
     return InboxRow(
         id=ticket.id,
         status=ticket.status,
@@ -94,15 +99,16 @@ def _row(ticket: CallbackTicket, today: date) -> InboxRow:
         created_at=ticket.created_at,
         preferred=slot_label(ticket.preferred_slot, ticket.preferred_at, d),
         today=bool(preferred_local and preferred_local.date() == today),
-        relation=ticket.relation,
-        relation_detail=ticket.relation_detail,
-        age_band=ticket.age_band,
-        windows=[window_name(w, d) for w in ticket.windows or ()],
-        needs=[need_label(n, d) for n in ticket.needs or ()],
-        contact_method=ticket.contact_method,
+        relation=ticket.relation if details else None,
+        relation_detail=ticket.relation_detail if details else None,
+        age_band=ticket.age_band if details else None,
+        windows=[window_name(w, d) for w in ticket.windows or ()] if details else [],
+        needs=[need_label(n, d) for n in ticket.needs or ()] if details else [],
+        contact_method=ticket.contact_method if details else "",
         channel=ticket.channel,
         assigned_to=ticket.assigned_to,
         next_attempt_at=ticket.next_attempt_at,
+        details=details,
     )
 
 
@@ -110,8 +116,14 @@ def _row(ticket: CallbackTicket, today: date) -> InboxRow:
 def inbox() -> Any:
     flt, shown = _parse_filter(request.args)
     today = now_jst().date()
+    user = me()
     with session_scope() as s:
-        rows = [_row(tk, today) for tk in inbox_tickets(s, flt)]
+        tickets = inbox_tickets(s, flt)
+        if flt.window:
+            # The recommended windows are a detail: filtering by one must not tell other staff
+            # which of the tickets they may not read have it (M-8).
+            tickets = [tk for tk in tickets if is_responsible(tk, user)]
+        rows = [_row(tk, today, user) for tk in tickets]
     return render_template(
         "inbox.html", rows=rows, filters=shown, directory=get_directory(), statuses=TicketStatus.ALL, today=today
     )
@@ -149,20 +161,26 @@ def _render_ticket(
     with session_scope() as s:
         ticket = _load(s, ticket_id)
         tv = view(ticket)
-        show_phone = is_responsible(ticket, user) and bool(tv.phone)
-        if not is_responsible(ticket, user):
-            tv = without_phones(tv)  # the assignee and supervisors only, typed into the text too
-        can_reply = may_reply(ticket, user) and bool(tv.sender_id)
+        details = is_responsible(ticket, user)
+        show_phone = details and bool(tv.phone)
+        has_recipient = bool(tv.sender_id) and ticket.erased_at is None
+        phone_hidden = tv.contact_method == "phone" and not show_phone
+        if not details:
+            # Need-to-know (M-8): the assignee and supervisors only; the phone typed into the text too.
+            tv = without_details(without_phones(tv))
+        can_reply = may_reply(ticket, user) and has_recipient
         erased_at, closed_at, updated_at = ticket.erased_at, ticket.closed_at, ticket.updated_at
         targets = allowed_next(ticket, user)
-        notes = _notes(s, ticket_id)
+        notes = _notes(s, ticket_id) if details else []
         audit(s, user, "view", ticket_id, "phone shown" if show_phone else None)
         show_conversation = user.is_supervisor and tv.share_conversation and bool(tv.sender_id)
-        if show_conversation:
+        # Only the session the ticket was booked in; a ticket from before that was kept shows none.
+        conversation_linked = tv.session_start is not None
+        if show_conversation and conversation_linked:
             audit(s, user, "view_conversation", ticket_id)
-    if show_conversation and tv.sender_id:
+    if show_conversation and conversation_linked and tv.sender_id and tv.session_start is not None:
         try:
-            conversation = rasa_client.conversation(tv.sender_id)
+            conversation = rasa_client.conversation(tv.sender_id, tv.session_start)
         except (rasa_client.RasaUnavailable, rasa_client.RasaRejected):
             conversation_error = True
     status_form = StatusForm()
@@ -191,7 +209,10 @@ def _render_ticket(
         show_conversation=show_conversation,
         conversation=conversation,
         can_reply=can_reply,
-        phone_hidden=tv.contact_method == "phone" and not show_phone,
+        has_recipient=has_recipient,
+        details=details,
+        phone_hidden=details and phone_hidden,
+        conversation_linked=conversation_linked,
         conversation_error=conversation_error,
         outcome_name=window_name(tv.outcome_window, d) if tv.outcome_window else None,
     ), status

@@ -4,7 +4,10 @@ Status flow:  new → assigned → contacted → closed
               assigned → unreachable (with a time for the next attempt)
               unreachable → assigned (retry) | contacted | closed
 Only the assignee or a supervisor changes an assigned ticket; anyone may claim a new one.
-Only they see the phone number and reply to the person, and nobody replies on a closed ticket.
+Only they see the ticket's details (the summary, the free text, the nickname, the contact and the
+notes; issue 21, M-8) and the phone number, and reply to the person; nobody replies on a closed
+ticket. Other staff see that a ticket is there and what they need to pick it up (number, times,
+priority, status, wished slot, channel, assignee).
 """
 
 from __future__ import annotations
@@ -62,8 +65,31 @@ def allowed_next(ticket: CallbackTicket, user: StaffIdentity) -> tuple[str, ...]
 
 
 def is_responsible(ticket: CallbackTicket, user: StaffIdentity) -> bool:
-    """The assignee or a supervisor: who sees the phone number and may reply."""
+    """The assignee or a supervisor: who sees the ticket's details and phone number, and may reply."""
     return user.is_supervisor or (ticket.assigned_to is not None and ticket.assigned_to == user.username)
+
+
+def without_details(tv: TicketView) -> TicketView:
+    """The ticket as staff who are neither its assignee nor a supervisor see it (need-to-know,
+    issue 21 M-8): what they need to pick it up, nothing about the person or their situation."""
+    return replace(
+        tv,
+        sender_id=None,
+        relation=None,
+        relation_detail=None,
+        age_min=None,
+        age_max=None,
+        age_band=None,
+        situation=None,
+        needs=[],
+        windows=[],
+        contact_method="",
+        phone=None,
+        nickname=None,
+        share_conversation=False,
+        outcome_window=None,
+        session_start=None,
+    )
 
 
 def without_phones(tv: TicketView) -> TicketView:

@@ -719,22 +719,12 @@ def extract_age(text: str, *, expecting_age: bool = False, concerned: Kin | None
         theirs = [c for c, _who, word in scored if word and kinship().kin_of(_bare_kin(word)) == concerned]
         # An age said now of no one in particular (今は46歳になりました after 息子が36歳で辞めて) is
         # the person's now, unless the relative's own age falls inside it (息子は51で…もう五十を過ぎとる).
-        now = [
-            c
-            for c, who, _word in scored
-            if who is None
-            and (_CURRENT_BEFORE.search(t, max(0, c.start - 5), c.start) or _CURRENT_AFTER.match(t, c.end))
-        ]
+        now = [c for c, who, _word in scored if who is None and _said_now(t, c)]
         if theirs and not any(n not in theirs and not (n.lo <= theirs[0].lo <= theirs[0].hi <= n.hi) for n in now):
             c = theirs[0]
             start, end = at[c.start], at[c.end - 1] + 1
             return AgeMatch(c.lo, c.hi, start, end, spaced[start:end], "concerned")
-    current = [
-        (c, who, word)
-        for c, who, word in scored
-        if who not in ("parent", "parent_combo")
-        and (_CURRENT_BEFORE.search(t, max(0, c.start - 5), c.start) or _CURRENT_AFTER.match(t, c.end))
-    ]
+    current = [(c, who, word) for c, who, word in scored if who not in ("parent", "parent_combo") and _said_now(t, c)]
     if len(scored) > 1 and current:
         scored = current
     scored = _focus(t, scored)
@@ -746,6 +736,11 @@ def extract_age(text: str, *, expecting_age: bool = False, concerned: Kin | None
         return None
     start, end = at[chosen.start], at[chosen.end - 1] + 1
     return AgeMatch(chosen.lo, chosen.hi, start, end, spaced[start:end], _OWNERS.get(owner or ""))
+
+
+def _said_now(t: str, c: _Cand) -> bool:
+    """The age is said as today's (今は46, 36になった今も), not as when something began."""
+    return bool(_CURRENT_BEFORE.search(t, max(0, c.start - 5), c.start) or _CURRENT_AFTER.match(t, c.end))
 
 
 def _bare_kin(word: str) -> str:

@@ -22,6 +22,7 @@ from bot.language.onset import read_onset
 from bot.language.writer import (
     WriterReading,
     names_someone_else,
+    person_before,
     read_writer,
     tells_own_life,
     tells_withdrawal,
@@ -75,6 +76,12 @@ _ABOUT = re.compile(
     r"|(は|が|も)\s?(今年で|もう|現在|今)?\s?[\d〇一二三四五六七八九十]{1,3}\s?(歳|才)?\s?(に\s?(なる|なり|なった)|です|で))"
 )
 _QUOTE = re.compile(r"「[^「」]{1,200}」")
+# What someone said, reported without brackets (…そうでもせんと自分は置いていかれる言うんよ, 俺なんか
+# おらん方がええと言います): the one who says 自分 or 俺 there is not the writer.
+_REPORTED_ME = re.compile(
+    r"(自分|じぶん|俺|おれ|オレ|僕|ぼく|わし)(?=[^、。「」]{0,30}?(?:って|と|て)?(?:言う|言って|言い(?:ます|よる|おる|よった)|言うて|言うとる|言よる|ゆうて|ゆうとる)(?!たい|たく|にく|づら|わけ|こと))"
+)
+
 # A space beside a kanji (の 男 / 男 です); between two kana words (むすめ　さんじゅう) it stays.
 _WORD_SPACE = re.compile(
     r"(?<=[\u4e00-\u9fff々])[ \u3000]+(?=[\u3041-\u30ff\u4e00-\u9fff々])"
@@ -185,7 +192,7 @@ def read_relation(text: str) -> RelationReading:
     (bot.language.writer): where that reading is clear and differs, it wins; where the two
     conflict and neither is clear, nothing is inferred, and the bot asks."""
     # What others said, quoted (「うちの子は働かんで家におるけぇ」と…), is not who writes.
-    unquoted = _QUOTE.sub("「」", text)
+    unquoted = _REPORTED_ME.sub("その人", _QUOTE.sub("「」", text))
     if len(unquoted) >= 10:
         text = unquoted
     base = _lexicon_relation(text)
@@ -608,7 +615,7 @@ def _age_part(
         band = school_stage_band(said)  # 中学校の生徒 / 高校の教員です…クラスの生徒
         if band is not None:
             match = AgeMatch(band[0], band[1], 0, 0, "", "concerned")
-    if match is None:
+    if match is None or _age_of_someone_not_withdrawn(said, match):
         return _AgeReading()
     owner = match.owner
     # The NLU pipeline's reading of whose age it is (GiNZA's parse) wins over the words …
@@ -629,6 +636,30 @@ def _age_part(
     if (match.owner == "concerned" or expecting_age or correction) and not onset_only:
         strength = Strength.STATED  # a computed age routes, but is not said back
     return _AgeReading(match.min, match.max, owner, strength)
+
+
+def _age_of_someone_not_withdrawn(text: str, match: AgeMatch) -> bool:
+    """The age is said of one person and the withdrawal of another (利用者さんは80代の女性で、お孫さん
+    4人が家にこもっている): it is not the person concerned's, even at the age question."""
+    if not match.text or not 0 < match.start <= len(text):
+        return False
+    who = person_before(text, match.start)
+    k = kinship()
+    if who is None or who in k.neutral or who in k.first_person:
+        return False  # 彼は29歳です: the one the message is about, whatever word named them before
+    subjects = {
+        _person_key(word)
+        for relation, word in withdrawal_subjects(text)
+        if word and relation in ("family", "other", "self") and word != "hearsay"
+    }
+    return bool(subjects) and _person_key(who) not in subjects
+
+
+def _person_key(word: str) -> str:
+    """One key for the ways of naming one person: 親友の弟 / 弟さん → the kin 弟; お孫さん / 孫 → 孫."""
+    bare = re.sub(r"^(?:お|ご)|(?:さん|くん|君|ちゃん|様)$", "", word.rsplit("の", 1)[-1])
+    kin = kinship().kin_of(bare)
+    return kin.key if kin is not None else bare
 
 
 def _age_of_withdrawn_parent(text: str) -> AgeMatch | None:

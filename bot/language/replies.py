@@ -79,6 +79,7 @@ class _Patterns:
     gibberish_latin: re.Pattern[str]
     latin_words: re.Pattern[str]
     closing: Mapping[str, re.Pattern[str]]
+    family_gathering: re.Pattern[str]
 
 
 def _alternation(patterns: Sequence[str]) -> str:
@@ -105,6 +106,7 @@ def patterns() -> _Patterns:
         gibberish_latin=re.compile(raw["gibberish"]["latin_only"]),
         latin_words=re.compile(raw["gibberish"]["latin_words"], re.IGNORECASE),
         closing={k: re.compile(_alternation(v) if isinstance(v, list) else v) for k, v in raw["closing"].items()},
+        family_gathering=re.compile(raw["family_gathering"]),
     )
 
 
@@ -322,6 +324,22 @@ def declined_topics(text: str) -> tuple[str, ...]:
     return tuple(k for k, p in patterns().declined_topic.items() if p.search(norm))
 
 
+# What ending and erasing are called, anywhere in a message (終わり, やめ, 消して, 削除 …), and
+# what is kept (記録は残るんですか may lead to an erasure).
+_SAYS_END = re.compile(
+    r"終わ|おわ|おしまい|やめ|止め|辞め|ストップ|stop|中断|キャンセル|さよう?なら|おやすみ|寝|消|けし|けす|削除|忘れ|わすれ"
+    r"|記録|残る|残ら|のこる|のこら|データ|履歴|ログ|個人情報",
+    re.IGNORECASE,
+)
+
+
+def ends_without_saying_so(text: str) -> bool:
+    """A question that names no ending or erasing (「これって誰でも送っていいやつ?」): whatever a
+    classifier says, it neither stops the conversation nor erases anything."""
+    norm = normalize(text or "").strip()
+    return bool(_QUESTION.search(norm) or re.search(r"(か|かな|の|やつ|ん)$", norm)) and not _SAYS_END.search(norm)
+
+
 def steering_intent(text: str) -> str | None:
     """request_callback / request_human / ask_where_to_go when the message asks for that path."""
     norm = normalize(text or "")
@@ -338,6 +356,11 @@ def steering_intent(text: str) -> str | None:
             continue  # 電話は苦手: no callback; a person wished for by chat is still a person
         return intent
     return None
+
+
+def names_family_gathering(texts: Sequence[str]) -> bool:
+    """Does the conversation ask after a gathering of families (家族の集まり, 同じような親御さん)?"""
+    return any(patterns().family_gathering.search(_JA_SPACE.sub("", normalize(t or ""))) for t in texts)
 
 
 def prefers_not_by_phone(text: str) -> bool:

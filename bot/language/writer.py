@@ -45,6 +45,14 @@ _WITHDRAWAL = (
     # isolation of an older person (父が定年で辞めてから人と関わろうとしない)
     r"人と(関わ|かかわ)(ろう|ら)(と)?(し)?(な|ず)|(誰|だれ)とも(話さ|会わ|関わら|口をきか|話して(い)?(な|ませ)|会って(い)?(な|ませ)|しゃべって(い)?(な|ませ))|人を寄せつけ|電話に出(な|ず)"
 )
+# Someone the writer avoids or fears meeting (近所の人に会うのもいや, 同級生と顔を合わせるのが怖い):
+# the writer's own days, not someone the message is about.
+_AVOIDED = r"(?:に|と)(?:会う|会わ|会い|あう|あわ|あい|出くわ|顔を合わせ|かおをあわせ|見られ|みられ)|の目(?:が|を)|が(?:怖|こわ)"
+# One's parents as the writer sees them or lives on them (親の顔を見れん, 母親見たら白髪が): the
+# writer is their child, telling their own days.
+_SEEN_OR_RELIED_ON = r"の(?:顔|目|白髪|背中|年金|すね|脛|稼ぎ)|を?見(?:ると|たら|るたび)"
+# One's own age glued to the end of telling one's days (今は何もしてない19です, ひきこもりの35です).
+_AGE_AFTER_OWN_DAYS = re.compile(r"(?:ない|てる|でる|いる|ます|の)\d{1,2}(?:歳|才|さい)?(?:です|だ|っす|でーす)")
 # 「友達ができず」「友だちはいない」: the writer has no friends; nobody else is the subject.
 _LACKS_PEOPLE = re.compile(
     r"(友達|友だち|ともだち|友人|知り合い|仲間|彼女|彼氏|恋人)(が|は|も)(でき|いな|いませ|おら|少な|ほとんど)"
@@ -129,6 +137,10 @@ class _Words:
     first_person_state: re.Pattern[str]
     about_role: re.Pattern[str]
     own_kin: re.Pattern[str]
+    kin_word: re.Pattern[str]
+    own_parent_seen: re.Pattern[str]
+    me_topic: re.Pattern[str]
+    unnamed_person: re.Pattern[str]
 
 
 @lru_cache(maxsize=1)
@@ -148,6 +160,8 @@ def _words() -> _Words:
         rf"(?:(?:(?P<owner_me>{me})の|(?P<owner_spouse>{spouse})の|(?P<owner_other>{owners})(?:さん)?の)お?)?"
         rf"(?:(?P<honor>{honor})|(?P<role>{roles})(?:さん|ちゃん|くん|君)?|(?<![兄姉従義親])(?P<kin>{kin})(?![弟妹])(?P<kin_hon>さん|ちゃん|くん|君)?(?:\(\d{{1,2}}(?:歳|才)?\)|\d{{1,2}}(?:歳|才))?"
         rf"|(?P<neutral>{neutral})|(?P<me>{me})(?:自身)?)"
+        # a count between the person and the particle: お孫さん4人が, 子ども二人とも
+        r"(?:\d{1,2}人|二人|ふたり|三人|四人)?(?:とも|共)?"
         r"(?P<particle>のことで|のことです|のことなんです|のことについて|について|の件で|は|が|も|って|ったら|としか|の方が|のほうが"
         # casual speech drops the particle after その子 / 彼: その子ずっと学校行けてなくて
         r"|(?<=子|彼|女|人)(?=ずっと|もう|まだ|最近|いま|今|前から))"
@@ -173,13 +187,13 @@ def _words() -> _Words:
         # Someone else in the message (the writer's own parents and teachers do not count: a young
         # writer mentions them while telling their own days).
         anyone_else=re.compile(
-            rf"(?:(?<![兄姉従義親])(?:{kin})(?![弟妹])|{honor}|(?!先生|教師|担任){roles}|{neutral}|人(?:が|は)|方(?:が|は))(?!以外)"
+            rf"(?:(?<![兄姉従義親])(?:{kin})(?![弟妹])|{honor}|(?!先生|教師|担任){roles}|{neutral}|人(?:が|は)|方(?:が|は))(?!以外|{_AVOIDED})"
         ),
         first_person_state=re.compile(
             r"(?:たい|たくない|たかった|てみたい|さみしい|寂しい|淋しい|つらい|辛い|しんどい|こわい|怖い|不安|むなしい|虚しい"
             r"|孤独|もうむり|もう無理|消えたい|どうしたらいい|どうすればいい"
             # one's own life told from inside: leaving a job or school, a diagnosis, one's own days
-            r"|辞めて|辞めました|仕事をやめ|会社をやめ|学校をやめ|退職し|クビに|解雇され|就職活動|就活|転職|アルバイトを|バイトを|体調を崩|と診断され"
+            r"|辞めて|辞めました|(?:仕事|会社|学校|高校|大学|バイト)を?(?:やめ|辞め)|(?:何|なに)もして(?:い)?(?:な|ませ)|退職し|クビに|解雇され|就職活動|就活|転職|アルバイトを|バイトを|体調を崩|と診断され"
             r"|と言われ(?:まし)?た|休学|中退|留年|起きるの|寝てばかり|昼夜逆転|返せて(?:い)?ない|話していません|話してない)"
         ),
         subject_head=re.compile(
@@ -197,7 +211,15 @@ def _words() -> _Words:
             # 「うちの娘の友達のことで」: the friend is concerned, not the daughter.
             rf"(?!の(?:{alternation((*k.roles.get('友人・知人', ()), '同僚', '先輩', '後輩', '彼女'))}))"
         ),
-        own_parent_mention=re.compile(rf"(?:{alternation(k.own_parents)})(?:に|と|から|には|とは|との|が心配|に心配)"),
+        kin_word=re.compile(rf"(?<![兄姉従義])(?:{kin})"),
+        unnamed_person=re.compile(rf"(?:{neutral}|{honor})(?:が|は|も|って)"),
+        me_topic=re.compile(
+            rf"(?:{alternation(tuple(x for x in k.first_person if x != 'うち'))})(?:自身)?(?:は|も|が)"
+        ),
+        own_parent_mention=re.compile(
+            rf"(?:{alternation(k.own_parents)})(?:に|と|から|には|とは|との|が心配|に心配|{_SEEN_OR_RELIED_ON})"
+        ),
+        own_parent_seen=re.compile(rf"(?:{alternation(k.own_parents)})(?:{_SEEN_OR_RELIED_ON})"),
     )
 
 
@@ -457,7 +479,7 @@ def read_writer(text: str, *, threshold: float = 1.5) -> WriterReading:
         # Plain speech (学校いってない, へやからでてない) with the days told from inside: a young
         # writer's own. Families writing about someone name them, and mostly write politely.
         cues.append(WriterCue("self", 1.0, "plain-style"))
-    if not w.anyone_else.search(norm):
+    if not w.anyone_else.search(w.own_parent_seen.sub("", norm)):
         # Nobody else in the message: a wish (〜たい) or a feeling (さみしい, つらい) said with no
         # subject is the writer's own (Japanese says others' wishes and feelings otherwise:
         # 〜たがる, 〜そう), and so is a withdrawal told with no subject.
@@ -467,6 +489,19 @@ def read_writer(text: str, *, threshold: float = 1.5) -> WriterReading:
             cues.append(WriterCue("self", 1.5 if len(states) > 1 else 1.0, "own-state"))
         if any(c.why == "subject:none" for c in cues):
             cues.append(WriterCue("self", 0.5, "nobody-else"))
+    kin_cue = any(c.relation == "family" for c in cues)
+    if _AGE_AFTER_OWN_DAYS.search(norm) and not kin_cue:
+        cues.append(WriterCue("self", 1.5, "age-after-own-days"))
+    if (
+        any(c.why == "subject:none" for c in cues)
+        and not kin_cue
+        and w.me_topic.search(norm)
+        and not w.kin_word.search(norm)
+        and not w.unnamed_person.search(norm)  # 付き合って2年の彼が…: the partner's days
+    ):
+        # A withdrawal told with no subject, the writer speaking of themself, and no relative
+        # anywhere (家にこもるようになって6年…わたしは返事ができませんでした): the writer's own.
+        cues.append(WriterCue("self", 1.0, "me-no-kin"))
     scores = {r: sum(c.weight for c in cues if c.relation == r) for r in RELATIONS}
     ranked = sorted(RELATIONS, key=lambda r: scores[r], reverse=True)
     best, second = ranked[0], ranked[1]
@@ -494,6 +529,18 @@ _OWN_LIFE = re.compile(
     r"|(?:頼れる|たよれる)(?:[^。]{0,6})(?:いない|いません|おらん|ない)|一人きり|ひとりきり|一人暮らし|独り身"
     r"|(?:親|両親|母|父)と(?:暮らして|くらして|住んで|同居)"
 )
+
+
+def person_before(text: str, pos: int) -> str | None:
+    """The person named as topic or subject right before `pos` in the same clause (利用者さんは|80代,
+    息子が|36歳で), or None."""
+    head = re.sub(r"\s+", "", normalize(text[:pos] or ""))
+    found = None
+    for m in _words().subject.finditer(head):
+        between = head[m.end() :]
+        if len(between) <= 4 and not re.search(r"[、。,]", between):
+            found = _who(m)[1]
+    return found or None
 
 
 def names_someone_else(text: str) -> bool:

@@ -12,7 +12,8 @@ delivery attempt on a background thread, and never raises.
 
 Settings (environment, declared in bot.config):
   STAFF_TELEGRAM_BOT_TOKEN (else TELEGRAM_BOT_TOKEN), STAFF_TELEGRAM_CHAT_ID, TELEGRAM_API_BASE_URL
-  STAFF_SMTP_URL (smtp://user:pass@host:587, smtps://…:465; smtp:// uses STARTTLS when offered),
+  STAFF_SMTP_URL (smtp://user:pass@host:587, smtps://…:465; smtp:// uses STARTTLS when offered,
+  and with a user it refuses to log in unless STARTTLS succeeded: the notice then stays pending),
   STAFF_NOTIFY_EMAIL (comma-separated), STAFF_NOTIFY_FROM
   STAFF_ONCALL_TELEGRAM_CHAT_ID (else the directory's service.on_call_contact: a Telegram chat id,
   `telegram:<id>`, or an e-mail address / `mailto:<address>`)
@@ -187,6 +188,10 @@ class NotConfigured(RuntimeError):
     """The destination has no settings yet; the row waits."""
 
 
+class InsecureSmtp(RuntimeError):
+    """The mail server offered no TLS, so the login was not sent; the row is retried later."""
+
+
 @dataclass(frozen=True)
 class Due:
     id: int
@@ -303,10 +308,22 @@ def _send_email(recipients: Sequence[str], subject: str, text: str) -> None:
         client = smtplib.SMTP(host, parts.port or 25, timeout=TIMEOUT)
     with client:
         client.ehlo()
-        if parts.scheme != "smtps" and client.has_extn("starttls"):
-            client.starttls(context=ssl.create_default_context())
+        encrypted = parts.scheme == "smtps"
+        if not encrypted and client.has_extn("starttls"):
+            client.starttls(context=ssl.create_default_context())  # raises if it fails: no login
             client.ehlo()
+            encrypted = True
         if parts.username:
+            if not encrypted:
+                # STARTTLS not offered (a relay without TLS, or someone on the path who removed it
+                # from the EHLO answer): the password would cross the network in clear.
+                log.error(
+                    "staff notification: refusing to log in to %s:%s without TLS (STARTTLS not offered); "
+                    "the notice stays in the outbox (use smtps:// or a server that offers STARTTLS)",
+                    host,
+                    parts.port or 25,
+                )
+                raise InsecureSmtp(f"{host} offered no STARTTLS; not sending the SMTP login in clear")
             client.login(unquote(parts.username), unquote(parts.password or ""))
         client.send_message(msg)
 

@@ -109,6 +109,10 @@ class CallbackTicket(Base):
     consent_version = Column(String(16), nullable=False)
     consent_at = Column(UTCDateTime(), nullable=False)
     share_conversation = Column(Boolean, nullable=False, default=False)
+    # The Rasa conversation session the booking was made in: the timestamp of its `session_started`
+    # event (0: before any), so a supervisor reads that session only (issue 21, M-8). NULL for a
+    # ticket booked before it was kept: then no conversation is shown.
+    session_start = Column(Float)
 
     assigned_to = Column(String(64))
     next_attempt_at = Column(UTCDateTime())

@@ -50,6 +50,9 @@ class TicketDraft:
     preferred_slot: str | None = None
     preferred_at: datetime | None = None
     share_conversation: bool = False
+    # The `session_started` timestamp of the Rasa session that books it (0.0 before any session
+    # start): the one conversation a supervisor may read with the ticket (issue 21, M-8).
+    session_start: float | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -84,6 +87,7 @@ class TicketView:
     assigned_to: str | None
     next_attempt_at: datetime | None
     outcome_window: str | None
+    session_start: float | None = None
 
 
 def view(ticket: CallbackTicket) -> TicketView:
@@ -111,6 +115,7 @@ def view(ticket: CallbackTicket) -> TicketView:
         assigned_to=ticket.assigned_to,
         next_attempt_at=ticket.next_attempt_at,
         outcome_window=ticket.outcome_window,
+        session_start=ticket.session_start,
     )
 
 
@@ -159,6 +164,7 @@ def _ticket_from_draft(draft: TicketDraft) -> CallbackTicket:
         consent_version=draft.consent_version,
         consent_at=draft.consent_at,
         share_conversation=draft.share_conversation,
+        session_start=draft.session_start,
     )
 
 

@@ -529,7 +529,10 @@ async def test_unknown_postback_data_gets_a_gentle_text(fake: FakeApi, data: str
 # --- rendering -----------------------------------------------------------------------------------------
 async def test_buttons_become_quick_replies_within_limits(fake: FakeApi) -> None:
     buttons = [
-        {"title": f"とても長いボタンのタイトルその{i}です、本当に長い", "payload": f'/inform{{"relation":"r{i}"}}'}
+        {
+            "title": f"とても長いボタンのタイトルその{i}です、本当に長い",
+            "payload": f'/choose_slot{{"preferred_slot":"r{i}"}}',
+        }
         for i in range(15)
     ]
     rasa = RasaStub({"選ぶ": [{"text": "どなたのことですか？", "buttons": buttons}]})
@@ -542,10 +545,10 @@ async def test_buttons_become_quick_replies_within_limits(fake: FakeApi) -> None
             action = item["action"]
             assert action["type"] == "postback" and len(action["label"]) <= 20
             assert action["displayText"] == buttons[i]["title"]
-            assert postback.decode(action["data"]) == f'/inform{{"relation":"r{i}"}}'
+            assert postback.decode(action["data"]) == f'/choose_slot{{"preferred_slot":"r{i}"}}'
         # The user taps the first one: LINE sends the data back as a postback.
         await h.send(postback_event(items[0]["action"]["data"]))
-        assert h.rasa.texts[-1] == '/inform{"relation":"r0"}'
+        assert h.rasa.texts[-1] == '/choose_slot{"preferred_slot":"r0"}'
 
 
 async def test_windows_payload_becomes_a_flex_carousel(fake: FakeApi) -> None:

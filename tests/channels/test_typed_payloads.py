@@ -100,7 +100,7 @@ async def test_rest_typed_text_and_forged_payloads_are_neutralised(text: str) ->
 
 @pytest.mark.parametrize(
     "payload",
-    ["/skip", "/affirm", "/session_start", '/affirm{"share":"yes"}', '/choose_slot{"preferred_slot":"2026-11-30_am"}'],
+    ["/skip", "/affirm", "/show_hotlines", '/affirm{"share":"yes"}', '/choose_slot{"preferred_slot":"2026-11-30_am"}'],
 )
 async def test_rest_button_payloads_still_work(payload: str) -> None:
     rasa = RasaStub()

@@ -3,6 +3,8 @@ refusing to start is tested for real in test_start_scripts.py and tests/producti
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot.security.netaddr import is_loopback
@@ -100,3 +102,72 @@ def test_production_keeps_the_action_server_on_loopback() -> None:
     assert production_problems({"RASA_API_TOKEN": TOKEN, "SANIC_HOST": "127.0.0.1"}) == []
     [problem] = production_problems({"RASA_API_TOKEN": TOKEN, "SANIC_HOST": "0.0.0.0"})
     assert "SANIC_HOST=0.0.0.0" in problem
+
+
+# --- issue 21 (Low): weak or absent channel secrets -------------------------------------------------
+LINE_OK = {
+    "LINE_CHANNEL_SECRET": "8c2b5e3f0a914d7e9b6c1a2f3e4d5c6b",
+    "LINE_CHANNEL_ACCESS_TOKEN": "k3Jv9QmZ/x+T7pWq2" * 6,
+}
+TELEGRAM_OK = {
+    "TELEGRAM_BOT_TOKEN": "7012345678:AAH3kq9Zp_xW2vB7nT-4mQ8rL1sD6fY0cE5",
+    "TELEGRAM_SECRET_TOKEN": "f3b9c1d7e2a84c6b9d0e",
+}
+
+
+def test_production_accepts_real_looking_channel_secrets_and_channels_left_off() -> None:
+    base = {"RASA_API_TOKEN": TOKEN}
+    assert production_problems(base) == []  # both channels off
+    assert production_problems({**base, **LINE_OK}) == []
+    assert production_problems({**base, **TELEGRAM_OK}) == []
+    assert production_problems({**base, **LINE_OK, **TELEGRAM_OK}) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "why"),
+    [
+        ("LINE_CHANNEL_SECRET", "", "is empty"),
+        ("LINE_CHANNEL_ACCESS_TOKEN", "", "is empty"),
+        ("LINE_CHANNEL_SECRET", "changeme", "placeholder"),
+        ("LINE_CHANNEL_SECRET", "<your channel secret>", "placeholder"),
+        ("LINE_CHANNEL_SECRET", "${LINE_CHANNEL_SECRET}", "placeholder"),
+        ("LINE_CHANNEL_ACCESS_TOKEN", "your-line-access-token-here", "placeholder"),
+        ("LINE_CHANNEL_SECRET", "0000000000000000000000000000000", "placeholder"),
+        ("LINE_CHANNEL_SECRET", "3f2a9c", "shorter than 16"),
+        ("LINE_CHANNEL_ACCESS_TOKEN", "short-token", "shorter than 16"),
+        ("TELEGRAM_BOT_TOKEN", "", "is empty"),
+        ("TELEGRAM_SECRET_TOKEN", "", "is empty"),
+        ("TELEGRAM_BOT_TOKEN", "7012345678:AAH3kq9", "shorter than 16"),
+        ("TELEGRAM_BOT_TOKEN", "AAH3kq9Zp_xW2vB7nT-4mQ8rL1sD6fY0cE5", "not a bot token"),
+        ("TELEGRAM_SECRET_TOKEN", "secret", "placeholder"),
+        ("TELEGRAM_SECRET_TOKEN", "s3cr3t", "shorter than 16"),
+        ("TELEGRAM_SECRET_TOKEN", "xxxxxxxxxxxxxxxxxxxxxxxx", "placeholder"),
+    ],
+)
+def test_production_refuses_a_weak_or_missing_channel_secret(
+    name: str, value: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {"RASA_API_TOKEN": TOKEN, **LINE_OK, **TELEGRAM_OK, name: value}
+    [problem] = production_problems(env)
+    assert problem.startswith(f"{name} ") and why in problem
+    assert len(value) < 8 or value not in problem  # the message never echoes a secret
+    assert main(["production", "rasa"], env={**full_production_env(), **env}) == 2
+    assert f"refusing to start: {name}" in capsys.readouterr().err
+
+
+def test_a_value_copied_from_an_env_example_is_a_placeholder(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploy import preflight
+
+    example = LINE_OK["LINE_CHANNEL_SECRET"]
+    (tmp_path / "production.env.example").write_text(f"# sample\nLINE_CHANNEL_SECRET={example}\n", encoding="utf-8")
+    monkeypatch.setattr(preflight, "_EXAMPLES", tmp_path)
+    [problem] = production_problems({"RASA_API_TOKEN": TOKEN, **LINE_OK})
+    assert "LINE_CHANNEL_SECRET is a placeholder" in problem
+
+
+def test_the_committed_examples_fail_when_a_channel_is_half_filled() -> None:
+    # deploy/production.env.example leaves both LINE values empty: filling one is not enough.
+    [problem] = production_problems(
+        {"RASA_API_TOKEN": TOKEN, "LINE_CHANNEL_ACCESS_TOKEN": LINE_OK["LINE_CHANNEL_ACCESS_TOKEN"]}
+    )
+    assert "LINE_CHANNEL_SECRET is empty" in problem and "turn the channel off" in problem

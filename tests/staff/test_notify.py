@@ -206,6 +206,7 @@ def test_notify_new_ticket_never_raises(monkeypatch, tmp_path, caplog):
 class FakeSMTP:
     sent: list[Any] = []
     logins: list[tuple[str, str]] = []
+    tls = False
 
     def __init__(self, host: str, port: int, timeout: float = 0) -> None:
         self.host, self.port = host, port
@@ -220,9 +221,13 @@ class FakeSMTP:
         pass
 
     def has_extn(self, name: str) -> bool:
-        return False
+        return name == "starttls"
+
+    def starttls(self, context: Any = None) -> None:
+        FakeSMTP.tls = True
 
     def login(self, user: str, password: str) -> None:
+        assert FakeSMTP.tls, "login before STARTTLS"
         FakeSMTP.logins.append((user, password))
 
     def send_message(self, msg: Any) -> None:
@@ -230,7 +235,7 @@ class FakeSMTP:
 
 
 def test_email_notification(monkeypatch):
-    FakeSMTP.sent, FakeSMTP.logins = [], []
+    FakeSMTP.sent, FakeSMTP.logins, FakeSMTP.tls = [], [], False
     monkeypatch.setattr(notify.smtplib, "SMTP", FakeSMTP)
     monkeypatch.setenv("STAFF_SMTP_URL", "smtp://notify%40city:p%40ss@127.0.0.1:2525")
     monkeypatch.setenv("STAFF_NOTIFY_EMAIL", "team@example.jp, lead@example.jp")

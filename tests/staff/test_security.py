@@ -12,7 +12,7 @@ from bot.store.db import session_scope
 from bot.store.models import AuditEntry
 from staff import create_app
 from staff.models import StaffUser
-from tests.staff.helpers import PASSWORD, book, csrf_token, login, post
+from tests.staff.helpers import PASSWORD, book, claim, csrf_token, login, post
 
 PROTECTED_GET = [
     "/",
@@ -194,6 +194,7 @@ def test_login_redirects_only_to_local_paths(client, accounts):
 def test_user_text_is_escaped_everywhere(staff, supervisor):
     evil = "<script>alert('x')</script><img src=x onerror=alert(1)>"
     ticket = book(situation=evil, nickname=evil, relation="family", relation_detail="<b>母</b>")
+    claim(staff, ticket.id)  # the details are shown to the assignee (issue 21, M-8)
     page = staff.get(f"/tickets/{ticket.id}").text
     assert "<script>alert" not in page and "<img src=x" not in page and "<b>母</b>" not in page
     assert "&lt;script&gt;alert" in page

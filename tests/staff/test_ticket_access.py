@@ -75,12 +75,16 @@ def test_nobody_replies_on_a_closed_ticket(supervisor, fake_rasa: FakeRasa):
 
 
 def test_a_number_typed_into_the_situation_is_shown_only_where_the_phone_is(app, staff, supervisor, accounts):
-    """Issue 21, M-8: 「夜は０９０…にかけて」 in the situation must not bypass the phone restriction."""
+    """Issue 21, M-8: 「夜は０９０…にかけて」 in the situation must not bypass the phone restriction
+    (and the situation itself is the assignee's and supervisors', tests/staff/test_need_to_know.py)."""
     t = book(contact_method="chat", situation="夜なら ０９０－８７６５－４３２１ に電話ください。息子は部屋にいます")
     page = f"/tickets/{t.id}"
     unassigned = staff.get(page).text
-    assert "４３２１" not in unassigned and "電話番号：担当者と監督者にだけ表示" in unassigned
-    assert "息子は部屋にいます" in unassigned  # the rest of the situation is still there
+    assert "４３２１" not in unassigned and "息子は部屋にいます" not in unassigned
+    assert "担当者と監督者にだけ表示" in unassigned
     assert "８７６５－４３２１" in supervisor.get(page).text  # as it was typed
     claim(staff, t.id)
     assert "８７６５－４３２１" in staff.get(page).text
+    other = app.test_client()
+    assert login(other, "tanaka").status_code == 302
+    assert "４３２１" not in other.get(page).text

@@ -64,7 +64,8 @@ def test_inbox_shows_only_open_tickets_by_default(staff, supervisor):
     assert inbox_ids(staff, "?status=closed") == [done.id]
 
 
-def test_inbox_filters(staff, pinned):
+def test_inbox_filters(supervisor, pinned):
+    # A supervisor, who sees every ticket's windows (others: tests/staff/test_need_to_know.py)
     a = book(
         priority="urgent",
         windows=("chanks",),
@@ -77,22 +78,23 @@ def test_inbox_filters(staff, pinned):
         preferred_at=datetime(2026, 12, 1, 9, tzinfo=JST),
     )
     c = book(windows=("mihara_kokoro",))
-    assert inbox_ids(staff, "?priority=urgent") == [a.id]
-    assert set(inbox_ids(staff, "?priority=normal")) == {b.id, c.id}
-    assert set(inbox_ids(staff, "?window=mihara_kokoro")) == {b.id, c.id}
-    assert inbox_ids(staff, "?window=chanks") == [a.id]
+    assert inbox_ids(supervisor, "?priority=urgent") == [a.id]
+    assert set(inbox_ids(supervisor, "?priority=normal")) == {b.id, c.id}
+    assert set(inbox_ids(supervisor, "?window=mihara_kokoro")) == {b.id, c.id}
+    assert inbox_ids(supervisor, "?window=chanks") == [a.id]
     # "mihara_ibasho" must not match by LIKE wildcards elsewhere
-    assert inbox_ids(staff, "?window=mihara_ibasho") == [b.id]
-    assert inbox_ids(staff, "?date_field=preferred&date=2026-12-01") == [b.id]
+    assert inbox_ids(supervisor, "?window=mihara_ibasho") == [b.id]
+    assert inbox_ids(supervisor, "?date_field=preferred&date=2026-12-01") == [b.id]
     created_today = clock.today_jst().isoformat()
-    assert set(inbox_ids(staff, f"?date_field=created&date={created_today}")) == {a.id, b.id, c.id}
-    assert inbox_ids(staff, "?date_field=created&date=2020-01-01") == []
-    assert inbox_ids(staff, "?status=assigned") == []
+    assert set(inbox_ids(supervisor, f"?date_field=created&date={created_today}")) == {a.id, b.id, c.id}
+    assert inbox_ids(supervisor, "?date_field=created&date=2020-01-01") == []
+    assert inbox_ids(supervisor, "?status=assigned") == []
     # Unknown values are ignored rather than failing.
-    assert len(inbox_ids(staff, "?window=nope&priority=x&date=garbage&status=zzz")) == 3
+    assert len(inbox_ids(supervisor, "?window=nope&priority=x&date=garbage&status=zzz")) == 3
 
 
-def test_inbox_badge_for_today_and_japanese_labels(staff, pinned):
+def test_inbox_badge_for_today_and_japanese_labels(supervisor, pinned):
+    # A supervisor, who sees every ticket's details (others: tests/staff/test_need_to_know.py)
     book(
         relation="family",
         relation_detail="母",
@@ -103,7 +105,7 @@ def test_inbox_badge_for_today_and_japanese_labels(staff, pinned):
         preferred_at=datetime(2026, 11, 30, 13, tzinfo=JST),
     )
     book(relation="self", preferred_slot="2026-12-01_am", preferred_at=datetime(2026, 12, 1, 9, tzinfo=JST))
-    html = staff.get("/").text
+    html = supervisor.get("/").text
     assert html.count(">本日<") == 1
     assert "ご家族（母）" in html and "ご本人" in html and "40〜49歳" in html
     assert "ちゃんくす（市の委託事業含む）" in html and "居場所" in html
@@ -245,6 +247,7 @@ def test_only_the_assignee_or_a_supervisor_changes_an_assigned_ticket(app, staff
 def test_notes_are_encrypted_and_audited(staff):
     t = book()
     page = f"/tickets/{t.id}"
+    claim(staff, t.id)  # the notes are shown to the assignee and supervisors (issue 21, M-8)
     body = "母親と10分話した。来週もう一度。"
     post(staff, f"{page}/notes", {"body": body}, token_from=page)
     with session_scope() as s:
@@ -334,8 +337,8 @@ def _events(sender: str) -> list[dict]:
 
 
 def test_supervisor_sees_the_conversation_only_with_consent(staff, supervisor, fake_rasa: FakeRasa):
-    shared = book(share_conversation=True)
-    private = book(share_conversation=False)
+    shared = book(share_conversation=True, session_start=0.0)  # booked in the events below
+    private = book(share_conversation=False, session_start=0.0)
     fake_rasa.events[shared.sender_id] = _events(shared.sender_id)
     fake_rasa.events[private.sender_id] = _events(private.sender_id)
     html = supervisor.get(f"/tickets/{shared.id}").text
@@ -349,7 +352,7 @@ def test_supervisor_sees_the_conversation_only_with_consent(staff, supervisor, f
 
 
 def test_conversation_when_rasa_is_down(supervisor):
-    t = book(share_conversation=True)
+    t = book(share_conversation=True, session_start=0.0)
     resp = supervisor.get(f"/tickets/{t.id}")
     assert resp.status_code == 200 and "会話サーバーに接続できない" in resp.text
 

@@ -77,3 +77,28 @@ def test_a_person_asked_for_comes_with_the_windows_that_fit_once_something_is_kn
     unknown = run(ActionOfferHuman(), tracker())
     assert not [m for m in unknown if (m.get("custom") or {}).get("windows")]
     assert any(m.get("response") == "utter_human_offer" for m in unknown)
+
+
+def test_a_relative_asking_when_the_families_meet_gets_the_windows_not_the_youth_dates(monkeypatch):
+    """The 居場所's dates are for the person concerned; a parent asking when the parents meet
+    (家族の集まり) gets the windows that know the family groups."""
+    import actions.intake as intake
+    from actions.intake import ActionIbashoSchedule
+
+    monkeypatch.setenv("MADOGUCHI_NOW", "2026-11-30T10:00:00+09:00")
+    monkeypatch.setattr(intake, "record_stat", lambda *a, **k: None)
+
+    def asked(first: str, relation: str) -> list[dict]:
+        events = [
+            {"event": "session_started", "timestamp": 1},
+            {"event": "user", "text": first, "timestamp": 2},
+            {"event": "user", "text": "日にちだけ教えてもらえますか", "timestamp": 3},
+        ]
+        t = Tracker("rest-test", {"relation": relation}, {"text": "x"}, events, False, None, {}, "action_listen")
+        return run(ActionIbashoSchedule(), t)
+
+    family = asked("親の会みたいなものがあると聞いて", "family")
+    assert not any(m.get("response") == "utter_ibasho_intro" for m in family)
+    assert any((m.get("custom") or {}).get("windows") for m in family)
+    youth = asked("居場所みたいなところに行ってみたい", "self")
+    assert any(m.get("response") == "utter_ibasho_intro" for m in youth)

@@ -352,3 +352,41 @@ def test_an_opening_courtesy_is_no_correction_and_the_start_plus_the_years_gives
     update = extract_profile("夜分にすみません ７８歳の母です 息子が４５歳で仕事をやめてから十年 家から出られません")
     assert not update.correction
     assert (update.age_min, update.age_max) == (55, 55)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # one's own age glued to the end of one's days
+        "専門やめてからずっと家でなんもしてない22です。親はもうあきらめてる感じ",
+        # one's own parents seen from inside, a neighbour only avoided
+        "バイトやめて一年、実家で何もしていません。父親の背中見るとしんどい。近所の人と顔を合わせるのがこわくて夕方まで出られない",
+        # a withdrawal with no subject, the writer as topic, no relative anywhere
+        "外に出なくなってもう4年です。同級生がときどき誘ってくれたけど、わたしは一度も行けませんでした",
+    ],
+)
+def test_ones_own_days_told_from_inside_are_the_writers(text):
+    assert detect_relation(text)[0] == "self"
+
+
+@pytest.mark.parametrize("text", ["34になる子のことで相談させてください", "二十歳の子のことなんですが"])
+def test_a_child_named_by_age_is_the_writers_own(text):
+    assert detect_relation(text)[0] == "family"
+
+
+def test_someone_elses_words_reported_without_brackets_are_not_the_writer():
+    # 「俺」 inside what the son says is the son, not the writer
+    text = "夜中に起きてきて 俺なんかどうせ誰にも相手にされん言うて また部屋に戻るんです"
+    assert detect_relation(text)[0] != "self"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ヘルパーで伺っているお宅のことです。ご主人は70代で、息子さん2人がずっと家から出ていません",
+        "担当の方は90近いおばあちゃんで、同居の孫が二人とも部屋にこもっています",
+    ],
+)
+def test_an_age_said_of_someone_other_than_who_has_withdrawn_is_not_the_persons(text):
+    update = extract_profile(text, requested_slot="age_status")
+    assert update.age_min is None

@@ -8,6 +8,7 @@ from bot.language.replies import (
     DialogueContext,
     Option,
     declined_topics,
+    ends_without_saying_so,
     match_option,
     parse_payload,
     read_reply,
@@ -608,3 +609,59 @@ def test_a_service_they_could_use_asks_where_to_go():
     assert steering_intent("私のような年の者でも 使える制度のようなものは あるのでしょうか") == "ask_where_to_go"
     assert steering_intent("息子が使える支援ってありますか") == "ask_where_to_go"
     assert steering_intent("利用できるサービスは全部使っています") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ここって学生でも送っていいとこ?",
+        "これ匿名のままで使えるやつですか",
+        "夜中でも返事くるの?",
+    ],
+)
+def test_a_question_that_names_no_ending_never_ends_or_erases(text):
+    assert ends_without_saying_so(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["今日はもう終わりにしてもいいですか", "書いたこと消してもらえますか", "話した記録って残るんですか", "やめます"],
+)
+def test_an_ending_or_a_record_said_in_so_many_words_is_left_to_the_reader(text):
+    assert not ends_without_saying_so(text)
+
+
+@pytest.mark.parametrize("text", ["そろそろ寝る ありがとね", "もう寝よ", "ほいじゃ寝るわ"])
+def test_going_to_bed_is_a_goodbye(text):
+    reading = read_reply(text, DialogueContext())
+    assert reading is not None and reading.intent == "stop"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "親戚でもないんですが、わたしらから話を持っていってもかまいませんか",
+        "家族じゃなくても相談って受けてもらえますか",
+        "身内じゃのうても連絡してええんかのう",
+    ],
+)
+def test_may_someone_outside_the_family_bring_it_asks_where_to_go(text):
+    assert steering_intent(text) == "ask_where_to_go"
+
+
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("家庭訪問とかしてもらえるんでしょうか", "request_human"),
+        ("市の方で何か支援してもらえることってありますか", "ask_where_to_go"),
+        ("そちらから何か手助けしてもらえるんですか", "ask_where_to_go"),
+    ],
+)
+def test_a_visit_or_help_from_the_city_asked_after(text, intent):
+    assert steering_intent(text) == intent
+
+
+@pytest.mark.parametrize("text", ["これ以上は話したくないです", "もう何も書きたくない"])
+def test_wanting_to_say_no_more_ends_it(text):
+    reading = read_reply(text, DialogueContext())
+    assert reading is not None and reading.intent == "stop"
