@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from functools import lru_cache
 from typing import Any, Dict, List, Optional, Text
 
+import yaml
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -14,6 +17,8 @@ from actions.common import (
     CALLBACK_SLOTS,
     directory,
     entity_values,
+    hotlines_payload,
+    hotlines_text,
     latest_intent,
     now,
     slot_label,
@@ -31,12 +36,24 @@ from bot.domain.slots import (
     match_slot_text,
     wants_any_time,
 )
+from bot.domain.ticket_limits import may_book, sender_limit
 from bot.language.normaliser import normalize
+from bot.paths import RESOURCES
 from bot.store.db import session_scope
 from bot.store.stats import record_stat, session_key
-from bot.store.tickets import ConsentRequired, TicketDraft, book_callback, record_consent
+from bot.store.tickets import (
+    ConsentRequired,
+    TicketDraft,
+    book_callback,
+    count_recent_tickets,
+    record_consent,
+)
 
 CALLBACK_FORM = "callback_form"
+#: The reply past the ticket limit (issue 21, M-5).
+TICKET_LIMIT_TEXTS = RESOURCES / "ticket_limit.yml"
+
+log = logging.getLogger(__name__)
 
 
 def record_callback_stat(tracker: Tracker, ticket: Any) -> None:
@@ -259,6 +276,46 @@ def booking_session(tracker: Tracker) -> float:
         return 0.0
 
 
+def ticket_limit_reached(draft: TicketDraft) -> Optional[bool]:
+    """True when this sender already booked as many tickets as the window allows (issue 21, M-5:
+    MADOGUCHI_TICKETS_PER_SENDER within MADOGUCHI_TICKET_WINDOW_HOURS, bot.domain.ticket_limits);
+    None when the database could not be asked.
+
+    Counted by the pseudonymous sender id the tickets carry; a retry of this very booking (its
+    idempotency key) does not count against itself, so it still gets its number. A person asking
+    for help is never turned away by a failure of ours: with a bad setting the booking goes on
+    (False, logged), and with the database down (None) it goes to the outbox as before.
+    """
+    try:
+        limit = sender_limit()
+    except Exception as exc:
+        log.error("ticket limit not checked (%s): booking goes on", exc)
+        return False
+    if not limit.capped:
+        return False
+    try:
+        count = count_recent_tickets(
+            draft.sender_id, limit.window_start(clock.now()), excluding_key=draft.idempotency_key
+        )
+    except Exception as exc:
+        log.warning("ticket limit not checked (%s): the database is down", type(exc).__name__)
+        return None
+    return not may_book(count, limit.per_sender)
+
+
+@lru_cache(maxsize=1)
+def _already_with_staff_template() -> str:
+    return str(yaml.safe_load(TICKET_LIMIT_TEXTS.read_text(encoding="utf-8"))["already_with_staff"])
+
+
+def utter_already_with_staff(dispatcher: CollectingDispatcher) -> None:
+    """Past the ticket limit: a request is already with the staff, and the 24-hour lines of the
+    directory (one message, as `utter_hotlines` sends them); out of hours, when staff will see it."""
+    text = _already_with_staff_template().format(lines=hotlines_text())
+    dispatcher.utter_message(text=text, json_message={"hotlines": hotlines_payload(), "text": text})
+    staff_hours_note(dispatcher)
+
+
 class ActionBookCallback(Action):
     """Stores the ticket only after consent, and tells the truth about it.
 
@@ -281,8 +338,6 @@ class ActionBookCallback(Action):
         return "action_book_callback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        import logging
-
         from bot.services import outbox
 
         if tracker.latest_action_name == "action_listen":
@@ -301,8 +356,15 @@ class ActionBookCallback(Action):
             dispatcher.utter_message(response="utter_callback_cancelled")
             return reset
         outbox.kick()  # every booking attempt also retries what is waiting in the outbox
-        consent_stored = self._record_consent(tracker, agreed=True, share=consent == "share")
         draft = self._draft(tracker)
+        reached = await asyncio.to_thread(ticket_limit_reached, draft)
+        if reached:
+            # No ticket and no consent row: the form ends here, its slots cleared (issue 21, M-5).
+            log.info("callback not booked: the sender's ticket limit is reached")
+            utter_already_with_staff(dispatcher)
+            return reset
+        # The database did not answer the count: do not wait on it again for the consent.
+        consent_stored = reached is not None and self._record_consent(tracker, agreed=True, share=consent == "share")
         try:
             if not consent_stored:  # the database is down already: do not wait on it twice
                 raise ConnectionError("consent could not be recorded")
@@ -311,7 +373,6 @@ class ActionBookCallback(Action):
             dispatcher.utter_message(response="utter_consent_declined")
             return reset
         except Exception as exc:  # the database is down: never claim it was stored
-            log = logging.getLogger(__name__)
             try:
                 outbox.spool(draft)  # durable; the worker stores it and then announces the number
             except Exception:

@@ -11,6 +11,7 @@ RASA = "Rasa and the action server"
 RETENTION = "Retention"
 STAFF = "Staff app and public address"
 NOTIFY = "Ticket outbox and staff notifications"
+TICKETS = "Callback tickets"
 CHANNELS = "Channels"
 LAUNCHER = "Production launcher and balancer"
 DEVELOPMENT = "Development and tests"
@@ -27,6 +28,11 @@ AREAS: tuple[tuple[str, str], ...] = (
     (RETENTION, "How long personal data is kept (docs/privacy.md); the purge applies them."),
     (STAFF, "The staff web app (staff/) and the address people reach."),
     (NOTIFY, "The spool of tickets not yet stored, and the notices staff get about new tickets."),
+    (
+        TICKETS,
+        "How many callback tickets one sender may book (issue 21, M-5): past the limit the bot books "
+        "none and says that a request is already with the staff, with the 24-hour lines.",
+    ),
     (
         CHANNELS,
         "The LINE, Telegram and REST connectors. channels/ still reads these variables itself (a "
@@ -459,6 +465,23 @@ SETTINGS: tuple[Setting, ...] = (
         "https://api.telegram.org",
         "Telegram Bot API base, for the staff notices (bot.services.notify) and the channel (channels.telegram).",
         NOTIFY,
+    ),
+    # --- callback tickets
+    Setting(
+        "MADOGUCHI_TICKETS_PER_SENDER",
+        "int",
+        3,
+        "Callback tickets one sender (its pseudonymous id) may book within MADOGUCHI_TICKET_WINDOW_HOURS; "
+        "0 = no cap. Every ticket booked in the window counts, whatever its status "
+        "(bot.domain.ticket_limits, bot.store.tickets.count_recent_tickets, actions.callback).",
+        TICKETS,
+    ),
+    Setting(
+        "MADOGUCHI_TICKET_WINDOW_HOURS",
+        "int",
+        24,
+        "The rolling window, in hours, of MADOGUCHI_TICKETS_PER_SENDER; at least 1 (bot.domain.ticket_limits).",
+        TICKETS,
     ),
     # --- channels (read by channels/ itself until its move)
     Setting(

@@ -207,10 +207,10 @@ def _single_class(text: str) -> str | None:
     core = _strip(text)
     if not core or len(core) > 24:
         return None
-    bare = core
-    for _ in range(2):  # 「お電話は」「今回は」
-        bare = patterns().topic_prefix.sub("", bare)
-    for candidate in dict.fromkeys((core, _strip(bare))):
+    stages = [core]
+    for _ in range(2):  # 「お電話は」「今回は」; each stage is read (じゃあ|それで: not down to で)
+        stages.append(_strip(patterns().topic_prefix.sub("", stages[-1])))
+    for candidate in dict.fromkeys(stages):
         for name, pattern in patterns().whole.items():
             if candidate and pattern.match(candidate):
                 return name
@@ -361,6 +361,13 @@ def steering_intent(text: str) -> str | None:
 def names_family_gathering(texts: Sequence[str]) -> bool:
     """Does the conversation ask after a gathering of families (家族の集まり, 同じような親御さん)?"""
     return any(patterns().family_gathering.search(_JA_SPACE.sub("", normalize(t or ""))) for t in texts)
+
+
+def declines_phone(text: str) -> bool:
+    """A phone call said to be unwanted (電話で話すのはちょっと無理です, 電話とかはいいや): never a
+    request for a callback, whatever a classifier says."""
+    norm = _JA_SPACE.sub("", normalize(text or ""))
+    return bool(patterns().negation.search(norm))
 
 
 def prefers_not_by_phone(text: str) -> bool:

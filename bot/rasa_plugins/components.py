@@ -37,7 +37,14 @@ from bot.language.attribution import age_owner
 from bot.language.crisis import detect_crisis
 from bot.language.normaliser import normalize
 from bot.language.profile import tells_worry, volunteers_facts
-from bot.language.replies import DialogueContext, Option, declined_topics, ends_without_saying_so, read_reply
+from bot.language.replies import (
+    DialogueContext,
+    Option,
+    declined_topics,
+    declines_phone,
+    ends_without_saying_so,
+    read_reply,
+)
 from bot.rasa_plugins import runtime
 from bot.rasa_plugins.stateless import CreatedFromConfig
 
@@ -49,6 +56,8 @@ FALLBACK_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
 SOCIAL_INTENTS = frozenset({"thanks", "greet"})
 # Intents that end the conversation or erase it: taken from DIET only when the message says so.
 ENDING_INTENTS = frozenset({"stop", "delete_data"})
+CALLBACK_INTENT = "request_callback"
+DENY_INTENT = "deny"
 REASSURE_INTENT = "reassure"
 CRISIS_CATEGORY_ENTITY = "crisis_category"
 CRISIS_SEVERITY_ENTITY = "crisis_severity"
@@ -196,6 +205,10 @@ class DialogueReader(_Stateless):
                 message.set(INTENT_RANKING_KEY, [forced, *ranking], add_to_output=True)
             elif self._is_information(message, text, crisis_active=context.crisis_active):
                 forced = {INTENT_NAME_KEY: INFORM_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
+                message.set(INTENT, forced, add_to_output=True)
+            elif (message.get(INTENT) or {}).get(INTENT_NAME_KEY) == CALLBACK_INTENT and declines_phone(text):
+                # 「電話とかはいいや」: a no to the phone, not a request for a call.
+                forced = {INTENT_NAME_KEY: DENY_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
                 message.set(INTENT, forced, add_to_output=True)
             elif (message.get(INTENT) or {}).get(INTENT_NAME_KEY) in ENDING_INTENTS and ends_without_saying_so(text):
                 # Never stop or erase on a question that does not say so: not understood instead.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -209,6 +209,25 @@ def tickets_for_sender(sender_id: str, *, db_url: str | None = None) -> list[Tic
             select(CallbackTicket).where(CallbackTicket.sender_id == sender_id).order_by(CallbackTicket.id)
         ).scalars()
         return [view(t) for t in rows]
+
+
+def count_recent_tickets(
+    sender_id: str, since: datetime, *, excluding_key: str | None = None, db_url: str | None = None
+) -> int:
+    """How many tickets this sender booked at or after `since`, whatever their status (issue 21, M-5).
+
+    `sender_id` is the pseudonymous id the tickets carry (`bot.security.pseudonym`: a keyed hash of
+    the platform id, the tracker's sender id), never a platform id. An erased ticket has no sender
+    any more and is not counted. `excluding_key`: a booking's own idempotency key, so that a retry
+    of a booking already stored is not counted against itself.
+    """
+    query = select(func.count(CallbackTicket.id)).where(
+        CallbackTicket.sender_id == sender_id, CallbackTicket.created_at >= since
+    )
+    if excluding_key is not None:
+        query = query.where(CallbackTicket.idempotency_key != excluding_key)
+    with session_scope(db_url) as session:
+        return int(session.execute(query).scalar_one())
 
 
 def erase_personal_fields(session: Session, ticket: CallbackTicket) -> None:

@@ -8,6 +8,7 @@ from bot.language.replies import (
     DialogueContext,
     Option,
     declined_topics,
+    declines_phone,
     ends_without_saying_so,
     match_option,
     parse_payload,
@@ -665,3 +666,29 @@ def test_a_visit_or_help_from_the_city_asked_after(text, intent):
 def test_wanting_to_say_no_more_ends_it(text):
     reading = read_reply(text, DialogueContext())
     assert reading is not None and reading.intent == "stop"
+
+
+@pytest.mark.parametrize("text", ["電話で話すのはまだちょっと怖いです", "電話なんかはええです", "電話とかはいらない"])
+def test_a_phone_call_said_to_be_unwanted_is_declined(text):
+    assert declines_phone(text)
+
+
+@pytest.mark.parametrize("text", ["電話で話したいです", "電話で相談させてください", "お電話をいただけますか"])
+def test_a_phone_call_asked_for_is_not_declined(text):
+    assert not declines_phone(text)
+
+
+@pytest.mark.parametrize("text", ["ほんならそれで", "じゃあそれでええです", "それでいいよ"])
+def test_yes_to_what_was_offered(text):
+    reading = read_reply(text, CONSENT)
+    assert reading is not None and reading.intent == "affirm"
+
+
+@pytest.mark.parametrize("text", ["ようわかりました 今夜はもう寝ます", "ありがと 今日はこれで寝るね"])
+def test_going_to_bed_tonight_is_a_goodbye(text):
+    reading = read_reply(text, DialogueContext())
+    assert reading is not None and reading.intent == "stop"
+
+
+def test_where_asked_with_the_topic_first():
+    assert steering_intent("こういう相談ってどこですればいいですか") == "ask_where_to_go"
