@@ -32,14 +32,13 @@ else
 fi
 end
 
+# The test stories run here unless the foreground takes them after its pytest (STORIES_IN_FOREGROUND=1,
+# set by .ci/test_all.sh when the lanes run side by side: that balances the two lanes).
+if [ "${STORIES_IN_FOREGROUND:-0}" != 1 ]; then
 begin "test stories"
-if timeout -k 30 900 bash scripts/test_stories.sh "$MODEL" >results/stories.log 2>&1; then
-  tail -1 results/stories.log
-else
-  tail -40 results/stories.log; cat results/core/failed_test_stories.yml 2>/dev/null
-  echo "test stories failed"; failed=1
-fi
+if ! bash .ci/test_stories_stage.sh "$MODEL"; then failed=1; fi
 end
+fi
 
 # The pure-Python suites and the fast suites under a shifted clock (.ci/fast_suites.sh): here unless
 # they already ran beside the training.

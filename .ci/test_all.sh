@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Everything `make test` runs, with each stage's wall time and the total.
 #
-# Two lanes on the 2 cores (issue 20): pytest on every suite but the pure-Python ones (its stack
-# tests mostly wait on one Rasa process and so leave a core idle) runs in the foreground; the test
-# stories, the pure-Python suites (tests/safety, tests/unit), the fast suites under the
-# shifted clock and the NLU cross-validation run one after another beside it (.ci/side_lane.sh,
+# Two lanes on the 2 cores (issue 20): pytest on the shared stack's suites, then the test stories,
+# run in the foreground; pytest on the suites that start their own processes, the pure-Python
+# suites (tests/safety, tests/unit) and the fast suites under the shifted clock (unless they ran
+# beside the training) and the NLU figures run one after another beside it (.ci/side_lane.sh,
 # one TensorFlow thread). Together the two pytest runs cover every test. Each lane's stages
 # print their own wall time; a failure in either lane
 # fails `make test`. pytest's output comes first, then the side lane's, then the stage times,
@@ -111,7 +111,9 @@ fi
 [ -f "$MODEL" ] || { echo "no model at $MODEL"; exit 1; }
 export MADOGUCHI_REQUIRE_BROWSER=1
 if [ "${SIDE_LANE:-1}" = 1 ]; then
-  echo "== side lane (${SIDE_SUITES}, test stories, NLU cross-validation; pure-Python and shifted-clock suites unless they ran beside the training): results/side-lane.log"
+  # The foreground takes the test stories after its pytest: the side lane's pytest is the longer.
+  export STORIES_IN_FOREGROUND=1
+  echo "== side lane (${SIDE_SUITES}, NLU cross-validation; pure-Python and shifted-clock suites unless they ran beside the training): results/side-lane.log"
   # Its own process group, so that a failed or interrupted run stops it too.
   setsid bash .ci/side_lane.sh "$MODEL" >results/side-lane.log 2>&1 &
   side_pid=$!
@@ -128,6 +130,14 @@ status=${PIPESTATUS[0]}
 set -e
 end
 
+if [ "${STORIES_IN_FOREGROUND:-0}" = 1 ]; then
+  begin "test stories"
+  if ! bash .ci/test_stories_stage.sh "$MODEL"; then
+    [ "$status" != 0 ] || status=1
+  fi
+  end
+fi
+
 if [ -n "$side_pid" ]; then
   begin "waiting for the side lane"
   wait "$side_pid" || true
@@ -140,7 +150,7 @@ side_status=$(cat results/side-lane.status 2>/dev/null || echo 1)
 trap - EXIT
 print_stages
 if [ "$side_status" != 0 ]; then
-  echo "the side lane failed (test stories, pure-Python suites, shifted clock or NLU cross-validation): see above"
+  echo "the side lane failed (its pytest, pure-Python suites, shifted clock or NLU cross-validation): see above"
   [ "$status" != 0 ] || status=1
 fi
 # pytest -q prints its summary without ===; repeat both runs' summaries so they close the output.

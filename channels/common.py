@@ -43,6 +43,7 @@ from rasa.core.channels.channel import OutputChannel
 from bot import config
 from bot.domain import postback
 from bot.paths import ROOT
+from bot.security.pseudonym import log_ref
 from channels.fallback import unavailable_text
 from channels.wording import load_texts
 
@@ -111,11 +112,9 @@ def failure_text() -> str:
 
 # --- logging ---------------------------------------------------------------------------------
 def short_id(sender_id: Optional[str]) -> str:
-    """A log-safe handle for a *pseudonymous* sender id (never pass raw platform ids)."""
-    if not sender_id:
-        return "-"
-    prefix, _, rest = sender_id.partition("-")
-    return f"{prefix}-{rest[:8]}" if rest else sender_id[:12]
+    """A log-safe handle for a *pseudonymous* sender id (never pass raw platform ids): a
+    per-process random token (`bot.security.pseudonym.log_ref`), not a prefix of the pseudonym."""
+    return log_ref(sender_id)
 
 
 def record_failure(channel: str, operation: str, reason: str) -> None:

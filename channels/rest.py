@@ -38,7 +38,7 @@ from sanic.response import HTTPResponse
 
 from bot import config
 from bot.security.netaddr import is_loopback
-from bot.security.pseudonym import pseudonymize
+from bot.security.pseudonym import log_ref, pseudonymize
 from bot.security.ratelimit import Rate, RateLimiter, parse_rate
 from channels.common import TURN_GATE, button_or_typed, load_texts
 from channels.fallback import unavailable_reply
@@ -166,7 +166,7 @@ class PseudonymousRestInput(InputChannel):
         wait = max(self.per_address.check(address), self.per_sender.check(sender_id))
         if wait <= 0:
             return None
-        log.warning("rest: rate limit reached (sender %s)", sender_id[:12])
+        log.warning("rest: rate limit reached (sender %s)", log_ref(sender_id))
         resp = self._error(429, "rate_limited")
         resp.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return resp
@@ -224,9 +224,9 @@ class PseudonymousRestInput(InputChannel):
                     )
                 )
             except CancelledError:
-                log.error("rest turn timed out (sender %s)", sender_id[:12])
+                log.error("rest turn timed out (sender %s)", log_ref(sender_id))
             except Exception:  # answer the person anyway; details stay in debug
-                log.error("rest turn failed (sender %s)", sender_id[:12], exc_info=log.isEnabledFor(logging.DEBUG))
+                log.error("rest turn failed (sender %s)", log_ref(sender_id), exc_info=log.isEnabledFor(logging.DEBUG))
             messages = collector.messages or [{"recipient_id": sender_id, **m} for m in unavailable_reply()]
             return response.json(self.mailbox.take(sender_id) + messages)
 

@@ -33,7 +33,9 @@ def create_database_if_missing(url: str) -> None:
     parsed = make_url(url)
     if not parsed.drivername.startswith("postgresql") or not parsed.database:
         return
-    admin = create_engine(parsed.set(database="postgres"), future=True, isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        parsed.set(database="postgres"), future=True, hide_parameters=True, isolation_level="AUTOCOMMIT"
+    )
     try:
         with admin.connect() as conn:
             exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": parsed.database}).first()
@@ -67,7 +69,7 @@ def main() -> int:
 
     # Rasa's `events` table, in the tracker database: Rasa's tracker store creates it with its
     # own metadata (create_all) and is its owner, so it stays out of madoguchi's migrations.
-    engine = create_engine(tracker_url, future=True)
+    engine = create_engine(tracker_url, future=True, hide_parameters=True)
     EncryptedSQLTrackerStore.Base.metadata.create_all(engine)
     upgraded = upgrade_events(engine)
     engine.dispose()

@@ -69,6 +69,7 @@ from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
 from bot import config
+from bot.security.pseudonym import log_ref
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ class AtomicRedisLockStore(LockStore):
             if state < 0:
                 raise LockError(f"Lock ticket {ticket} of '{cid}' expired while waiting.")
             if time.monotonic() > deadline:
-                logger.warning("lock: gave up waiting for %s after %.0f s", cid[:12], max_wait)
+                logger.warning("lock: gave up waiting for %s after %.0f s", log_ref(cid), max_wait)
                 raise LockError(f"Could not acquire lock for conversation_id '{cid}' in {max_wait:.0f} s.")
             await asyncio.sleep(self.poll_interval)
 

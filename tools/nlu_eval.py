@@ -67,6 +67,15 @@ def _inputs(config: str, sources: list[str]) -> dict[str, str]:
     return {f: _sha(ROOT / f) for f in files}
 
 
+def _snapshot(config: str) -> dict[str, str]:
+    """The hashes of every file a run may read: the NLU data, the config, the fixed inputs, the
+    project's modules and word lists."""
+    files = {str(p.relative_to(ROOT)) for p in (ROOT / "data" / "nlu").rglob("*.yml")}
+    files |= {str(p.relative_to(ROOT)) for d in ("bot", "tools") for p in (ROOT / d).rglob("*.py")}
+    files |= {str(p.relative_to(ROOT)) for p in (ROOT / "bot" / "resources").glob("*.yml")}
+    return {f: _sha(ROOT / f) for f in sorted(files | {config, *FIXED_INPUTS})}
+
+
 def _cache_file(folds: int, config: str) -> Path:
     seed = bot_config.settings().integer("MADOGUCHI_CV_SEED")
     name = hashlib.sha256(f"{folds}|{config}|{seed}".encode()).hexdigest()[:16]
@@ -114,6 +123,9 @@ def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
     cached = cached_cross_validation(folds, config)
     if cached is not None:
         return cached
+    # What the run reads, as it is now: a file edited while the folds train would otherwise be
+    # hashed afterwards and the result kept for code it never ran.
+    before = _snapshot(config)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("intent_report.json", "phases.json", "sources.json"):
         (out / stale).unlink(missing_ok=True)
@@ -170,11 +182,16 @@ def run_cross_validation(folds: int, config: str, out: Path) -> dict[str, Any]:
     sources_file = out / "sources.json"
     if sources_file.exists():  # without the list of modules, the result is not kept
         sources = json.loads(sources_file.read_text(encoding="utf-8"))
+        inputs = _inputs(config, sources)
+        changed = sorted(f for f, sha in inputs.items() if before.get(f, sha) != sha)
+        if changed:
+            print(f"cross-validation not kept: {', '.join(changed)} changed while it ran", file=sys.stderr)
+            return result
         CV_CACHE.mkdir(parents=True, exist_ok=True)
         entry = {
             "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "sources": sources,
-            "inputs": _inputs(config, sources),
+            "inputs": inputs,
             "result": result,
         }
         _cache_file(folds, config).write_text(json.dumps(entry, ensure_ascii=False, indent=1), encoding="utf-8")

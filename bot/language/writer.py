@@ -36,8 +36,8 @@ _WITHDRAWAL = (
     r"出てこ(な|ず|ん)|出てき(ません|ていない|てない)|一歩も(外|出)|"
     r"働いて(い)?(な|ません)|働か(ず|な)|働けて|仕事をして(い)?な|仕事もせず|無職|ニート|"
     # school, said with or without particles, in kanji or kana (学校いってない, がっこういけてない)
-    r"不登校|(学校|がっこう|ガッコウ|大学|だいがく|高校|こうこう|中学|ちゅうがく|小学校)(に|へ|には|にも)?(行|い)"
-    r"(って|けて|け|か|きたく)(い|お)?(な|ね|ず|ん|ませ)|学校(を|も)?休|登校(でき|し)(な|ず)|"
+    r"不登校|(学校|がっこう|ガッコウ|大学|だいがく|高校|こうこう|中学|ちゅうがく|小学校)(に|へ|には|にも)?(よう|もう)?(行|い)"
+    r"(って|けて|け|か|きたく)(い|お)?(な|ね|ず|ん|ませ)|(学校|がっこう|大学|高校|中学)(に|へ)?(行|い)(けとら|っとら|かれ)ん|学校(を|も)?休|登校(でき|し)(な|ず)|"
     r"(家|実家|部屋)に(おり|おる|いま|いる|こも)(?!と|して|時|とき|間)|"
     # work: absent, not coming in, out of touch
     r"休職|休みがち|休んで(い|お|ばかり)|欠勤|会社に来(な|て)|(出社|出勤|登校)(でき|し)(な|ず|て(こ|き)(ず|な)|て(い|お)?(な|ませ))|"
@@ -51,6 +51,8 @@ _AVOIDED = r"(?:に|と)(?:会う|会わ|会い|あう|あわ|あい|出くわ|�
 # One's parents as the writer sees them or lives on them (親の顔を見れん, 母親見たら白髪が): the
 # writer is their child, telling their own days.
 _SEEN_OR_RELIED_ON = r"の(?:顔|目|白髪|背中|年金|すね|脛|稼ぎ)|を?見(?:ると|たら|るたび)"
+# The other parent named beside a parent's worry (主人は放っておけと言う, 夫にも相談したが).
+_CO_PARENT = re.compile(r"(?:主人|夫|旦那|妻|家内)(?:は|も|に|と|が)")
 # One's own age glued to the end of telling one's days (今は何もしてない19です, ひきこもりの35です).
 _AGE_AFTER_OWN_DAYS = re.compile(r"(?:ない|てる|でる|いる|ます|の)\d{1,2}(?:歳|才|さい)?(?:です|だ|っす|でーす)")
 # 「友達ができず」「友だちはいない」: the writer has no friends; nobody else is the subject.
@@ -162,7 +164,7 @@ def _words() -> _Words:
         rf"|(?P<neutral>{neutral})|(?P<me>{me})(?:自身)?)"
         # a count between the person and the particle: お孫さん4人が, 子ども二人とも
         r"(?:\d{1,2}人|二人|ふたり|三人|四人)?(?:とも|共)?"
-        r"(?P<particle>のことで|のことです|のことなんです|のことについて|について|の件で|は|が|も|って|ったら|としか|の方が|のほうが"
+        r"(?P<particle>のことで|のことです|のことなん(?:じゃ|だ|です)(?:けど|けれど|が)|のことじゃけど|のことなんです|のことについて|について|の件で|は|が|も|って|ったら|としか|の方が|のほうが"
         # casual speech drops the particle after その子 / 彼: その子ずっと学校行けてなくて
         r"|(?<=子|彼|女|人)(?=ずっと|もう|まだ|最近|いま|今|前から))"
     )
@@ -204,7 +206,7 @@ def _words() -> _Words:
         # 部下のことで / 利用者さんについて: the consultation is about someone the writer looks after.
         about_role=re.compile(
             rf"({alternation(tuple(w for w in k.roles.get('concerned_by_role', ()) if w not in ('男性', '女性')))}|{honor})(?:さん|くん|ちゃん)?"
-            r"(?:のことで|のことです|のことなんです|のことを|について|の件で)"
+            r"(?:のことで|のことです|のことなんです|のことを|について|の件で|のことなん(?:じゃ|だ|です)(?:けど|けれど|が)|のことじゃけど)"
         ),
         own_kin=re.compile(
             rf"(?:(?:私|わたし|あたし|僕|ぼく|俺|おれ|うち|わし|自分)の|うちは、?)(?:{kin}|家族|身内)(?![弟妹さちく])"
@@ -346,6 +348,11 @@ def withdrawal_subjects(text: str) -> list[tuple[str, str]]:
                     who = _who(m)
                     if who[0] in ("family", "other"):
                         last_person = (who[0] + "~", who[1])
+                    elif who[0] == "none" and m.group("particle") in ("が", "は", "も", "って"):
+                        # 付き合ってる彼が…出てない。…部屋から出てこない: still his days, not the writer's
+                        last_person = who
+                        named = who
+                        named_in = n_sentence
                     if m.group("particle") in ("は", "も", "って", "ったら") or m.group("particle").startswith(
                         ("の", "に")
                     ):
@@ -461,10 +468,15 @@ def read_writer(text: str, *, threshold: float = 1.5) -> WriterReading:
         cues.append(WriterCue("family", 3.0, f"own:{own}"))
     elif w.role_intro.search(norm):
         cues.append(WriterCue("other", 2.5, "role"))
-    if _RELAYED.search(norm) and not own:
+    relayed = _RELAYED.search(norm)
+    told_by = norm[max(0, relayed.start() - 6) : relayed.start()] if relayed else ""
+    by_own_kin = bool(w.kin_word.search(told_by)) and "の" not in told_by  # 姉から, not 知り合いのお母さんから
+    if relayed and not own and not by_own_kin:
         cues.append(WriterCue("other", 2.5, "relayed"))
     if w.parent_worry.search(norm):
         cues.append(WriterCue("family", 1.0, "worry"))
+        if _CO_PARENT.search(norm):
+            cues.append(WriterCue("family", 1.0, "worry+spouse"))
     if w.partner_family.search(norm):
         cues.append(WriterCue("family", 2.5, "partner"))
     if w.self_intro.search(norm) and any(c.relation == "family" and c.why.startswith("subject:") for c in cues):

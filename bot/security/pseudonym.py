@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from functools import lru_cache
 
 from bot.security.keys import load_or_create_secret
@@ -25,3 +26,19 @@ def pseudonymize_with(key: bytes, channel: str, platform_id: str) -> str:
     """The same, with an explicit key (tools that talk to another installation's stack)."""
     digest = hmac.new(key, f"{channel}:{platform_id}".encode("utf-8"), hashlib.sha256)
     return f"{channel}-{digest.hexdigest()[:32]}"
+
+
+#: Drawn when the process starts and never stored: log references cannot be joined to stored
+#: pseudonyms, nor across processes or restarts (issue 21, Low: pseudonym prefixes in logs).
+_LOG_KEY = secrets.token_bytes(32)
+
+
+def log_ref(sender_id: str | None) -> str:
+    """A log-safe handle for a sender id: the channel and 8 hex of an HMAC under a per-process
+    random key. Stable within this process (one person's lines can be followed), never a prefix
+    of the pseudonym that the tracker, the tickets and the statistics store."""
+    if not sender_id:
+        return "-"
+    prefix, sep, _ = sender_id.partition("-")
+    token = hmac.new(_LOG_KEY, sender_id.encode("utf-8"), hashlib.sha256).hexdigest()[:8]
+    return f"{prefix[:16]}-{token}" if sep else f"log-{token}"

@@ -4,7 +4,8 @@ What is erased for a sender: the conversation events in Rasa's SQL tracker store
 personal fields of their tickets (the row stays for the audit trail, unlinked), the link
 from their consent records, the pseudonym → platform id mapping, and the link from their
 statistics rows (bot.store.stats_link: the keyed pseudonym becomes a random value; the anonymous
-counts stay).
+counts stay). Drafts waiting in this process's ticket outbox are dropped, and an erasure mark
+(bot.store.models.ErasureMark) makes any outbox refuse a draft spooled before the erasure.
 
 Retention (`purge`, docs/privacy.md's table, issue 21 M-3): closed tickets past the ticket
 retention (an open one is kept, counted and reported: staff must close it); consent records
@@ -31,12 +32,13 @@ from bot.store.models import (
     CallbackTicket,
     ChannelIdentity,
     ConsentRecord,
+    ErasureMark,
     ErasureRequest,
     ProcessedEvent,
     TicketStatus,
 )
 from bot.store.stats_link import link_cutoff, unlink_older_than, unlink_person
-from bot.store.tickets import erase_personal_fields
+from bot.store.tickets import erase_personal_fields, lock_sender, mark_erased
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,10 @@ def erase_sender(sender_id: str, *, include_tracker: bool = True, db_url: str | 
 
     outbox.discard(sender_id)  # a draft waiting for the database is never stored after erasure
     with session_scope(db_url) as session:
+        # Under the sender's lock, as the outbox books: a draft spooled before now (in another
+        # instance's spool, or read by a flush already under way) is refused when it is delivered.
+        lock_sender(session, sender_id)
+        mark_erased(session, sender_id)
         tickets = session.execute(select(CallbackTicket).where(CallbackTicket.sender_id == sender_id)).scalars().all()
         for t in tickets:
             erase_personal_fields(session, t)
@@ -238,6 +244,7 @@ def purge(
         tickets, open_old = _purge_tickets(session, ticket_cutoff)
         consents, identities = _purge_links(session, ticket_cutoff, event_cutoff)
         unlinked = unlink_older_than(session, link_cutoff(moment))
+        session.execute(delete(ErasureMark).where(ErasureMark.erased_at < ticket_cutoff))
         processed = session.execute(
             delete(ProcessedEvent).where(ProcessedEvent.created_at < moment - timedelta(hours=24))
         ).rowcount

@@ -22,7 +22,7 @@ from bot.store.schema_upgrade import EVENTS, MADOGUCHI, rotate_all
 def rotate_events(url: str | None = None) -> int:
     """Re-encrypt every tracker event (data and names) with the newest key, and encrypt rows
     written before encryption. Returns the number of events rewritten."""
-    engine = sa.create_engine(url or tracker_db_url(), future=True)
+    engine = sa.create_engine(url or tracker_db_url(), future=True, hide_parameters=True)
     try:
         return rotate_all(engine, EVENTS)
     finally:

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from bot import clock, config
 from bot.security import crypto
 from bot.security.keys import var_dir
+from bot.security.pseudonym import log_ref
 
 if TYPE_CHECKING:  # pragma: no cover
     from bot.store.tickets import TicketDraft, TicketView
@@ -208,7 +209,7 @@ def spool(draft: "TicketDraft") -> None:
                 " VALUES (?, ?, ?, 0, ?, ?)",
                 (draft.idempotency_key, draft.sender_id, now, now + backoff(1), payload),
             )
-    log.warning("ticket database unavailable: draft spooled to the outbox (sender %s)", draft.sender_id[:12])
+    log.warning("ticket database unavailable: draft spooled to the outbox (sender %s)", log_ref(draft.sender_id))
 
 
 @dataclass(frozen=True)
@@ -283,14 +284,19 @@ def _is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, SQLAlchemyError) and not isinstance(exc, DBAPIError)
 
 
-def _ensure_consent(draft: "TicketDraft") -> None:
+def _ensure_consent(draft: "TicketDraft", spooled_at: datetime | None = None) -> None:
     """The consent the person gave before the database failed was most likely not written
-    either: record it (once) with the time and notice version they agreed to."""
+    either: record it (once) with the time and notice version they agreed to. Never for a sender
+    erased since `spooled_at` (SenderErased, checked under the sender's lock like the booking)."""
     from bot.store.db import session_scope
     from bot.store.models import ConsentRecord
-    from bot.store.tickets import has_consent
+    from bot.store.tickets import SenderErased, erased_since, has_consent, lock_sender
 
     with session_scope() as session:
+        if spooled_at is not None:
+            lock_sender(session, draft.sender_id)
+            if erased_since(session, draft.sender_id, spooled_at):
+                raise SenderErased("the sender was erased after this booking was spooled")
         if has_consent(session, draft.sender_id):
             return
         for scope, agreed in (("callback_summary", True), ("share_conversation", bool(draft.share_conversation))):
@@ -315,28 +321,37 @@ def flush(max_items: int = 50, *, force: bool = False) -> int:
     with its attempt count and the next try time. The first sign that the database is still
     unavailable ends the round.
     """
-    from bot.store.tickets import book_callback
+    from bot.store.tickets import SenderErased, book_callback
 
     with _flush_lock:
         with _db(create=False) as con:
             if con is None:
                 return 0
             now = clock.timestamp()
-            q = "SELECT key, sender_id, attempts, payload_enc FROM spool"
+            q = "SELECT key, sender_id, attempts, payload_enc, created_at FROM spool"
             if not force:
                 q += " WHERE next_attempt_at <= ?"
             rows = con.execute(
                 q + " ORDER BY created_at LIMIT ?", ((max_items,) if force else (now, max_items))
             ).fetchall()
             stored = 0
-            for key, sender_id, attempts, payload_enc in rows:
+            for key, sender_id, attempts, payload_enc, spooled in rows:
+                spooled_at = clock.from_timestamp(spooled)
                 try:
                     raw = crypto.decrypt(payload_enc)  # DecryptionError: kept, with its reason
                     if raw is None:  # payload_enc is NOT NULL; kept with its reason like any failure
                         raise TypeError("spool row without a payload")
                     draft = draft_from_dict(json.loads(raw))
-                    _ensure_consent(draft)
-                    ticket, created = book_callback(draft)
+                    _ensure_consent(draft, spooled_at)
+                    ticket, created = book_callback(draft, spooled_at=spooled_at)
+                except SenderErased:
+                    # Erased after it was spooled (on this or another instance, or while this round
+                    # read it): never stored, and dropped with its announcement.
+                    with _tx(con):
+                        con.execute("DELETE FROM spool WHERE key = ?", (key,))
+                        con.execute("DELETE FROM announcements WHERE key = ?", (key,))
+                    log.warning("outbox: a spooled draft of a sender erased since was dropped")
+                    continue
                 except Exception as exc:  # every failure is kept with its reason
                     n = attempts + 1
                     with _tx(con):

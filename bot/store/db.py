@@ -37,15 +37,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def make_engine(url: str | None = None) -> Engine:
+    """`hide_parameters`: a failing statement's exception text and SQLAlchemy's engine log (echo,
+    the `sqlalchemy.engine` logger) never print bound values: they hold ciphertext, pseudonyms and
+    phone-bearing fields (issue 21, Low)."""
     url = url or database_url()
     if url.startswith("sqlite"):
         path = make_url(url).database
         if path and path != ":memory:":
             create_private_file(Path(path))  # 0600 before SQLite creates it with the umask's mode
-        engine = create_engine(url, future=True, connect_args={"check_same_thread": False, "timeout": 5})
+        engine = create_engine(
+            url, future=True, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 5}
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, future=True, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = create_engine(url, future=True, hide_parameters=True, pool_pre_ping=True, pool_size=5, max_overflow=10)
     return engine
 
 

@@ -218,6 +218,22 @@ class ErasureRequest(Base):
     done_at = Column(UTCDateTime())
 
 
+class ErasureMark(Base):
+    """A sender's data was erased at `erased_at` (issue 21, Low: erasure versus the outbox).
+
+    A booking spooled to the ticket outbox before that moment is refused when the outbox delivers
+    it (bot.store.tickets.book_callback, in the transaction of the insert), so a late delivery
+    cannot recreate the erased ticket. `sender_ref` is a SHA-256 of the pseudonymous sender id,
+    not the id itself; the purge forgets marks past the ticket retention.
+    """
+
+    __tablename__ = "erasure_marks"
+
+    id = Column(Integer, primary_key=True)
+    sender_ref = Column(String(64), nullable=False, index=True)
+    erased_at = Column(UTCDateTime(), nullable=False, default=utcnow, index=True)
+
+
 # --- staff accounts (staff.models, staff.accounts) ------------------------------------------------
 class StaffRole:
     STAFF = "staff"

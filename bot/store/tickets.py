@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Sequence
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -19,13 +20,54 @@ from bot import clock
 from bot.security import crypto
 from bot.store import audit
 from bot.store.db import session_scope
-from bot.store.models import CallbackTicket, ConsentRecord, TicketStatus
+from bot.store.models import CallbackTicket, ConsentRecord, ErasureMark, TicketStatus
 
 NOTICE_VERSION = "2026-11"
 
 
 class ConsentRequired(PermissionError):
     """A ticket may only be stored after explicit consent (要配慮個人情報)."""
+
+
+class SenderErased(PermissionError):
+    """The sender's data was erased after this booking was spooled: it is never stored."""
+
+
+# --- erasure marks (issue 21, Low: erasure versus the ticket outbox) ------------------------------
+def erasure_ref(sender_id: str) -> str:
+    """What an erasure mark keeps of the sender: a SHA-256 of the pseudonym, not the pseudonym."""
+    return hashlib.sha256(f"madoguchi-erasure|{sender_id}".encode("utf-8")).hexdigest()
+
+
+def lock_sender(session: Session, sender_id: str) -> None:
+    """Serialise this transaction with any other that books for, or erases, this sender.
+
+    PostgreSQL: a transaction-level advisory lock keyed by the sender (READ COMMITTED: what the
+    next statement reads includes what the other committed). SQLite: the database's one write lock,
+    taken now rather than at the insert, so the check and the insert see the same database.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"sender|{sender_id}".encode("utf-8")).digest()[:8], "big", signed=True)
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    else:
+        session.execute(sa.text("UPDATE erasure_marks SET id = id WHERE 1 = 0"))
+
+
+def mark_erased(session: Session, sender_id: str) -> None:
+    """Record that this sender's data is erased now (call under `lock_sender`)."""
+    session.add(ErasureMark(sender_ref=erasure_ref(sender_id), erased_at=clock.now()))
+    session.flush()
+
+
+def erased_since(session: Session, sender_id: str, moment: datetime) -> bool:
+    """Whether this sender was erased at or after `moment`."""
+    return bool(
+        session.execute(
+            select(func.count(ErasureMark.id)).where(
+                ErasureMark.sender_ref == erasure_ref(sender_id), ErasureMark.erased_at >= moment
+            )
+        ).scalar_one()
+    )
 
 
 @dataclass(frozen=True)
@@ -168,12 +210,21 @@ def _ticket_from_draft(draft: TicketDraft) -> CallbackTicket:
     )
 
 
-def book_callback(draft: TicketDraft, *, db_url: str | None = None) -> tuple[TicketView, bool]:
+def book_callback(
+    draft: TicketDraft, *, db_url: str | None = None, spooled_at: datetime | None = None
+) -> tuple[TicketView, bool]:
     """Store the ticket once. Returns (ticket, created); a retry returns the stored one.
 
-    Raises ConsentRequired without a recorded consent for this sender.
+    Raises ConsentRequired without a recorded consent for this sender. `spooled_at`: when the
+    ticket outbox spooled this draft; raises SenderErased if the sender was erased since then,
+    checked under `lock_sender` in the transaction of the insert (an erasure either sees the new
+    ticket and erases it, or comes first and the booking is refused).
     """
     with session_scope(db_url) as session:
+        if spooled_at is not None:
+            lock_sender(session, draft.sender_id)
+            if erased_since(session, draft.sender_id, spooled_at):
+                raise SenderErased("the sender was erased after this booking was spooled")
         if not has_consent(session, draft.sender_id):
             raise ConsentRequired(draft.sender_id)
         existing = session.execute(

@@ -342,7 +342,8 @@ def test_script_and_sql_text_is_stored_verbatim_and_escaped_in_the_staff_pages(
     try:
         app = create_app({"TESTING": True})
         name = f"rel{uuid.uuid4().hex[:6]}"
-        accounts.create_user(name, PASSWORD, "staff")
+        # A supervisor reads every ticket's details (an unassigned member of staff sees none: M-8).
+        accounts.create_user(name, PASSWORD, "supervisor")
         client = app.test_client()
         assert login(client, name).status_code == 302
         for page in (f"/tickets/{ticket[0]}", "/"):

@@ -167,6 +167,109 @@ def test_erasure_discards_what_waits(env: Path) -> None:
     assert outbox.discard(d.sender_id) == 1 and outbox.pending() == []
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ticket_db(request: pytest.FixtureRequest, env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The ticket database of the erasure-versus-outbox tests: the SQLite of `env`, or a throwaway PostgreSQL."""
+    from bot.store.db import get_engine
+
+    if request.param == "sqlite":
+        create_tables()
+        yield "sqlite"
+        return
+    pg = PgDatabase()
+    try:
+        monkeypatch.setenv("MADOGUCHI_DB_URL", pg.url)
+        create_tables()
+        yield "postgresql"
+    finally:
+        get_engine(pg.url).dispose()
+        pg.drop()
+
+
+def _linked_consents(sender_id: str) -> int:
+    from sqlalchemy import func, select
+
+    from bot.store.db import session_scope
+    from bot.store.models import ConsentRecord
+
+    with session_scope() as session:
+        return int(
+            session.execute(
+                select(func.count(ConsentRecord.id)).where(ConsentRecord.sender_id == sender_id)
+            ).scalar_one()
+        )
+
+
+def test_a_booking_spooled_on_another_instance_before_the_erasure_is_never_stored(
+    ticket_db: str, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21 (Low): instance A spooled the booking; the person erased their data through instance B,
+    whose outbox does not hold it; A's delivery must not recreate the ticket."""
+    from bot.services.erasure import erase_sender
+
+    d = draft()
+    outbox.spool(d)  # instance A's spool (MADOGUCHI_VAR_DIR = env/var)
+    time.sleep(0.01)
+    monkeypatch.setenv("MADOGUCHI_VAR_DIR", str(env / "var-b"))
+    erase_sender(d.sender_id, include_tracker=False)  # instance B
+    monkeypatch.setenv("MADOGUCHI_VAR_DIR", str(env / "var"))
+    assert [p.key for p in outbox.pending()] == [d.idempotency_key]
+
+    assert outbox.flush(force=True) == 0
+    assert outbox.pending() == [] and outbox.announcements_for(d.sender_id) == []
+    assert tickets_for_sender(d.sender_id) == []
+    assert _linked_consents(d.sender_id) == 0  # the consent is not re-recorded either
+
+    # The same person books again after the erasure: delivered normally.
+    time.sleep(0.01)
+    again = draft(d.sender_id, consent_at=datetime.now(timezone.utc))
+    outbox.spool(again)
+    assert outbox.flush(force=True) == 1
+    [ticket] = tickets_for_sender(d.sender_id)
+    assert ticket.phone == PHONE and outbox.pending() == []
+    assert [a.ticket_id for a in outbox.announcements_for(d.sender_id)] == [ticket.id]
+
+
+def test_an_erasure_during_a_flush_that_already_read_the_draft_wins(
+    ticket_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flush has read the spooled draft when the erasure runs (and discards it): the booking that
+    follows in the same round is refused, not stored for a sender who is gone."""
+    from bot.services.erasure import erase_sender
+
+    d = draft()
+    outbox.spool(d)
+    time.sleep(0.01)
+    real_ensure_consent = outbox._ensure_consent
+
+    def erased_meanwhile(draft: TicketDraft, spooled_at: Any = None) -> None:
+        erase_sender(draft.sender_id, include_tracker=False)
+        real_ensure_consent(draft, spooled_at)
+
+    monkeypatch.setattr(outbox, "_ensure_consent", erased_meanwhile)
+    assert outbox.flush(force=True) == 0
+    assert outbox.pending() == [] and tickets_for_sender(d.sender_id) == []
+    assert _linked_consents(d.sender_id) == 0
+
+
+def test_a_stored_then_erased_booking_is_not_recreated_by_a_late_retry(ticket_db: str) -> None:
+    """Stored, the process died before unspooling, then the person erased their data elsewhere: the
+    retry finds the sender erased and drops the draft (the unlinked ticket row stays unlinked)."""
+    from bot.services.erasure import erase_sender
+
+    d = draft()
+    outbox.spool(d)
+    outbox._ensure_consent(d)
+    book_callback(d)
+    time.sleep(0.01)
+    with_spool = outbox.spool_path().read_bytes()
+    erase_sender(d.sender_id, include_tracker=False)
+    outbox.spool_path().write_bytes(with_spool)  # as if the spool were another instance's
+    assert [p.key for p in outbox.pending()] == [d.idempotency_key]
+    assert outbox.flush(force=True) == 0
+    assert outbox.pending() == [] and tickets_for_sender(d.sender_id) == []
+
+
 def test_the_worker_stores_without_being_asked_once_the_lock_is_gone(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -390,3 +390,25 @@ def test_someone_elses_words_reported_without_brackets_are_not_the_writer():
 def test_an_age_said_of_someone_other_than_who_has_withdrawn_is_not_the_persons(text):
     update = extract_profile(text, requested_slot="age_status")
     assert update.age_min is None
+
+
+@pytest.mark.parametrize(
+    "text, writer",
+    [
+        # someone named as the subject is whom the next sentence is about, too
+        ("付き合ってる人が春から家を出てない。LINEしても既読だけで部屋から出てこないみたい", {None, "other"}),
+        # the frame said in dialect or casually
+        ("中学のときの同級生のことなんだけど、卒業してからずっと家にいるらしい", {"other"}),
+        # relayed by one's own relative: the writer is family
+        ("姪の美咲のことです。妹から相談されて、代わりに連絡しました。もう二年学校に行っていません", {"family"}),
+        # a parent's worry beside the other parent
+        (
+            "私の育て方が悪かったのかと毎日思います。辞めてから3年、誰とも会わずに家にいます。夫は甘やかすなと言います",
+            {"family"},
+        ),
+        # dialect: school not attended, one's own parents
+        ("専門学校よう行かんようになって半年。親には言うとらん", {"self"}),
+    ],
+)
+def test_who_writes_from_how_they_write(text, writer):
+    assert detect_relation(text)[0] in writer

@@ -181,6 +181,44 @@ def test_cross_validation_result_is_reused_only_while_its_inputs_are_unchanged(t
     assert nlu_eval.cached_cross_validation(2, "config.yml") is None
 
 
+def test_a_result_is_not_kept_for_code_edited_while_the_folds_trained(tmp_path, monkeypatch):
+    """The inputs are read before the run: a module edited while it runs would otherwise be hashed
+    afterwards and the result kept for code the run never used."""
+    import subprocess
+
+    from tools import nlu_eval
+
+    for rel in ("data/nlu/a.yml", "config.yml", "constraints.txt", "tools/nlu_cv.py", "tools/nlu_eval.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel, encoding="utf-8")
+    module = tmp_path / "bot/language/replies.py"
+    module.parent.mkdir(parents=True)
+    module.write_text("old", encoding="utf-8")
+    monkeypatch.setattr(nlu_eval, "ROOT", tmp_path)
+    monkeypatch.setattr(nlu_eval, "CV_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(nlu_eval, "CV_REFERENCE", tmp_path / "reference")
+    monkeypatch.setattr(nlu_eval, "_cross_validated_config", lambda config, out: tmp_path / config)
+    monkeypatch.delenv("MADOGUCHI_NLU_CV_CACHE", raising=False)
+    out = tmp_path / "out"
+    edit = {"during": True}
+
+    def fake_run(cmd, **kwargs):
+        (out / "intent_report.json").write_text(
+            json.dumps({"macro avg": {"f1-score": 0.9}, "weighted avg": {"f1-score": 0.9}}), encoding="utf-8"
+        )
+        (out / "sources.json").write_text(json.dumps(["bot/language/replies.py"]), encoding="utf-8")
+        if edit["during"]:
+            module.write_text("edited while it ran", encoding="utf-8")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(nlu_eval.subprocess, "run", fake_run)
+    nlu_eval.run_cross_validation(2, "config.yml", out)
+    assert nlu_eval.cached_cross_validation(2, "config.yml") is None
+    edit["during"] = False
+    nlu_eval.run_cross_validation(2, "config.yml", out)
+    assert nlu_eval.cached_cross_validation(2, "config.yml") is not None
+
+
 def test_the_cross_validation_leaves_out_only_the_response_selector(tmp_path, monkeypatch) -> None:
     """The FAQ answer is picked after DIET: without it every intent and entity figure is the same."""
     import yaml
