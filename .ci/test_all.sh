@@ -90,10 +90,11 @@ end
 # the training when there is one, else in the side lane (.ci/side_lane.sh runs exactly these).
 # The suites that start their own processes (the two-instance cluster, the fault-test stack, make run,
 # the start scripts) run in the side lane's pytest; the foreground has the shared stack and the rest.
-SIDE_SUITES=(tests/production tests/reliability tests/run tests/security)
+# (A scalar for the side lane: bash cannot export an array.)
+SIDE_SUITE_LIST=(tests/production tests/reliability tests/run tests/security)
 PYTEST_SPLIT=(--ignore=tests/safety --ignore=tests/unit)
-for suite in "${SIDE_SUITES[@]}"; do PYTEST_SPLIT+=(--ignore="$suite"); done
-export SIDE_SUITES="${SIDE_SUITES[*]}"
+for suite in "${SIDE_SUITE_LIST[@]}"; do PYTEST_SPLIT+=(--ignore="$suite"); done
+export SIDE_SUITES="${SIDE_SUITE_LIST[*]}"
 if [ -n "$train_pid" ]; then
   export SIDE_LANE_FAST_DONE=1
   if ! bash .ci/fast_suites.sh results/fast-suites.times; then

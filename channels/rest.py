@@ -44,6 +44,8 @@ from channels.common import TURN_GATE, button_or_typed, load_texts
 from channels.fallback import unavailable_reply
 
 log = logging.getLogger(__name__)
+# Rasa's own web clients open a conversation with it; a new session, never an intent with data.
+SESSION_START = "/session_start"
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_MESSAGE_CHARS = 5000
@@ -209,7 +211,10 @@ class PseudonymousRestInput(InputChannel):
             limited = self._limited(client_address(request), sender_id)
             if limited is not None:
                 return limited
-            text = button_or_typed(body["message"][:MAX_MESSAGE_CHARS])
+            message = body["message"][:MAX_MESSAGE_CHARS]
+            # Rasa's own web clients open a conversation with the bare `/session_start` (no entities):
+            # a new session, as after expiry, never an intent with data.
+            text = message if message == SESSION_START else button_or_typed(message)
             collector = CollectingOutputChannel()
             try:
                 await TURN_GATE.run(
