@@ -439,9 +439,10 @@ async def test_five_rapid_messages_are_processed_in_order(fake: FakeApi) -> None
 
 async def test_webhook_answers_before_a_slow_turn_finishes(fake: FakeApi) -> None:
     async with harness(fake, RasaStub(delay=1.2)) as h:
-        started = time.monotonic()
         await h.send(text_event("ゆっくり"), drain=False)
-        assert time.monotonic() - started < 0.5
+        # LINE has its 200 while the turn still runs: no reply has been sent yet (an order, not a
+        # wall-clock limit, which a loaded CI machine can break).
+        assert h.replies() == []
         await h.line.drain()
         [loading] = fake.calls_to("/v2/bot/chat/loading/start")
         assert loading.params["chatId"] == USER
